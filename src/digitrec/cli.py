@@ -1,0 +1,199 @@
+"""The `digitrec` command. Each subcommand imports what it needs only when it runs,
+so `digitrec info` or `--help` never pay for torch or matplotlib."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import DigitrecError
+from .recipes import PRESETS, SCHEDULES
+
+# Recipe fields settable from the command line, with their help; the defaults come from the preset.
+_RECIPE_FLAGS = {
+    "arch": (str, "network architecture: digitnet or seed (the Keras tutorial's CNN)"),
+    "epochs": (int, "passes over the training images"),
+    "batch_size": (int, "images per optimiser step"),
+    "lr": (float, "learning rate (the peak rate for the onecycle schedule)"),
+    "schedule": (str, "learning-rate schedule: " + " or ".join(SCHEDULES)),
+    "weight_decay": (float, "AdamW weight decay"),
+    "label_smoothing": (float, "label smoothing of the cross-entropy loss, 0 for none"),
+    "seed": (int, "random seed for weights, shuffling and augmentation"),
+}
+_RECIPE_SWITCHES = {
+    "augment": "random rotation, scaling, shifts and elastic distortion of training images",
+    "standardize": "standardise pixels to MNIST's mean and standard deviation inside the model",
+}
+
+
+def _preset_values(field: str) -> str:
+    return "preset values: " + ", ".join(
+        f"{name} {getattr(recipe, field)}" for name, recipe in PRESETS.items())
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the MNIST files; default $DIGITREC_DATA, else "
+                        "~/.cache/digitrec/mnist, downloaded there if missing")
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads to use (default: all cores available to this process)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="digitrec", description="Recognise handwritten digits with a CNN trained on MNIST.")
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train", help="train a network on MNIST and export it to ONNX",
+        description="Train on MNIST's 60,000 training images less a 5,000-image validation "
+                    "split, checkpoint every epoch, then test once and export an ONNX model. "
+                    "Ctrl-C stops after saving the last completed epoch; --resume continues.")
+    train.add_argument("--preset", choices=list(PRESETS),
+                       help="recipe to start from (default: the --arch's own recipe if it has "
+                            "one, else 'default'); the options below override its values")
+    for name, (kind, text) in _RECIPE_FLAGS.items():
+        train.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind,
+                           metavar=kind.__name__.upper(), help=f"{text} ({_preset_values(name)})")
+    for name, text in _RECIPE_SWITCHES.items():
+        train.add_argument(f"--{name}", dest=name, action=argparse.BooleanOptionalAction,
+                           help=f"{text} ({_preset_values(name)})")
+    train.add_argument("--out", metavar="DIR",
+                       help="folder for checkpoint.pt and model.onnx (default: runs/PRESET)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run saved in --out from its last completed epoch")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start afresh even if --out holds a checkpoint of an earlier run")
+    train.add_argument("--subset", type=int, metavar="N",
+                       help="train on only the first N training images (a quick check)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    _add_data_dir(train)
+    _add_threads(train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="test a model on MNIST's 10,000 test images and write a report",
+        description="Print test accuracy, per-class precision/recall/F1 and the confusion "
+                    "matrix; write report.json and figures into the report folder.")
+    evaluate.add_argument("--model", metavar="PATH",
+                          help="ONNX model to test (default: the pretrained model shipped "
+                               "with digitrec)")
+    evaluate.add_argument("--report-dir", metavar="DIR", default="report",
+                          help="folder for report.json and the PNG figures (default: report)")
+    _add_data_dir(evaluate)
+    _add_threads(evaluate)
+
+    info = sub.add_parser("info", help="print a model file's metadata",
+                          description="Print what a digitrec ONNX model says about itself: "
+                                      "architecture, recipe, data, accuracies, history.")
+    info.add_argument("model", metavar="MODEL", nargs="?",
+                      help="ONNX model file (default: the shipped pretrained model)")
+    info.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import export
+    from . import train as training
+    from .data import load_mnist
+
+    threads = training.set_threads(args.threads)
+    overrides = {name: getattr(args, name) for name in [*_RECIPE_FLAGS, *_RECIPE_SWITCHES]
+                 if getattr(args, name) is not None}
+    preset = args.preset or (args.arch if args.arch in PRESETS else "default")
+    out = Path(args.out or f"runs/{preset}")
+    ckpt_path = out / training.CHECKPOINT_NAME
+    if args.resume:
+        ckpt = training.read_checkpoint(ckpt_path)
+        recipe = training.resume_recipe(ckpt, ckpt_path, overrides)
+    else:
+        if ckpt_path.exists() and not args.overwrite:
+            raise DigitrecError(f"{ckpt_path} holds an earlier run: continue it with --resume, "
+                                f"or start afresh with --overwrite or another --out")
+        ckpt_path.unlink(missing_ok=True)
+        ckpt = None
+        recipe = dataclasses.replace(PRESETS[preset], **overrides)
+
+    mnist = load_mnist(args.data_dir, progress=not args.quiet)
+    train, val = mnist.split()
+    if args.subset:
+        train = (train[0][: args.subset], train[1][: args.subset])
+    if not args.quiet:
+        print(f"training {recipe.arch} for {recipe.epochs} epochs on {len(train[1]):,} images "
+              f"(validation {len(val[1]):,}) on {training.pick_device()} with {threads} threads",
+              file=sys.stderr)
+    try:
+        result = training.fit(recipe, train, val, out_dir=out, resume=ckpt,
+                              progress=not args.quiet)
+    except KeyboardInterrupt:
+        if ckpt_path.exists():
+            print(f"\ninterrupted: the last completed epoch is saved in {ckpt_path}; continue "
+                  f"with: digitrec train --resume --out {out}", file=sys.stderr)
+        else:
+            print("\ninterrupted before the first epoch completed; nothing saved",
+                  file=sys.stderr)
+        return 130
+    test_accuracy = training.accuracy(result.model, mnist.test_images, mnist.test_labels)
+    model_path = out / "model.onnx"
+    export.export_onnx(result.model, model_path, export.training_metadata(result, test_accuracy))
+    print(f"validation accuracy {result.history[-1].val_accuracy:.2%}, "
+          f"test accuracy {test_accuracy:.2%}")
+    print(f"model saved to {model_path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_mnist
+    from .evaluate import evaluate, format_tables, write_report
+    from .inference import load_model
+
+    model = load_model(args.model, threads=args.threads)
+    mnist = load_mnist(args.data_dir)
+    ev = evaluate(model, mnist.test_images, mnist.test_labels)
+    print(f"model: {model.path}")
+    print(format_tables(ev))
+    written = write_report(ev, mnist.test_images, model, Path(args.report_dir))
+    print(f"\nreport written to {args.report_dir}: " + ", ".join(p.name for p in written))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .inference import load_model
+
+    model = load_model(args.model, threads=1)
+    info = model.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"model: {model.path}")
+    history = info.pop("history", [])
+    for key, value in info.items():
+        print(f"{key + ':':<21}{json.dumps(value) if isinstance(value, dict) else value}")
+    if history:
+        print("\nepoch  train_loss  train_acc  val_loss  val_acc  seconds")
+        for h in history:
+            print(f"{h['epoch']:>5}  {h['train_loss']:>10.4f}  {h['train_accuracy']:>9.2%}  "
+                  f"{h['val_loss']:>8.4f}  {h['val_accuracy']:>7.2%}  {h['seconds']:>7.1f}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except DigitrecError as exc:
+        print(f"digitrec: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130

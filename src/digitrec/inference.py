@@ -1,0 +1,76 @@
+"""The deployable predictor: an exported ONNX model on ONNX Runtime, with numpy and no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DigitrecError
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+DEFAULT_MODEL = Path(__file__).parent / "pretrained" / "default.onnx"
+# Metadata values that are JSON documents rather than plain strings.
+_JSON_KEYS = ("recipe", "data_sha256", "history")
+
+
+class Model:
+    """A loaded digit classifier. Build it with `load_model`."""
+
+    def __init__(self, session: Any, path: Path) -> None:
+        self._session = session
+        self.path = path
+        self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
+
+    def info(self) -> dict[str, Any]:
+        """The model's metadata with its JSON values decoded."""
+        return {k: json.loads(v) if k in _JSON_KEYS else v for k, v in self.metadata.items()}
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) for MNIST-format images.
+
+        ``images`` is one image (28, 28) or a batch (N, 28, 28) or (N, 1, 28, 28), white digit
+        on black, either uint8 in 0..255 or float in [0, 1].
+        """
+        x = np.asarray(images)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"expected images of 28x28 pixels, got array of shape {images.shape}")
+        x = x.astype(np.float32) / 255 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+        return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+
+
+def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
+    """Load an exported digitrec model; with no path, the pretrained model shipped with digitrec."""
+    import onnxruntime as ort
+
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    if not path.is_file():
+        raise DigitrecError(f"{path}: model file not found")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # ONNX Runtime's warnings are not the user's business
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own untyped errors for bad files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DigitrecError(f"{path}: not a valid ONNX model ({reason[:200]})") from None
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if ([i.name for i in inputs] != [INPUT_NAME] or inputs[0].shape[1:] != [1, 28, 28]
+            or OUTPUT_NAME not in [o.name for o in outputs]):
+        raise DigitrecError(
+            f"{path}: not a digitrec model (expects input '{INPUT_NAME}' of shape (N, 1, 28, 28) "
+            f"and output '{OUTPUT_NAME}')"
+        )
+    model = Model(session, path)
+    if "architecture" not in model.metadata:
+        raise DigitrecError(f"{path}: ONNX model lacks digitrec metadata (export it with digitrec)")
+    return model

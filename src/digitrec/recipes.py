@@ -1,0 +1,43 @@
+"""Training recipes: everything that, with the data, determines the trained weights.
+
+Kept free of torch so the command line can show them in --help without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import DigitrecError
+
+SCHEDULES = ("onecycle", "constant")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    arch: str = "digitnet"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 3e-3
+    schedule: str = "onecycle"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.1
+    augment: bool = True
+    standardize: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            known = ", ".join(SCHEDULES)
+            raise DigitrecError(f"unknown schedule {self.schedule!r} (known: {known})")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise DigitrecError("epochs, batch size and learning rate must be positive")
+        if not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
+            raise DigitrecError("label smoothing must be in [0, 1) and weight decay not negative")
+
+
+PRESETS: dict[str, Recipe] = {
+    "default": Recipe(),
+    # The Keras tutorial's recipe: Adam at its default rate, no schedule, no augmentation.
+    "seed": Recipe(arch="seed", epochs=5, batch_size=32, lr=1e-3, schedule="constant",
+                   label_smoothing=0.0, augment=False),
+}
