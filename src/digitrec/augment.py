@@ -28,10 +28,11 @@ class Augmentation:
         # affine_grid maps output to input coordinates, so dividing by the zoom enlarges the digit.
         zoom = 1 + (torch.rand(n, device=dev) * 2 - 1) * self.scale
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        shift = (torch.rand(n, 2, device=dev) * 2 - 1) * (2 * self.shift / w)
-        theta = torch.stack(
-            [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-        )
+        dx, dy = ((torch.rand(2, n, device=dev) * 2 - 1) * (2 * self.shift / w)).unbind()
+        # The grid's translation is in input coordinates: -A @ d moves the digit by d pixels
+        # of the output, whatever the rotation and zoom.
+        theta = torch.stack([torch.stack([cos, -sin, -(cos * dx - sin * dy)], 1),
+                             torch.stack([sin, cos, -(sin * dx + cos * dy)], 1)], 1)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         if self.elastic > 0:
             # A coarse random field upsampled bilinearly is smooth, like Simard et al.'s

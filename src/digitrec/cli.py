@@ -103,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import export
     from . import train as training
     from .data import load_mnist
+    from .models import check_arch
 
     threads = training.set_threads(args.threads)
     overrides = {name: getattr(args, name) for name in [*_RECIPE_FLAGS, *_RECIPE_SWITCHES]
@@ -120,6 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ckpt_path.unlink(missing_ok=True)
         ckpt = None
         recipe = dataclasses.replace(PRESETS[preset], **overrides)
+    check_arch(recipe.arch)  # before loading data, so a typo fails at once
 
     mnist = load_mnist(args.data_dir, progress=not args.quiet)
     train, val = mnist.split()

@@ -46,11 +46,15 @@ def digitnet() -> nn.Module:
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {"seed": seed, "digitnet": digitnet}
 
 
-def build_model(arch: str, standardize: bool = False) -> nn.Module:
-    """A freshly initialised network; the caller seeds torch first for reproducible weights."""
+def check_arch(arch: str) -> None:
     if arch not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES))
         raise DigitrecError(f"unknown architecture {arch!r} (known: {known})")
+
+
+def build_model(arch: str, standardize: bool = False) -> nn.Module:
+    """A freshly initialised network; the caller seeds torch first for reproducible weights."""
+    check_arch(arch)
     net = ARCHITECTURES[arch]()
     return nn.Sequential(Standardize(), net) if standardize else net
 

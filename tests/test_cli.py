@@ -1,0 +1,115 @@
+"""The command line as users meet it: real processes, exit codes and messages."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from digitrec.cli import build_parser
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("digitrec: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_every_option_is_explained_in_help() -> None:
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) == {"train", "evaluate", "info"}
+    for name, sub in commands.items():
+        result = run(name, "--help")
+        assert result.returncode == 0
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings} has no help"
+            for option in action.option_strings:
+                assert option in result.stdout
+
+
+def test_module_and_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("digitrec ")
+
+
+def test_missing_data_folder(tmp_path: Path) -> None:
+    result = run("evaluate", "--data-dir", str(tmp_path / "no-mnist"),
+                 env={"DIGITREC_MNIST_MIRRORS": "http://127.0.0.1:9/"})
+    assert_one_line_error(result, str(tmp_path / "no-mnist"), "could not download")
+
+
+def test_corrupt_model_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x00garbage" * 100)
+    assert_one_line_error(run("evaluate", "--model", str(bad)), str(bad), "not a valid ONNX")
+    assert_one_line_error(run("info", str(bad)), str(bad))
+
+
+def test_unknown_architecture(tmp_path: Path) -> None:
+    result = run("train", "--arch", "resnet152", "--out", str(tmp_path))
+    assert_one_line_error(result, "unknown architecture 'resnet152'")
+
+
+def test_bad_option_value_is_a_usage_error() -> None:
+    result = run("train", "--epochs", "many")
+    assert result.returncode == 2 and "invalid int value" in result.stderr
+
+
+def test_info_and_evaluate_on_a_trained_model(trained: dict, mnist_dir: Path,
+                                              tmp_path: Path) -> None:
+    info = run("info", str(trained["path"]))
+    assert info.returncode == 0 and "architecture:        digitnet" in info.stdout
+    as_json = json.loads(run("info", str(trained["path"]), "--json").stdout)
+    assert as_json["recipe"]["arch"] == "digitnet"
+
+    result = run("evaluate", "--model", str(trained["path"]), "--report-dir", str(tmp_path),
+                 "--data-dir", str(mnist_dir))
+    assert result.returncode == 0, result.stderr
+    assert "precision" in result.stdout and "confusion matrix" in result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    # Same test set, ONNX Runtime instead of torch: the same accuracy.
+    assert report["accuracy"] == pytest.approx(trained["test_accuracy"], abs=2e-4)
+    assert (tmp_path / "confusion_matrix.png").exists()
+
+
+def test_ctrl_c_saves_the_last_epoch_and_resume_finishes(mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--epochs", "4", "--subset", "8000", "--out", str(out), "--quiet",
+            "--data-dir", str(mnist_dir)]
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", *args], stderr=subprocess.PIPE,
+                            text=True)
+    checkpoint = out / "checkpoint.pt"
+    deadline = time.monotonic() + 180
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "digitrec train --resume" in stderr
+    assert not (out / "model.onnx").exists()
+
+    again = run(*args)
+    assert_one_line_error(again, "holds an earlier run", "--resume")
+
+    resumed = run(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "model.onnx").exists()
+    info = json.loads(run("info", str(out / "model.onnx"), "--json").stdout)
+    assert [h["epoch"] for h in info["history"]] == [1, 2, 3, 4]
+
+    other = run("train", "--resume", "--arch", "seed", "--out", str(out),
+                "--data-dir", str(mnist_dir))
+    assert_one_line_error(other, "arch='digitnet'", "arch='seed'")

@@ -1,0 +1,29 @@
+import json
+
+import numpy as np
+import torch
+
+from digitrec import load_model, train
+
+
+def test_onnx_matches_pytorch_on_1000_test_images(trained: dict, mnist) -> None:
+    images = mnist.test_images[:1000]
+    with torch.no_grad():
+        logits = train.predict_logits(trained["result"].model, train.to_tensor(images))
+    expected = torch.softmax(logits, 1).numpy()
+    got = load_model(trained["path"]).predict(images)
+    assert got.shape == (1000, 10)
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_model_file_carries_its_metadata(trained: dict) -> None:
+    info = load_model(trained["path"]).info()
+    assert info["architecture"] == "digitnet"
+    assert info["preprocessing"] == "mnist-28x28-v1"
+    assert info["recipe"]["epochs"] == 2 and info["recipe"]["augment"] is True
+    assert info["data_sha256"]["t10k-images-idx3-ubyte"].startswith("0fa7898d")
+    assert float(info["test_accuracy"]) == round(trained["test_accuracy"], 4)
+    assert float(info["validation_accuracy"]) > 0.9
+    assert [h["epoch"] for h in info["history"]] == [1, 2]
+    assert int(info["parameters"]) > 10_000
+    json.dumps(info)  # fully serialisable, as `digitrec info --json` needs

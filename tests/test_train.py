@@ -1,0 +1,86 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from digitrec import train
+from digitrec.errors import DigitrecError
+from digitrec.recipes import PRESETS, Recipe
+
+
+def test_training_on_real_mnist_reaches_97_percent_in_two_minutes(trained: dict) -> None:
+    assert trained["test_accuracy"] >= 0.97
+    assert trained["seconds"] < 120
+    history = trained["result"].history
+    assert history[-1].val_loss < history[0].val_loss  # it learned across epochs
+
+
+class _Interrupt:
+    """Stands in for Ctrl-C right after a given epoch has been checkpointed."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def __call__(self, stats: train.EpochStats, model: torch.nn.Module) -> None:
+        if stats.epoch == self.after:
+            raise KeyboardInterrupt
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(mnist, tmp_path: Path) -> None:
+    (x, y), (vx, vy) = mnist.split()
+    subset, val = (x[:3000], y[:3000]), (vx[:500], vy[:500])
+    recipe = dataclasses.replace(PRESETS["default"], epochs=3, seed=7)
+    straight = train.fit(recipe, subset, val, out_dir=tmp_path / "a", progress=False)
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(recipe, subset, val, out_dir=tmp_path / "b", progress=False,
+                  on_epoch=_Interrupt(after=1))
+    ckpt = train.read_checkpoint(tmp_path / "b" / train.CHECKPOINT_NAME)
+    assert ckpt["epoch"] == 1
+    resumed = train.fit(recipe, subset, val, out_dir=tmp_path / "b", resume=ckpt, progress=False)
+
+    assert [h.epoch for h in resumed.history] == [1, 2, 3]
+    for (name, a), b in zip(straight.model.state_dict().items(),
+                            resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert straight.history[-1].val_accuracy == resumed.history[-1].val_accuracy
+
+
+def _checkpoint(mnist, folder: Path) -> Path:
+    (x, y), (vx, vy) = mnist.split()
+    recipe = Recipe(arch="seed", epochs=1, batch_size=256)
+    train.fit(recipe, (x[:512], y[:512]), (vx[:256], vy[:256]), out_dir=folder, progress=False)
+    return folder / train.CHECKPOINT_NAME
+
+
+def test_checkpoint_of_another_architecture_is_refused(mnist, tmp_path: Path) -> None:
+    path = _checkpoint(mnist, tmp_path)
+    ckpt = train.read_checkpoint(path)
+    assert train.resume_recipe(ckpt, path, {"arch": "seed"}).arch == "seed"
+    with pytest.raises(DigitrecError, match="trained with arch='seed', cannot resume it with "
+                                            "arch='digitnet'"):
+        train.resume_recipe(ckpt, path, {"arch": "digitnet"})
+
+
+def test_checkpoint_from_a_newer_format_is_refused(mnist, tmp_path: Path) -> None:
+    path = _checkpoint(mnist, tmp_path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["format"] = train.CHECKPOINT_FORMAT + 1
+    torch.save(ckpt, path)
+    with pytest.raises(DigitrecError, match="newer than this digitrec"):
+        train.read_checkpoint(path)
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(DigitrecError, match="not a readable digitrec checkpoint"):
+        train.read_checkpoint(path)
+
+
+def test_recipe_rejects_nonsense() -> None:
+    with pytest.raises(DigitrecError, match="unknown schedule"):
+        Recipe(schedule="cosine-ish")
+    with pytest.raises(DigitrecError, match="positive"):
+        Recipe(epochs=0)
