@@ -40,6 +40,16 @@ def test_every_option_is_explained_in_help() -> None:
                 assert option in result.stdout
 
 
+def test_closed_output_pipe_is_not_a_crash(trained: dict) -> None:
+    # As in `digitrec info MODEL | head -1`: the reader is gone before digitrec writes.
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "info", str(trained["path"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
 def test_module_and_version() -> None:
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("digitrec ")

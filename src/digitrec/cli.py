@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -174,10 +175,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"model: {model.path}")
+    print(f"{'model:':<21}{model.path}")
     history = info.pop("history", [])
-    for key, value in info.items():
-        print(f"{key + ':':<21}{json.dumps(value) if isinstance(value, dict) else value}")
+    # Most telling first; ONNX Runtime returns the keys in no particular order.
+    first = ["architecture", "parameters", "validation_accuracy", "test_accuracy", "recipe"]
+    for key in sorted(info, key=lambda k: (first.index(k) if k in first else len(first), k)):
+        value = info[key]
+        if isinstance(value, dict):
+            value = "\n".join(f"  {k}: {v}" for k, v in value.items())
+            print(f"{key}:\n{value}")
+        else:
+            print(f"{key + ':':<21}{value}")
     if history:
         print("\nepoch  train_loss  train_acc  val_loss  val_acc  seconds")
         for h in history:
@@ -199,3 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`digitrec info | head`): stop quietly, and keep Python from
+        # failing again while flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
