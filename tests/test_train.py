@@ -72,11 +72,16 @@ def test_checkpoint_from_a_newer_format_is_refused(mnist, tmp_path: Path) -> Non
         train.read_checkpoint(path)
 
 
-def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("payload", [b"not a checkpoint", "pickled code"])
+def test_corrupt_or_unsafe_checkpoint_is_refused_in_one_line(tmp_path: Path, payload) -> None:
     path = tmp_path / "checkpoint.pt"
-    path.write_bytes(b"not a checkpoint")
-    with pytest.raises(DigitrecError, match="not a readable digitrec checkpoint"):
+    if isinstance(payload, bytes):
+        path.write_bytes(payload)
+    else:  # a pickle that would run code: weights_only loading must refuse it
+        torch.save({"format": 1, "hook": Path("x")}, path)
+    with pytest.raises(DigitrecError, match="not a readable digitrec checkpoint") as info:
         train.read_checkpoint(path)
+    assert "\n" not in str(info.value)
 
 
 def test_recipe_rejects_nonsense() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import DigitrecError
+from .errors import DigitrecError, describe
 
 ENV_DATA = "DIGITREC_DATA"
 ENV_MIRRORS = "DIGITREC_MNIST_MIRRORS"
@@ -94,7 +94,7 @@ def read_bytes(path: Path) -> bytes:
         raw = path.read_bytes()
         return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except (OSError, EOFError, zlib.error) as exc:
-        raise DigitrecError(f"{path}: cannot read: {exc}") from None
+        raise DigitrecError(f"{path}: cannot read: {describe(exc)}") from None
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -168,7 +168,7 @@ def download(folder: str | os.PathLike[str], mirrors: list[str] | None = None,
                         raise DigitrecError(problem)
                 break
             except (OSError, urllib.error.URLError, DigitrecError) as exc:
-                failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
+                failures.append(f"{url}: {describe(getattr(exc, 'reason', exc))}")
         else:
             raise DigitrecError(f"could not download {name}: " + "; ".join(failures))
 

@@ -7,3 +7,9 @@ class DigitrecError(Exception):
     The CLI prints it as a single line and exits non-zero instead of showing a traceback,
     so its message must name the file or setting at fault and what is wrong with it.
     """
+
+
+def describe(exc: BaseException, limit: int = 200) -> str:
+    """Another library's exception as one short line, to put inside a DigitrecError."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DigitrecError
+from .errors import DigitrecError, describe
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
@@ -61,8 +61,7 @@ def load_model(path: str | os.PathLike[str] | None = None, threads: int | None =
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own untyped errors for bad files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DigitrecError(f"{path}: not a valid ONNX model ({reason[:200]})") from None
+        raise DigitrecError(f"{path}: not a valid ONNX model ({describe(exc)})") from None
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if ([i.name for i in inputs] != [INPUT_NAME] or inputs[0].shape[1:] != [1, 28, 28]
             or OUTPUT_NAME not in [o.name for o in outputs]):

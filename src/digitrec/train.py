@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from . import __version__
 from .atomic import atomic_path
 from .augment import Augmentation
-from .errors import DigitrecError
+from .errors import DigitrecError, describe
 from .models import build_model
 from .recipes import Recipe
 
@@ -95,7 +95,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
-        raise DigitrecError(f"{path}: not a readable digitrec checkpoint ({exc})") from None
+        raise DigitrecError(
+            f"{path}: not a readable digitrec checkpoint ({describe(exc)})") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise DigitrecError(f"{path}: not a digitrec checkpoint")
     if ckpt["format"] > CHECKPOINT_FORMAT:
@@ -177,7 +178,7 @@ def fit(
             model.load_state_dict(resume["model"])
         except RuntimeError as exc:
             raise DigitrecError(
-                f"checkpoint does not fit architecture {recipe.arch!r}: {exc}") from None
+                f"checkpoint does not fit architecture {recipe.arch!r}: {describe(exc)}") from None
         optimizer.load_state_dict(resume["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(resume["scheduler"])
