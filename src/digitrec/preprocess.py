@@ -1,0 +1,346 @@
+"""Any image of a digit -> the 28x28 image the model was trained on.
+
+MNIST digits are white on black, cropped to their ink, fitted into 20x20 keeping their aspect
+ratio and placed in 28x28 with their centre of mass in the middle. Real images (photos of paper,
+scans, web-canvas drawings) are none of that; each step below brings them closer:
+
+    decode -> grayscale -> working size -> ink map (polarity, lighting) -> ink mask
+           -> crop to the digit -> stroke width -> fit 20x20 -> centre of mass in 28x28
+
+Only numpy and Pillow: this runs on the inference path.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import DigitrecError, describe
+
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
+
+MAX_PIXELS = 50_000_000  # a 12-megapixel photo is fine; a 20000x20000 bomb is not
+MIN_SIDE = 8  # scikit-learn's UCI digits are 8x8
+WORK_SIDE = 256  # longest side the pipeline works at: enough for a digit a tenth of the frame
+MIN_WORK_SIDE = 64  # small images are enlarged to this, so crops and filters have room
+MNIST_STROKE = 0.13  # stroke width / digit box in MNIST (measured: median 0.11-0.15)
+MIN_CONTRAST = 0.12  # ink must differ from the paper by this much of the full range
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+@dataclass(frozen=True)
+class Processed:
+    """The pipeline's result: the 28x28 float image in [0, 1], or why there is none."""
+
+    image: np.ndarray | None
+    reason: str | None = None  # set when image is None: why no digit was found
+    inverted: bool = False  # dark ink on light paper was inverted
+
+
+# -- decode -------------------------------------------------------------------------------------
+
+def _label(source: ImageSource) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
+
+
+def open_image(source: ImageSource) -> Image.Image:
+    """Decode a path, bytes or PIL image into an oriented, first-frame PIL image.
+
+    Large JPEGs are decoded at reduced size directly (DCT scaling), the cheapest place to shrink.
+    """
+    name = _label(source)
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.exists():
+                raise DigitrecError(f"{name}: no such file")
+            if not path.is_file():
+                raise DigitrecError(f"{name}: not a file")
+            if path.stat().st_size == 0:
+                raise DigitrecError(f"{name}: empty file")
+            fp: object = path
+        elif isinstance(source, bytes):
+            if not source:
+                raise DigitrecError(f"{name}: empty")
+            fp = io.BytesIO(source)
+        else:
+            raise TypeError(f"cannot read an image from {type(source).__name__}")
+        try:
+            img = Image.open(fp)  # type: ignore[arg-type]
+        except UnidentifiedImageError:
+            raise DigitrecError(f"{name}: not an image Pillow can read") from None
+        except (Image.DecompressionBombError, OSError, ValueError) as exc:
+            raise DigitrecError(f"{name}: cannot open image ({describe(exc)})") from None
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise DigitrecError(
+            f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise DigitrecError(
+            f"{name}: {width}x{height} pixels is too small to hold a digit "
+            f"(at least {MIN_SIDE}x{MIN_SIDE})")
+    try:
+        if img.format == "JPEG" and max(width, height) > 2 * WORK_SIDE:
+            scale = WORK_SIDE / max(width, height)
+            img.draft(img.mode, (int(width * scale) + 1, int(height * scale) + 1))
+        img.load()  # decode now, so a truncated file fails here with its name
+        return ImageOps.exif_transpose(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DigitrecError(f"{name}: corrupt or truncated image ({describe(exc)})") from None
+
+
+def to_gray(img: Image.Image) -> Image.Image:
+    """8-bit grayscale; transparency is composited onto white, as a web canvas means it."""
+    if img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info):
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, img.convert("RGBA")).convert("L")
+    if img.mode.startswith("I") or img.mode == "F":
+        # 16-bit and float images: Pillow's convert("L") clips instead of scaling.
+        values = np.asarray(img, dtype=np.float32)
+        top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
+        return Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8))
+    return img.convert("L")
+
+
+def ndarray_to_gray(array: np.ndarray) -> Image.Image:
+    """An array (H, W), (H, W, 3) or (H, W, 4), uint8/uint16 or float in [0, 1], as grayscale."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        mode = "RGBA" if a.shape[2] == 4 else "RGB"
+        scaled = a.astype(np.float32) / (255.0 if a.dtype == np.uint8 else
+                                          65535.0 if a.dtype == np.uint16 else 1.0)
+        return to_gray(Image.fromarray((np.clip(scaled, 0, 1) * 255).astype(np.uint8), mode))
+    if a.ndim != 2:
+        raise DigitrecError(f"<ndarray>: expected a 2-D grayscale or (H, W, 3|4) colour array, "
+                            f"got shape {a.shape}")
+    if a.dtype == np.uint8:
+        return Image.fromarray(a)
+    return to_gray(Image.fromarray(a.astype(np.float32)))
+
+
+def working_size(gray: Image.Image) -> np.ndarray:
+    """Resize so the longest side is between MIN_WORK_SIDE and WORK_SIDE; float in [0, 1]."""
+    side = max(gray.size)
+    if side > WORK_SIDE:
+        factor = side // WORK_SIDE
+        if factor > 1:
+            gray = gray.reduce(factor)  # integer box reduction: fast and antialiased
+        scale = WORK_SIDE / max(gray.size)
+        if scale < 1:
+            gray = gray.resize((max(1, round(gray.width * scale)),
+                                max(1, round(gray.height * scale))), Image.BOX)
+    elif side < MIN_WORK_SIDE:
+        scale = MIN_WORK_SIDE / side
+        gray = gray.resize((round(gray.width * scale), round(gray.height * scale)),
+                           Image.BICUBIC)
+    return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+# -- find the ink -------------------------------------------------------------------------------
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool, float]:
+    """Ink bright on a flat black background: (ink in [0, 1], inverted?, contrast).
+
+    Polarity: the background is most of the pixels and ink a long tail on one side of it (a
+    small digit is under 1% of a photo, hence the extreme percentiles): a longer dark tail means
+    dark ink. Lighting: viewed as dark ink on bright paper, a closing (max, then min filter,
+    wider than any stroke) erases the strokes but keeps shadows and the table beyond the sheet
+    with their edges in place; light is multiplicative, so dividing by it cancels the shading.
+    """
+    lo, mid, hi = np.percentile(gray, (0.1, 50, 99.9))  # full resolution: the tail is small
+    inverted = bool(mid - lo > hi - mid)
+    dark_ink = gray if inverted else 1.0 - gray
+    h, w = dark_ink.shape
+    small = np.asarray(Image.fromarray(dark_ink).resize((max(3, w // 4), max(3, h // 4)),
+                                                        Image.BOX))
+    # 11 cells of 4 pixels: wider than a thick marker on a digit filling the frame.
+    closed = extreme_filter(extreme_filter(small, 11, largest=True), 11, largest=False)
+    paper = np.asarray(Image.fromarray(closed).resize((w, h), Image.BILINEAR), dtype=np.float32)
+    flat = np.clip(1.0 - dark_ink / np.maximum(paper, 1e-3), 0, 1)
+    contrast = float(np.percentile(flat, 99.9))
+    if contrast > 0:
+        flat = np.clip(flat / contrast, 0, 1)
+    return flat, inverted, contrast
+
+
+def ink_mask(ink: np.ndarray) -> np.ndarray:
+    """Which pixels are ink: a noise-aware Otsu threshold, specks and ruled lines removed."""
+    # A 3x3 mean first: sensor noise (amplified in shadows by the division) averages out,
+    # strokes do not.
+    padded = np.pad(ink, 1, mode="edge")
+    h, w = ink.shape
+    ink = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9
+    sample = ink[::2, ::2]  # statistics of the background: every 4th pixel is plenty
+    threshold = max(_otsu(sample), float(np.median(sample)) + 4 * _noise_sigma(sample), 0.2)
+    mask = ink > threshold
+    # A 3x3 majority (the median of a binary image) drops isolated specks and paper grain but
+    # keeps strokes 2+ pixels wide.
+    padded = np.pad(mask, 1).astype(np.uint8)
+    h, w = mask.shape
+    counts = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
+    mask = counts >= 5
+    mask[_lines(mask.mean(1)), :] = False
+    mask[:, _lines(mask.mean(0))] = False
+    return mask
+
+
+def _lines(coverage: np.ndarray) -> np.ndarray:
+    """Rows (or columns) that are ruled lines or the sheet's edge, from each one's ink coverage.
+
+    A ruled line is thin and crosses half the frame or more (noise breaks it up); the table
+    beyond the sheet's edge fills the frame's side. A digit is neither: even a 7's bar in a
+    tightly cropped image is thicker than a line, and digits do not fill a border band.
+    """
+    n = len(coverage)
+    out = np.zeros(n, bool)
+    for threshold, keep in ((0.5, lambda s, e: e - s <= max(1, int(0.025 * n))),
+                            (0.85, lambda s, e: s == 0 or e == n)):
+        flagged = np.concatenate(([0], (coverage > threshold).astype(np.int8), [0]))
+        edges = np.flatnonzero(np.diff(flagged))
+        for start, end in zip(edges[::2], edges[1::2], strict=False):
+            if keep(start, end):
+                out[max(0, start - 1) : end + 1] = True  # and the blurred row beside it
+    return out
+
+
+def extreme_filter(a: np.ndarray, size: int, largest: bool) -> np.ndarray:
+    """Max (or min) over a size x size window: two 1-D passes, far cheaper than Pillow's
+    sorting rank filter at the sizes used here. Edges repeat the border value."""
+    if size < 2:
+        return a
+    reduce = np.max if largest else np.min
+    r = size // 2
+    for axis in (0, 1):
+        pad = [(r, size - 1 - r) if ax == axis else (0, 0) for ax in (0, 1)]
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), size, axis)
+        a = reduce(windows, axis=-1)
+    return a
+
+
+def _otsu(values: np.ndarray) -> float:
+    hist, edges = np.histogram(values, bins=64, range=(0, 1))
+    p = hist / max(1, hist.sum())
+    omega = np.cumsum(p)
+    mu = np.cumsum(p * edges[:-1])
+    between = (mu[-1] * omega - mu) ** 2 / np.maximum(omega * (1 - omega), 1e-12)
+    return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def _noise_sigma(values: np.ndarray) -> float:
+    """Robust noise level of the mostly-background values (median absolute deviation)."""
+    med = np.median(values)
+    return float(1.4826 * np.median(np.abs(values - med)))
+
+
+def _main_run(profile: np.ndarray, gap: int) -> tuple[int, int]:
+    """The stretch of non-empty entries (gaps up to ``gap`` bridged) holding the most ink."""
+    filled = np.flatnonzero(profile > 0)
+    breaks = np.flatnonzero(np.diff(filled) > gap + 1)
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [len(filled) - 1]))
+    cumulative = np.concatenate(([0], np.cumsum(profile)))
+    masses = cumulative[filled[ends] + 1] - cumulative[filled[starts]]
+    best = int(np.argmax(masses))
+    return int(filled[starts[best]]), int(filled[ends[best]]) + 1
+
+
+def digit_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the digit: the heaviest block of ink, ignoring stray marks."""
+    if not mask.any():
+        return None
+    top, bottom, left, right = 0, mask.shape[0], 0, mask.shape[1]
+    gap = max(2, max(mask.shape) // 8)  # a digit's own gaps (a 5's hat) are smaller than this
+    for _ in range(2):  # rows and columns refine each other
+        sub = mask[top:bottom, left:right]
+        c0, c1 = _main_run(sub.sum(0), gap)
+        r0, r1 = _main_run(sub[:, c0:c1].sum(1), gap)
+        top, bottom, left, right = top + r0, top + r1, left + c0, left + c1
+    return top, bottom, left, right
+
+
+# -- shape it like MNIST ------------------------------------------------------------------------
+
+def normalise_stroke(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Thicken hairlines and thin marker strokes towards MNIST's stroke width."""
+    area = mask.sum()
+    edge = (mask & ~extreme_filter(mask, 3, largest=False)).sum()
+    if edge == 0:
+        return ink
+    box = max(mask.shape)
+    width = 2 * area / edge  # for a long stroke: area = length * width, edge = 2 * length
+    target = MNIST_STROKE * box
+    size = round(abs(target - width)) // 2 * 2 + 1  # odd filter size
+    if size < 3 or 0.6 * target < width < 1.7 * target:
+        return ink
+    return extreme_filter(ink, size, largest=width < target)
+
+
+def fit_mnist(crop: np.ndarray) -> np.ndarray:
+    """Fit the cropped digit into 20x20 keeping its aspect ratio, centre its mass in 28x28."""
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, Image.LANCZOS),
+                       dtype=np.float32)
+    small = np.clip(small, 0, None)
+    peak = small.max()
+    if peak > 0:
+        small = np.clip(small / peak, 0, 1)
+    ys, xs = np.indices(small.shape)
+    mass = small.sum()
+    cy, cx = (ys * small).sum() / mass, (xs * small).sum() / mass
+    top = round(14.0 - cy)
+    left = round(14.0 - cx)
+    top, left = min(max(top, 0), 28 - small.shape[0]), min(max(left, 0), 28 - small.shape[1])
+    out = np.zeros((28, 28), np.float32)
+    out[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return out
+
+
+def gray_image(source: ImageSource) -> Image.Image:
+    """Decode any supported source into an 8-bit grayscale PIL image."""
+    if isinstance(source, np.ndarray):
+        return ndarray_to_gray(source)
+    return to_gray(open_image(source))
+
+
+def preprocess(source: ImageSource) -> Processed:
+    """The whole pipeline: any image in, the model's 28x28 (or the reason there is none) out."""
+    gray = working_size(gray_image(source))
+    ink, inverted, contrast = ink_map(gray)
+    if contrast < MIN_CONTRAST:
+        return Processed(None, "no digit found: the image has no ink", inverted)
+    mask = ink_mask(ink)
+    box = digit_box(mask)
+    if box is None:
+        return Processed(None, "no digit found: nothing stands out from the background", inverted)
+    if mask.mean() > 0.4:
+        return Processed(None, "no digit found: the image is all texture or noise", inverted)
+    return Processed(fit_mnist(_digit_crop(ink, mask, box)), None, inverted)
+
+
+def _digit_crop(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The digit's soft ink, antialiased edges included, cropped to where that ink is.
+
+    The strict mask finds the digit; the pixels kept are the faint ink around it too (MNIST's
+    digits have soft edges), within a margin that reaches past the strict mask's edge.
+    """
+    margin = max(1, max(ink.shape) // 48)
+    grown = extreme_filter(mask, 2 * margin + 1, largest=True)
+    top, bottom, left, right = box
+    top, left = max(0, top - margin), max(0, left - margin)
+    bottom, right = bottom + margin, right + margin
+    sample = ink[::2, ::2]
+    faint = max(0.05, float(np.median(sample)) + 3 * _noise_sigma(sample))
+    soft = np.where(grown & (ink > faint), ink, 0)[top:bottom, left:right]
+    rows, cols = np.flatnonzero(soft.any(1)), np.flatnonzero(soft.any(0))
+    soft = soft[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    core = mask[top:bottom, left:right][rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return normalise_stroke(soft, core)
