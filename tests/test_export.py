@@ -11,7 +11,7 @@ def test_onnx_matches_pytorch_on_1000_test_images(trained: dict, mnist) -> None:
     with torch.no_grad():
         logits = train.predict_logits(trained["result"].model, train.to_tensor(images))
     expected = torch.softmax(logits, 1).numpy()
-    got = load_model(trained["path"]).predict(images)
+    got = load_model(trained["path"]).probabilities(images)
     assert got.shape == (1000, 10)
     assert np.abs(got - expected).max() < 1e-5
 

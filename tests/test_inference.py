@@ -4,22 +4,45 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digitrec import load_model
 from digitrec.errors import DigitrecError
 
 
-def test_predict_accepts_single_images_and_batches(trained: dict, mnist) -> None:
+def test_probabilities_accept_single_images_and_batches(trained: dict, mnist) -> None:
     model = load_model(trained["path"])
     images = mnist.test_images[:8]
-    batch = model.predict(images)
+    batch = model.probabilities(images)
     assert batch.shape == (8, 10)
     np.testing.assert_allclose(batch.sum(1), 1, atol=1e-5)
-    np.testing.assert_allclose(model.predict(images[0]), batch[:1], atol=1e-6)
-    np.testing.assert_allclose(model.predict(images[:, None] / 255.0), batch, atol=1e-6)
+    np.testing.assert_allclose(model.probabilities(images[0]), batch[:1], atol=1e-6)
+    np.testing.assert_allclose(model.probabilities(images[:, None] / 255.0), batch, atol=1e-6)
     assert (batch.argmax(1) == mnist.test_labels[:8]).mean() >= 0.75
     with pytest.raises(ValueError, match="28x28"):
-        model.predict(np.zeros((3, 32, 32)))
+        model.probabilities(np.zeros((3, 32, 32)))
+
+
+def test_predict_takes_paths_bytes_pil_images_and_arrays(mnist, tmp_path: Path) -> None:
+    model = load_model()  # the shipped model
+    digit = 255 - mnist.test_images[0]  # dark ink on white, as on paper
+    path = tmp_path / "digit.png"
+    Image.fromarray(digit).resize((112, 112)).save(path)
+    sources = [path, str(path), path.read_bytes(), Image.open(path), digit,
+               np.stack([digit] * 3, axis=2)]  # and an RGB array
+    predictions = model.predict_batch(sources)
+    assert [p.digit for p in predictions] == [int(mnist.test_labels[0])] * len(sources)
+    one = model.predict(path)
+    assert one.processed.shape == (28, 28) and one.processed.max() == pytest.approx(1.0)
+    assert one.top(3)[0] == (one.digit, pytest.approx(one.confidence))
+    assert sum(p for _, p in one.top(10)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_blank_image_is_no_digit_not_a_guess() -> None:
+    blank = np.full((200, 300), 240, np.uint8)
+    prediction = load_model().predict(blank)
+    assert prediction.digit is None and prediction.probabilities is None
+    assert "no digit found" in prediction.reason
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, I am a text file\n", b"\x08\x01" * 500])
@@ -53,12 +76,13 @@ def test_onnx_models_that_are_not_digitrec_models_are_refused(trained: dict,
         load_model(tmp_path / "other.onnx")
 
 
-def test_inference_does_not_import_torch(trained: dict) -> None:
+def test_inference_does_not_import_torch(mnist, tmp_path: Path) -> None:
+    path = tmp_path / "seven.png"
+    Image.fromarray(mnist.test_images[0]).save(path)
     code = (
-        "import sys, numpy as np, digitrec\n"
-        f"m = digitrec.load_model({str(trained['path'])!r})\n"
-        "p = m.predict(np.zeros((28, 28), np.uint8))\n"
-        "assert p.shape == (1, 10), p.shape\n"
+        "import sys, digitrec\n"
+        f"p = digitrec.load_model().predict({str(path)!r})\n"
+        f"assert p.digit == {int(mnist.test_labels[0])}, p\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -45,7 +45,7 @@ def _centroids(images: torch.Tensor) -> torch.Tensor:
 
 def test_affine_part_zooms_within_its_range_and_shifts_at_most_its_shift() -> None:
     torch.manual_seed(0)
-    aug = Augmentation(elastic=0)
+    aug = Augmentation(elastic=0, stroke=0)
     images = _bar_images(500)
     out = aug(images)
     assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1 + 1e-6
@@ -60,14 +60,23 @@ def test_affine_part_zooms_within_its_range_and_shifts_at_most_its_shift() -> No
 def test_elastic_part_distorts_every_image_but_keeps_the_digit_in_place() -> None:
     torch.manual_seed(0)
     images = _bar_images(500)
-    affine_only = Augmentation(elastic=0)
+    affine_only = Augmentation(elastic=0, stroke=0)
     torch.manual_seed(1)
     plain = affine_only(images)
     torch.manual_seed(1)
-    distorted = Augmentation(elastic=affine_only.shift)(images)
+    distorted = Augmentation(elastic=affine_only.shift, stroke=0)(images)
     assert ((distorted - plain).abs().flatten(1).sum(1) > 1).all()
     moved = (_centroids(distorted) - _centroids(images)).abs()
     assert moved.max() <= affine_only.shift + 4  # an elastic field is local, not a translation
+
+
+def test_pen_width_thickens_and_thins_strokes() -> None:
+    torch.manual_seed(0)
+    images = _bar_images(400)
+    out = Augmentation(degrees=0, scale=0, shift=0, elastic=0, stroke=0.5)(images)
+    ink = out.flatten(1).sum(1) / images.flatten(1).sum(1)
+    assert (ink > 1.05).any() and (ink < 0.95).any()  # both directions happen
+    assert ink.min() > 0.4  # a thin pen still leaves the stroke
 
 
 def test_augmentation_follows_the_seed() -> None:

@@ -19,11 +19,14 @@ class Augmentation:
     shift: float = 2.5  # translation, +/- pixels on each axis
     elastic: float = 1.0  # std of the smooth displacement field, in pixels
     elastic_grid: int = 4  # control points per side of that field: fewer is smoother
+    stroke: float = 0.5  # pen width: blend up to this far toward a 3x3 dilation or erosion
 
     def __call__(self, images: Tensor) -> Tensor:
         """Distort a batch (N, 1, H, W); uses torch's global RNG, which the trainer seeds."""
         n, _, h, w = images.shape
         dev = images.device
+        if self.stroke > 0:
+            images = self._pen_width(images)
         angle = (torch.rand(n, device=dev) * 2 - 1) * math.radians(self.degrees)
         # affine_grid maps output to input coordinates, so dividing by the zoom enlarges the digit.
         zoom = 1 + (torch.rand(n, device=dev) * 2 - 1) * self.scale
@@ -43,3 +46,13 @@ class Augmentation:
             grid = grid + field.permute(0, 2, 3, 1)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
                              align_corners=False)
+
+    def _pen_width(self, images: Tensor) -> Tensor:
+        """Thicker or thinner strokes, as different pens draw them. A full 3x3 erosion would
+        break MNIST's thinnest strokes, so each image moves only part of the way."""
+        n = len(images)
+        thick = F.max_pool2d(images, 3, stride=1, padding=1)
+        thin = -F.max_pool2d(-images, 3, stride=1, padding=1)
+        amount = torch.rand(n, 1, 1, 1, device=images.device) * self.stroke
+        towards = torch.where(torch.rand(n, 1, 1, 1, device=images.device) < 0.5, thick, thin)
+        return images + amount * (towards - images)

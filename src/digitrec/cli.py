@@ -23,6 +23,8 @@ _RECIPE_FLAGS = {
     "schedule": (str, "learning-rate schedule: " + " or ".join(SCHEDULES)),
     "weight_decay": (float, "AdamW weight decay"),
     "label_smoothing": (float, "label smoothing of the cross-entropy loss, 0 for none"),
+    "variants": (float, "share of training 1s given a European flag and of 7s a crossbar, "
+                        "which MNIST rarely has"),
     "seed": (int, "random seed for weights, shuffling and augmentation"),
 }
 _RECIPE_SWITCHES = {
@@ -90,6 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder for report.json and the PNG figures (default: report)")
     _add_data_dir(evaluate)
     _add_threads(evaluate)
+
+    predict = sub.add_parser(
+        "predict", help="read the digit in each image",
+        description="Read the handwritten digit in each image: photos of paper, scans, canvas "
+                    "drawings, MNIST-style images. Each is turned into MNIST's form first (ink "
+                    "white on black, cropped, fitted to 20x20, centred by mass in 28x28).")
+    predict.add_argument("paths", nargs="+", metavar="PATH",
+                         help="image files, folders of images, or glob patterns")
+    predict.add_argument("--model", metavar="PATH",
+                         help="ONNX model (default: the pretrained model shipped with digitrec)")
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON, one object per image")
+    output.add_argument("--csv", action="store_true", help="print CSV with all probabilities")
+    predict.add_argument("--min-confidence", type=float, default=0.5, metavar="P",
+                         help="mark answers below this probability as uncertain (default 0.5)")
+    predict.add_argument("--save-processed", metavar="DIR",
+                         help="write the 28x28 image the model saw for each input into DIR")
+    predict.add_argument("--show", metavar="OUT.png",
+                         help="write a figure: each image, what the model saw, probabilities")
+    _add_threads(predict)
 
     info = sub.add_parser("info", help="print a model file's metadata",
                           description="Print what a digitrec ONNX model says about itself: "
@@ -167,6 +189,120 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def expand_paths(patterns: list[str]) -> list[tuple[str, str | None]]:
+    """(path, problem) for every image named by files, folders and glob patterns."""
+    import glob
+
+    found: list[tuple[str, str | None]] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            images = sorted(str(p) for p in path.iterdir()
+                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found += [(p, None) for p in images] or [(pattern, "no images in this folder")]
+        elif path.exists():
+            found.append((pattern, None))
+        else:  # a pattern the shell did not expand (quoted, or on Windows)
+            matches = sorted(glob.glob(pattern))
+            found += [(p, None) for p in matches] or [(pattern, "no such file")]
+    return found
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .inference import Prediction, load_model
+    from .preprocess import Processed, preprocess
+
+    model = load_model(args.model, threads=args.threads)
+    if args.show:  # fail before the work, not after it
+        from . import plots
+    paths = expand_paths(args.paths)
+    processed: dict[str, Processed] = {}
+    problems: dict[str, str] = {}
+    for path, problem in paths:
+        try:
+            if problem:
+                raise DigitrecError(f"{path}: {problem}")
+            processed[path] = preprocess(path)
+        except DigitrecError as exc:
+            problems[path] = str(exc)
+    predictions: dict[str, Prediction] = dict(zip(processed, model.classify(
+        list(processed.values())), strict=True))
+
+    rows = [_result_row(path, predictions.get(path), problems.get(path), args.min_confidence)
+            for path, _ in paths]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.csv:
+        _print_csv(rows)
+    else:
+        _print_table(rows)
+    for problem in problems.values():
+        print(f"digitrec: error: {problem}", file=sys.stderr)
+    if args.save_processed:
+        _save_processed(predictions, Path(args.save_processed))
+    if args.show:
+        plots.prediction_figure([(p, pred) for p, pred in predictions.items()], Path(args.show))
+        print(f"figure written to {args.show}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _result_row(path: str, prediction: object, problem: str | None,
+                min_confidence: float) -> dict:
+    if problem is not None:
+        return {"file": path, "digit": None, "status": "error", "error": problem}
+    if prediction.digit is None:
+        return {"file": path, "digit": None, "status": "no digit", "error": prediction.reason}
+    return {
+        "file": path,
+        "digit": prediction.digit,
+        "confidence": round(prediction.confidence, 4),
+        "status": "ok" if prediction.confidence >= min_confidence else "uncertain",
+        "top3": [[d, round(p, 4)] for d, p in prediction.top(3)],
+        "probabilities": [round(float(p), 4) for p in prediction.probabilities],
+    }
+
+
+def _print_table(rows: list[dict]) -> None:
+    width = max(len("file"), *(len(r["file"]) for r in rows))
+    print(f"{'file':<{width}}  digit  confidence  top-3")
+    for r in rows:
+        if r["status"] in ("error", "no digit"):
+            shown = r["error"] if r["status"] == "no digit" else "error: " + r["error"]
+            print(f"{r['file']:<{width}}  {'-':>5}  {'':>10}  {shown}")
+            continue
+        top = "  ".join(f"{d} {p:.0%}" for d, p in r["top3"])
+        flag = "  (uncertain)" if r["status"] == "uncertain" else ""
+        print(f"{r['file']:<{width}}  {r['digit']:>5}  {r['confidence']:>10.1%}  {top}{flag}")
+
+
+def _print_csv(rows: list[dict]) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["file", "digit", "confidence", "status", *(f"p{d}" for d in range(10)),
+                     "error"])
+    for r in rows:
+        probs = r.get("probabilities") or [""] * 10
+        writer.writerow([r["file"], "" if r["digit"] is None else r["digit"],
+                         r.get("confidence", ""), r["status"], *probs, r.get("error", "")])
+
+
+def _save_processed(predictions: dict, folder: Path) -> None:
+    from PIL import Image
+
+    from .atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, prediction in predictions.items():
+        if prediction.processed is None:
+            continue
+        with atomic_path(folder / f"{Path(path).stem}.png") as tmp:
+            Image.fromarray((prediction.processed * 255).round().astype("uint8")).save(tmp, "PNG")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .inference import load_model
 
@@ -194,7 +330,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "info": cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,7 @@ class Evaluation:
 
 def evaluate(model: Model, images: np.ndarray, labels: np.ndarray,
              batch_size: int = 2000) -> Evaluation:
-    probs = np.concatenate([model.predict(images[i : i + batch_size])
+    probs = np.concatenate([model.probabilities(images[i : i + batch_size])
                             for i in range(0, len(images), batch_size)])
     return Evaluation(labels=np.asarray(labels, dtype=np.int64), probabilities=probs)
 

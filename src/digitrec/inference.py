@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import DigitrecError, describe
+from .preprocess import ImageSource, Processed, preprocess
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 DEFAULT_MODEL = Path(__file__).parent / "pretrained" / "default.onnx"
 # Metadata values that are JSON documents rather than plain strings.
 _JSON_KEYS = ("recipe", "data_sha256", "history")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model makes of one image."""
+
+    digit: int | None  # None when no digit was found
+    probabilities: np.ndarray | None  # (10,), one per digit
+    processed: np.ndarray | None  # the 28x28 image the model saw, float in [0, 1]
+    reason: str | None = None  # why there is no digit
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.max()) if self.probabilities is not None else 0.0
+
+    def top(self, k: int = 3) -> list[tuple[int, float]]:
+        """The k likeliest digits with their probabilities, likeliest first."""
+        if self.probabilities is None:
+            return []
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(int(d), float(self.probabilities[d])) for d in order]
 
 
 class Model:
@@ -30,8 +54,33 @@ class Model:
         """The model's metadata with its JSON values decoded."""
         return {k: json.loads(v) if k in _JSON_KEYS else v for k, v in self.metadata.items()}
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) for MNIST-format images.
+    def predict(self, image: ImageSource) -> Prediction:
+        """Read the digit in one image: a path, encoded bytes, a PIL image or a numpy array.
+
+        The image goes through `digitrec.preprocess` first, so a photo of paper, a scan or a
+        canvas drawing is fine, as is an MNIST-style array.
+        """
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Iterable[ImageSource]) -> list[Prediction]:
+        """`predict` for many images, with one model call for all of them."""
+        return self.classify([preprocess(image) for image in images])
+
+    def classify(self, processed: list[Processed]) -> list[Prediction]:
+        """Predictions for images already through `preprocess`."""
+        found = [p.image for p in processed if p.image is not None]
+        probs = iter(self.probabilities(np.stack(found)) if found else [])
+        out = []
+        for p in processed:
+            if p.image is None:
+                out.append(Prediction(None, None, None, p.reason))
+            else:
+                row = next(probs)
+                out.append(Prediction(int(row.argmax()), row, p.image))
+        return out
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) for images already in MNIST's form (no preprocessing).
 
         ``images`` is one image (28, 28) or a batch (N, 28, 28) or (N, 1, 28, 28), white digit
         on black, either uint8 in 0..255 or float in [0, 1].

@@ -71,3 +71,33 @@ def training_curves(history: list[dict[str, Any]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     _save(fig, path)
+
+
+def prediction_figure(items: list[tuple[str, Any]], path: Path) -> None:
+    """One row per image: the image as given, the 28x28 the model saw, the ten probabilities."""
+    from PIL import Image
+
+    rows = max(1, len(items))
+    fig, axes = plt.subplots(rows, 3, figsize=(9, 2.4 * rows), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.3, 1, 1.7]})
+    for (source, prediction), (orig_ax, seen_ax, bar_ax) in zip(items, axes, strict=False):
+        with Image.open(source) as img:
+            img.thumbnail((400, 400))
+            orig_ax.imshow(img.convert("RGB"))
+        orig_ax.set_title(Path(source).name, fontsize=9)
+        for ax in (orig_ax, seen_ax):
+            ax.axis("off")
+        if prediction.digit is None:
+            seen_ax.text(0.5, 0.5, prediction.reason, ha="center", va="center", wrap=True,
+                         fontsize=8)
+            bar_ax.axis("off")
+            continue
+        seen_ax.imshow(prediction.processed, cmap="gray", vmin=0, vmax=1,
+                       interpolation="nearest")
+        seen_ax.set_title("what the model saw", fontsize=9)
+        colours = ["tab:blue" if d == prediction.digit else "lightgray" for d in range(10)]
+        bar_ax.bar(range(10), prediction.probabilities, color=colours)
+        bar_ax.set(xticks=range(10), ylim=(0, 1))
+        bar_ax.set_title(f"{prediction.digit} ({prediction.confidence:.0%})", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

@@ -22,6 +22,7 @@ class Recipe:
     weight_decay: float = 0.0
     label_smoothing: float = 0.1
     augment: bool = True
+    variants: float = 0.3  # share of 1s drawn European (flagged) and of 7s crossed
     standardize: bool = False
     seed: int = 0
 
@@ -33,11 +34,13 @@ class Recipe:
             raise DigitrecError("epochs, batch size and learning rate must be positive")
         if not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
             raise DigitrecError("label smoothing must be in [0, 1) and weight decay not negative")
+        if not 0 <= self.variants <= 1:
+            raise DigitrecError("variants must be a fraction in [0, 1]")
 
 
 PRESETS: dict[str, Recipe] = {
     "default": Recipe(),
     # The Keras tutorial's recipe: Adam at its default rate, no schedule, no augmentation.
     "seed": Recipe(arch="seed", epochs=5, batch_size=32, lr=1e-3, schedule="constant",
-                   label_smoothing=0.0, augment=False),
+                   label_smoothing=0.0, augment=False, variants=0.0),
 }

@@ -23,6 +23,7 @@ from . import __version__
 from .atomic import atomic_path
 from .augment import Augmentation
 from .errors import DigitrecError, describe
+from .glyphs import with_variants
 from .models import build_model
 from .recipes import Recipe
 
@@ -160,7 +161,11 @@ def fit(
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
                                   weight_decay=recipe.weight_decay)
-    x_train = to_tensor(train[0]).to(device)
+    images = train[0]
+    if recipe.variants > 0:
+        images = with_variants(images, train[1], recipe.variants,
+                               np.random.default_rng(recipe.seed))
+    x_train = to_tensor(images).to(device)
     y_train = torch.tensor(train[1], dtype=torch.long, device=device)
     x_val, y_val = to_tensor(val[0]), torch.tensor(val[1], dtype=torch.long)
     n = len(y_train)
