@@ -28,7 +28,9 @@ MAX_PIXELS = 50_000_000  # a 12-megapixel photo is fine; a 20000x20000 bomb is n
 MIN_SIDE = 8  # scikit-learn's UCI digits are 8x8
 WORK_SIDE = 256  # longest side the pipeline works at: enough for a digit a tenth of the frame
 MIN_WORK_SIDE = 64  # small images are enlarged to this, so crops and filters have room
-MNIST_STROKE = 0.13  # stroke width / digit box in MNIST (measured: median 0.11-0.15)
+# Stroke width / digit box, as `normalise_stroke` measures it on MNIST's own test digits after
+# this pipeline: median 0.100, 10th-90th percentile 0.081-0.138.
+MNIST_STROKE = 0.10
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this much of the full range
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
@@ -76,7 +78,10 @@ def open_image(source: ImageSource) -> Image.Image:
             img = Image.open(fp)  # type: ignore[arg-type]
         except UnidentifiedImageError:
             raise DigitrecError(f"{name}: not an image Pillow can read") from None
-        except (Image.DecompressionBombError, OSError, ValueError) as exc:
+        except Image.DecompressionBombError:
+            raise DigitrecError(
+                f"{name}: image is over the limit of {MAX_PIXELS:,} pixels") from None
+        except (OSError, ValueError) as exc:
             raise DigitrecError(f"{name}: cannot open image ({describe(exc)})") from None
     width, height = img.size
     if width * height > MAX_PIXELS:
@@ -239,16 +244,25 @@ def _noise_sigma(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - med)))
 
 
-def _main_run(profile: np.ndarray, gap: int) -> tuple[int, int]:
-    """The stretch of non-empty entries (gaps up to ``gap`` bridged) holding the most ink."""
+def _main_run(profile: np.ndarray) -> tuple[int, int]:
+    """The stretch of the profile holding the digit: the heaviest run of non-empty entries,
+    joined by the runs lying within a third of its length (a 5's hat, a 4's open top), while
+    marks further away are left out."""
     filled = np.flatnonzero(profile > 0)
-    breaks = np.flatnonzero(np.diff(filled) > gap + 1)
-    starts = np.concatenate(([0], breaks + 1))
-    ends = np.concatenate((breaks, [len(filled) - 1]))
+    breaks = np.flatnonzero(np.diff(filled) > 1)
+    starts = filled[np.concatenate(([0], breaks + 1))]
+    ends = filled[np.concatenate((breaks, [len(filled) - 1]))] + 1
     cumulative = np.concatenate(([0], np.cumsum(profile)))
-    masses = cumulative[filled[ends] + 1] - cumulative[filled[starts]]
-    best = int(np.argmax(masses))
-    return int(filled[starts[best]]), int(filled[ends[best]]) + 1
+    best = int(np.argmax(cumulative[ends] - cumulative[starts]))
+    lo, hi = starts[best], ends[best]
+    for _ in range(len(starts)):
+        reach = (hi - lo) / 3
+        near = (ends >= lo - reach) & (starts <= hi + reach)
+        new_lo, new_hi = starts[near].min(), ends[near].max()
+        if (new_lo, new_hi) == (lo, hi):
+            break
+        lo, hi = new_lo, new_hi
+    return int(lo), int(hi)
 
 
 def digit_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -256,11 +270,10 @@ def digit_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     if not mask.any():
         return None
     top, bottom, left, right = 0, mask.shape[0], 0, mask.shape[1]
-    gap = max(2, max(mask.shape) // 8)  # a digit's own gaps (a 5's hat) are smaller than this
     for _ in range(2):  # rows and columns refine each other
         sub = mask[top:bottom, left:right]
-        c0, c1 = _main_run(sub.sum(0), gap)
-        r0, r1 = _main_run(sub[:, c0:c1].sum(1), gap)
+        c0, c1 = _main_run(sub.sum(0))
+        r0, r1 = _main_run(sub[:, c0:c1].sum(1))
         top, bottom, left, right = top + r0, top + r1, left + c0, left + c1
     return top, bottom, left, right
 
@@ -268,7 +281,10 @@ def digit_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 # -- shape it like MNIST ------------------------------------------------------------------------
 
 def normalise_stroke(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Thicken hairlines and thin marker strokes towards MNIST's stroke width."""
+    """Thicken hairlines and thin marker strokes towards MNIST's stroke width.
+
+    The width estimate reads thick, curved strokes low, so the correction goes only halfway,
+    which overshoots neither way (a filter of size k changes the width by k - 1)."""
     area = mask.sum()
     edge = (mask & ~extreme_filter(mask, 3, largest=False)).sum()
     if edge == 0:
@@ -276,8 +292,8 @@ def normalise_stroke(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     box = max(mask.shape)
     width = 2 * area / edge  # for a long stroke: area = length * width, edge = 2 * length
     target = MNIST_STROKE * box
-    size = round(abs(target - width)) // 2 * 2 + 1  # odd filter size
-    if size < 3 or 0.6 * target < width < 1.7 * target:
+    size = round(abs(target - width) / 2) // 2 * 2 + 1  # odd filter size
+    if size < 3 or 0.8 * target < width < 1.6 * target:  # close enough to MNIST: leave it
         return ink
     return extreme_filter(ink, size, largest=width < target)
 
