@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from digitrec import load_model
 from digitrec import preprocess as preprocess_module
@@ -127,6 +127,22 @@ def test_hairline_and_marker_strokes_move_toward_mnist_width(seven, monkeypatch)
 def test_no_ink_means_no_digit(image: np.ndarray) -> None:
     result = preprocess(image)
     assert result.image is None and result.reason.startswith("no digit found")
+
+
+def _drawn(shape: str) -> np.ndarray:
+    page = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(page)
+    if shape == "blob":  # a filled-in bubble; a region wider than a stroke is background
+        draw.ellipse((120, 120, 160, 160), fill=0)
+    else:  # a dash, or a line under a signature
+        draw.rectangle((30, 130, 250, 146), fill=0)
+    return np.asarray(page)
+
+
+@pytest.mark.parametrize("shape, reason", [("blob", "solid blob"), ("dash", "wider than")])
+def test_shapes_no_digit_has_are_refused(shape: str, reason: str) -> None:
+    result = preprocess(_drawn(shape))
+    assert result.image is None and reason in result.reason
 
 
 def test_extreme_filter_matches_a_plain_window_max() -> None:
