@@ -30,7 +30,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 def test_every_option_is_explained_in_help() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"train", "evaluate", "info"}
+    assert set(commands) == {"train", "evaluate", "predict", "info"}
     for name, sub in commands.items():
         result = run(name, "--help")
         assert result.returncode == 0
@@ -123,3 +123,79 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes(mnist_dir: Path, tmp_pa
     other = run("train", "--resume", "--arch", "seed", "--out", str(out),
                 "--data-dir", str(mnist_dir))
     assert_one_line_error(other, "arch='digitnet'", "arch='seed'")
+
+
+# -- predict ------------------------------------------------------------------------------------
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples").iterdir())
+
+
+def _label(path: Path) -> int:
+    return int(path.stem.rsplit("-", 1)[1])
+
+
+def test_predict_reads_the_examples(tmp_path: Path) -> None:
+    result = run("predict", *map(str, EXAMPLES), "--json",
+                 "--save-processed", str(tmp_path / "seen"), "--show", str(tmp_path / "fig.png"))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["digit"] for r in rows] == [_label(p) for p in EXAMPLES]
+    for row in rows:
+        assert len(row["probabilities"]) == 10 and row["top3"][0][0] == row["digit"]
+    seen = sorted((tmp_path / "seen").iterdir())
+    assert [p.stem for p in seen] == sorted(p.stem for p in EXAMPLES)
+    from PIL import Image
+    assert Image.open(seen[0]).size == (28, 28)
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_table_csv_folder_glob_and_uncertainty() -> None:
+    folder = str(EXAMPLES[0].parent)
+    table = run("predict", folder, "--min-confidence", "0.999")
+    assert table.returncode == 0
+    assert table.stdout.count("(uncertain)") == len(EXAMPLES)  # nothing is 99.9% sure
+    csv_out = run("predict", str(Path(folder) / "*.png"), "--csv")  # a glob the shell left
+    lines = csv_out.stdout.strip().splitlines()
+    assert lines[0].startswith("file,digit,confidence,status,p0")
+    assert len(lines) == 1 + sum(p.suffix == ".png" for p in EXAMPLES)
+
+
+def test_predict_keeps_going_past_bad_files(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    good = EXAMPLES[0]
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not a picture")
+    buf = io.BytesIO()
+    Image.open(good).convert("RGB").save(buf, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(buf.getvalue()[:1500])
+    Image.new("L", (1, 1)).save(tmp_path / "dot.png")
+    (tmp_path / "no-images").mkdir()
+    bad = ["empty.png", "text.png", "cut.jpg", "dot.png", "no-images", "missing.png"]
+    result = run("predict", str(good), *(str(tmp_path / b) for b in bad))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == len(bad) and all(e.startswith("digitrec: error: ") for e in errors)
+    for name, problem in zip(bad, ["empty file", "not an image", "corrupt or truncated",
+                                   "too small", "no images in this folder", "no such file"],
+                             strict=True):
+        assert any(name in e and problem in e for e in errors), (name, errors)
+    assert str(good) in result.stdout and f"  {_label(good)}  " in result.stdout
+
+
+def test_predict_with_a_model_that_is_not_onnx(tmp_path: Path) -> None:
+    fake = tmp_path / "model.onnx"
+    fake.write_text("{}")
+    assert_one_line_error(run("predict", str(EXAMPLES[0]), "--model", str(fake)),
+                          str(fake), "not a valid ONNX model")
+
+
+def test_predict_command_never_imports_torch() -> None:
+    code = ("import sys\nfrom digitrec.cli import main\n"
+            f"assert main(['predict', {str(EXAMPLES[0])!r}]) == 0\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("False")
