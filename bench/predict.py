@@ -1,0 +1,183 @@
+"""Inference speed: cold start, one image end to end, batch throughput.
+
+    python bench/predict.py
+
+Measures, in one run, for the shipped digitnet model and the `seed` network on ONNX Runtime
+(digitrec's inference path) and in plain PyTorch eager mode:
+  cold start   a fresh process that predicts one PNG (`digitrec predict`, or the equivalent
+               bare script), median of several runs;
+  28x28 e2e    one 28x28 PNG in memory: decode, preprocess, model (median of many calls);
+  photo e2e    one 640x480 JPEG photo of a digit: decode, preprocess, model;
+  batch        already-processed 28x28 images per second, 10,000 at a time.
+Timings depend on weights only through their shapes, so `seed` and the PyTorch models are
+freshly initialised networks of the same architecture. Needs torch (the `train` extra).
+Prints a table and writes bench/results/predict.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import digitrec
+from digitrec.data import load_mnist
+from digitrec.preprocess import preprocess
+from digitrec.synthetic import render
+
+RESULTS = Path(__file__).parent / "results" / "predict.json"
+
+BARE_ORT = """
+import sys, numpy as np, onnxruntime as ort
+from PIL import Image
+s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+x = np.asarray(Image.open(sys.argv[2]).convert("L"), np.float32)[None, None] / 255
+print(int(s.run(None, {"image": x})[0].argmax()))
+"""
+
+TORCH_COLD = """
+import sys, numpy as np, torch
+from PIL import Image
+from digitrec.models import build_model
+from digitrec.preprocess import preprocess
+model = build_model(sys.argv[1]).eval()
+x = torch.from_numpy(preprocess(sys.argv[2]).image)[None, None]
+with torch.no_grad():
+    print(int(model(x).argmax()))
+"""
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def cold_start(cmd: list[str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def export_untrained(arch: str, path: Path) -> None:
+    import torch
+
+    from digitrec.export import export_onnx
+    from digitrec.models import build_model
+
+    torch.manual_seed(0)
+    export_onnx(build_model(arch).eval(), path, {"architecture": arch, "note": "untrained"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    parser.add_argument("--repeats", type=int, default=9, help="cold starts per row")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    import torch
+
+    from digitrec.models import build_model
+
+    threads = len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    mnist = load_mnist(args.data_dir, progress=False)
+    work = Path(tempfile.mkdtemp(prefix="digitrec-bench-"))
+    png28 = work / "digit.png"
+    Image.fromarray(mnist.test_images[0]).save(png28)
+    png_bytes = png28.read_bytes()
+    photo_bytes = _photo_640x480(mnist.test_images[1])
+    batch = mnist.test_images.astype(np.float32)[:, None] / 255  # already in MNIST form
+
+    seed_onnx = work / "seed.onnx"
+    export_untrained("seed", seed_onnx)
+    onnx_models = {"digitnet": digitrec.load_model(), "seed": digitrec.load_model(seed_onnx)}
+    rows = []
+    for arch, model in onnx_models.items():
+        cold = cold_start([sys.executable, "-m", "digitrec", "predict", str(png28),
+                           "--model", str(model.path)], args.repeats)
+        bare = cold_start([sys.executable, "-c", BARE_ORT, str(model.path), str(png28)],
+                          args.repeats)
+        rows.append({
+            "engine": "ONNX Runtime (digitrec)", "arch": arch,
+            "cold_start_s": cold, "bare_script_cold_start_s": bare,
+            "e2e_28x28_ms": 1000 * median_seconds(lambda m=model: m.predict(png_bytes), 1000),
+            "e2e_photo_ms": 1000 * median_seconds(lambda m=model: m.predict(photo_bytes), 200),
+            "batch_images_per_s": len(batch) / median_seconds(
+                lambda m=model: m.probabilities(batch), 5, warmup=1),
+        })
+    for arch in onnx_models:
+        net = build_model(arch).eval()
+
+        @torch.no_grad()
+        def run_torch(data: bytes, net=net) -> int:
+            x = torch.from_numpy(preprocess(data).image)[None, None]
+            return int(net(x).argmax())
+
+        @torch.no_grad()
+        def run_batch(net=net) -> None:
+            for chunk in torch.from_numpy(batch).split(2000):
+                net(chunk)
+
+        rows.append({
+            "engine": "PyTorch eager", "arch": arch,
+            "cold_start_s": cold_start([sys.executable, "-c", TORCH_COLD, arch, str(png28)],
+                                       args.repeats),
+            "bare_script_cold_start_s": None,
+            "e2e_28x28_ms": 1000 * median_seconds(lambda f=run_torch: f(png_bytes), 1000),
+            "e2e_photo_ms": 1000 * median_seconds(lambda f=run_torch: f(photo_bytes), 200),
+            "batch_images_per_s": len(batch) / median_seconds(run_batch, 5, warmup=1),
+        })
+    preprocess_only = {
+        "28x28_ms": 1000 * median_seconds(lambda: preprocess(png_bytes), 1000),
+        "photo_ms": 1000 * median_seconds(lambda: preprocess(photo_bytes), 200),
+    }
+    result = {"benchmark": "predict", "command": "python bench/predict.py " + " ".join(
+        sys.argv[1:]), "threads": threads, "rows": rows, "preprocess_only": preprocess_only}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+
+    print("| engine | model | cold start, s (bare script) | 28x28 PNG e2e, ms "
+          "| 640x480 photo e2e, ms | batch, images/s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        bare = f" ({r['bare_script_cold_start_s']:.2f})" if r["bare_script_cold_start_s"] else ""
+        print(f"| {r['engine']} | {r['arch']} | {r['cold_start_s']:.2f}{bare} "
+              f"| {r['e2e_28x28_ms']:.2f} | {r['e2e_photo_ms']:.2f} "
+              f"| {r['batch_images_per_s']:,.0f} |")
+    print(f"\npreprocessing alone: 28x28 PNG {preprocess_only['28x28_ms']:.2f} ms, 640x480 photo "
+          f"{preprocess_only['photo_ms']:.2f} ms; {threads} threads")
+    print(f"written to {args.output}")
+
+
+def _photo_640x480(digit: np.ndarray) -> bytes:
+    """A 640x480 photo-style JPEG: the first rendering of that size."""
+    for seed in range(100):
+        rendered = render(digit, np.random.default_rng(seed), "photo")
+        if Image.open(io.BytesIO(rendered.data)).size == (640, 480):
+            return rendered.data
+    raise RuntimeError("no 640x480 rendering found")
+
+
+if __name__ == "__main__":
+    main()
