@@ -32,9 +32,10 @@ MIN_WORK_SIDE = 64  # small images are enlarged to this, so crops and filters ha
 # this pipeline: median 0.100, 10th-90th percentile 0.081-0.138.
 MNIST_STROKE = 0.10
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this much of the full range
-# Beyond these, what was found is not one digit. MNIST's training digits in this pipeline: ink
-# fills at most 74% of the digit's box (99.9%: 68%), and width / height is under 1.7 for 99.9%.
-MAX_SOLIDITY = 0.78
+# Beyond these, what was found is not one digit. MNIST's training digits in this pipeline: soft
+# ink fills at most 67% of the digit's box (99.9%: 62%; a solid disc, 75-79%), and the box is
+# never over 2.5 times wider than tall.
+MAX_SOLIDITY = 0.72
 MAX_ASPECT = 2.5
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
@@ -146,10 +147,20 @@ def working_size(gray: Image.Image) -> np.ndarray:
             gray = gray.resize((max(1, round(gray.width * scale)),
                                 max(1, round(gray.height * scale))), Image.BOX)
     elif side < MIN_WORK_SIDE:
-        scale = MIN_WORK_SIDE / side
+        gray = _with_margin(gray)
+        scale = MIN_WORK_SIDE / max(gray.size)
         gray = gray.resize((round(gray.width * scale), round(gray.height * scale)),
                            Image.BICUBIC)
     return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+def _with_margin(gray: Image.Image) -> Image.Image:
+    """A tiny image is a digit cropped tight (UCI's 8x8 ones touch every edge): give it a
+    margin in its border's usual colour, so its strokes are not taken for the sheet's edge."""
+    a = np.asarray(gray)
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    pad = max(2, max(a.shape) // 4)
+    return Image.fromarray(np.pad(a, pad, constant_values=int(np.median(border))))
 
 
 # -- find the ink -------------------------------------------------------------------------------
@@ -363,7 +374,7 @@ def preprocess(source: ImageSource) -> Processed:
     if crop.shape[1] > MAX_ASPECT * crop.shape[0]:
         return Processed(None, "no digit found: the ink is much wider than a digit "
                                "(a line, or several digits?)", inverted)
-    if core.mean() > MAX_SOLIDITY:
+    if crop.mean() > MAX_SOLIDITY:
         return Processed(None, "no digit found: a solid blob of ink, not pen strokes", inverted)
     return Processed(fit_mnist(normalise_stroke(crop, core)), None, inverted)
 
