@@ -83,7 +83,10 @@ def prediction_figure(items: list[tuple[str, Any]], path: Path) -> None:
     for (source, prediction), (orig_ax, seen_ax, bar_ax) in zip(items, axes, strict=False):
         with Image.open(source) as img:
             img.thumbnail((400, 400))
-            orig_ax.imshow(img.convert("RGB"))
+            # Transparent pixels shown on white, as a web page shows a canvas drawing.
+            shown = Image.new("RGBA", img.size, "white")
+            shown.alpha_composite(img.convert("RGBA"))
+            orig_ax.imshow(shown.convert("RGB"))
         orig_ax.set_title(Path(source).name, fontsize=9)
         for ax in (orig_ax, seen_ax):
             ax.axis("off")
