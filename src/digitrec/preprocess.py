@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .errors import DigitrecError, describe
 
@@ -168,16 +168,20 @@ def _with_margin(gray: Image.Image) -> Image.Image:
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool, float]:
     """Ink bright on a flat black background: (ink in [0, 1], inverted?, contrast).
 
-    Polarity: the background is most of the pixels and ink a long tail on one side of it (a
-    small digit is under 1% of a photo, hence the extreme percentiles): a longer dark tail means
-    dark ink. Lighting: viewed as dark ink on bright paper, a closing (max, then min filter,
-    wider than any stroke) erases the strokes but keeps shadows and the table beyond the sheet
-    with their edges in place; light is multiplicative, so dividing by it cancels the shading.
+    Polarity: ink is a long tail on one side of the background (a small digit is under 1% of
+    a photo, hence the extreme quantiles) once the light's large-scale changes are taken out:
+    a shadow over half the sheet would otherwise make the longer tail. Those are the median
+    over windows of about 40% of the frame, wider than a big digit's densest strokes. A longer
+    dark tail means dark ink. Lighting: viewed as dark ink on bright paper, a closing (max, then
+    min filter, wider than any stroke) erases the strokes but keeps shadows and the table beyond
+    the sheet with their edges in place; light is multiplicative, so dividing cancels it.
     """
-    lo, mid, hi = quantiles(gray, (0.001, 0.5, 0.999))  # full resolution: the tail is small
+    h, w = gray.shape
+    coarse = Image.fromarray(gray).resize((max(3, w // 16), max(3, h // 16)), Image.BOX)
+    light = np.asarray(coarse.filter(ImageFilter.MedianFilter(7)).resize((w, h), Image.BILINEAR))
+    lo, mid, hi = quantiles((gray - light + 1) / 2, (0.001, 0.5, 0.999))
     inverted = bool(mid - lo > hi - mid)
     dark_ink = gray if inverted else 1.0 - gray
-    h, w = dark_ink.shape
     small = np.asarray(Image.fromarray(dark_ink).resize((max(3, w // 4), max(3, h // 4)),
                                                         Image.BOX))
     # 11 cells of 4 pixels: wider than a thick marker on a digit filling the frame.
