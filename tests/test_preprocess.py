@@ -97,6 +97,8 @@ def test_ruled_lines_and_the_sheet_edge_are_not_ink(model, seven) -> None:
     page = np.full((360, 480), 230, np.uint8)
     page[::30, :] = 170  # ruled lines every 30 pixels
     page[:, :25] = 80  # the table beyond the sheet's left edge
+    page[-18:, :400] = 90  # and below its bottom edge: a strip narrower than thick strokes,
+    # not quite across the frame (the sheet lies at an angle)
     page[90:230, 170:310] = np.minimum(page[90:230, 170:310], on_paper(seven))
     result = preprocess(page)
     assert (result.image.max(1) > 0.5).sum() > 10  # the digit's rows, not a line's

@@ -218,14 +218,21 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
 def _lines(coverage: np.ndarray) -> np.ndarray:
     """Rows (or columns) that are ruled lines or the sheet's edge, from each one's ink coverage.
 
-    A ruled line is thin and crosses half the frame or more (noise breaks it up); the table
-    beyond the sheet's edge fills the frame's side. A digit is neither: even a 7's bar in a
-    tightly cropped image is thicker than a line, and digits do not fill a border band.
+    A ruled line is thin and crosses half the frame or more (noise breaks it up); the sheet's
+    edge leaves a band across most of the frame, within a tenth of the frame from its border
+    with nothing in between. A digit is neither: even a 7's bar in a tightly cropped image is
+    thicker than a line and shorter than the frame.
     """
     n = len(coverage)
     out = np.zeros(n, bool)
+    empty = coverage < 0.01
+    near = max(1, n // 10)
+
+    def at_edge(s: int, e: int) -> bool:
+        return bool((s <= near and empty[:s].all()) or (e >= n - near and empty[e:].all()))
+
     for threshold, keep in ((0.5, lambda s, e: e - s <= max(1, int(0.025 * n))),
-                            (0.85, lambda s, e: s == 0 or e == n)):
+                            (0.75, at_edge)):
         flagged = np.concatenate(([0], (coverage > threshold).astype(np.int8), [0]))
         edges = np.flatnonzero(np.diff(flagged))
         for start, end in zip(edges[::2], edges[1::2], strict=False):
