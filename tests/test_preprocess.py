@@ -199,6 +199,13 @@ def test_bad_files_get_one_clear_line(tmp_path: Path, seven, name: str, content,
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_arrays_get_the_same_size_checks_as_files() -> None:
+    with pytest.raises(DigitrecError, match="too small"):
+        preprocess(np.zeros((1, 1), np.uint8))
+    with pytest.raises(DigitrecError, match="expected a 2-D grayscale"):
+        preprocess(np.zeros((4, 28, 28), np.uint8))
+
+
 def test_pixel_limit_is_checked_before_decoding() -> None:
     assert 20000 * 20000 > MAX_PIXELS > 12_000_000  # a phone photo passes, a bomb does not
 

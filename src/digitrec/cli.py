@@ -9,10 +9,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import DigitrecError
 from .recipes import PRESETS, SCHEDULES
+
+if TYPE_CHECKING:
+    from .inference import Prediction
 
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
@@ -212,7 +216,7 @@ def expand_paths(patterns: list[str]) -> list[tuple[str, str | None]]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .inference import Prediction, load_model
+    from .inference import load_model
     from .preprocess import Processed, preprocess
 
     model = load_model(args.model, threads=args.threads)
@@ -249,7 +253,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _result_row(path: str, prediction: object, problem: str | None,
+def _result_row(path: str, prediction: Prediction | None, problem: str | None,
                 min_confidence: float) -> dict:
     if problem is not None:
         return {"file": path, "digit": None, "status": "error", "error": problem}

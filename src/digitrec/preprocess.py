@@ -89,13 +89,7 @@ def open_image(source: ImageSource) -> Image.Image:
         except (OSError, ValueError) as exc:
             raise DigitrecError(f"{name}: cannot open image ({describe(exc)})") from None
     width, height = img.size
-    if width * height > MAX_PIXELS:
-        raise DigitrecError(
-            f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels")
-    if min(width, height) < MIN_SIDE:
-        raise DigitrecError(
-            f"{name}: {width}x{height} pixels is too small to hold a digit "
-            f"(at least {MIN_SIDE}x{MIN_SIDE})")
+    _check_size(name, width, height)
     try:
         if img.format == "JPEG" and max(width, height) > 2 * WORK_SIDE:
             scale = WORK_SIDE / max(width, height)
@@ -104,6 +98,16 @@ def open_image(source: ImageSource) -> Image.Image:
         return ImageOps.exif_transpose(img)
     except (OSError, ValueError, SyntaxError) as exc:
         raise DigitrecError(f"{name}: corrupt or truncated image ({describe(exc)})") from None
+
+
+def _check_size(name: str, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise DigitrecError(
+            f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise DigitrecError(
+            f"{name}: {width}x{height} pixels is too small to hold a digit "
+            f"(at least {MIN_SIDE}x{MIN_SIDE})")
 
 
 def to_gray(img: Image.Image) -> Image.Image:
@@ -122,14 +126,15 @@ def to_gray(img: Image.Image) -> Image.Image:
 def ndarray_to_gray(array: np.ndarray) -> Image.Image:
     """An array (H, W), (H, W, 3) or (H, W, 4), uint8/uint16 or float in [0, 1], as grayscale."""
     a = np.asarray(array)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise DigitrecError(f"<ndarray>: expected a 2-D grayscale or (H, W, 3|4) colour array, "
+                            f"got shape {a.shape}")
+    _check_size("<ndarray>", a.shape[1], a.shape[0])
+    if a.ndim == 3:
         mode = "RGBA" if a.shape[2] == 4 else "RGB"
         scaled = a.astype(np.float32) / (255.0 if a.dtype == np.uint8 else
                                           65535.0 if a.dtype == np.uint16 else 1.0)
         return to_gray(Image.fromarray((np.clip(scaled, 0, 1) * 255).astype(np.uint8), mode))
-    if a.ndim != 2:
-        raise DigitrecError(f"<ndarray>: expected a 2-D grayscale or (H, W, 3|4) colour array, "
-                            f"got shape {a.shape}")
     if a.dtype == np.uint8:
         return Image.fromarray(a)
     return to_gray(Image.fromarray(a.astype(np.float32)))
@@ -198,21 +203,22 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     """Which pixels are ink: a noise-aware Otsu threshold, specks and ruled lines removed."""
     # A 3x3 mean first: sensor noise (amplified in shadows by the division) averages out,
     # strokes do not.
-    padded = np.pad(ink, 1, mode="edge")
-    h, w = ink.shape
-    ink = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9
+    ink = _sum3x3(np.pad(ink, 1, mode="edge")) / 9
     sample = ink[::2, ::2]  # statistics of the background: every 4th pixel is plenty
     threshold = max(_otsu(sample), _noise_floor(sample, 4), 0.2)
     mask = ink > threshold
     # A 3x3 majority (the median of a binary image) drops isolated specks and paper grain but
     # keeps strokes 2+ pixels wide.
-    padded = np.pad(mask, 1).astype(np.uint8)
-    h, w = mask.shape
-    counts = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
-    mask = counts >= 5
+    mask = _sum3x3(np.pad(mask, 1).astype(np.uint8)) >= 5
     mask[_lines(mask.mean(1)), :] = False
     mask[:, _lines(mask.mean(0))] = False
     return mask
+
+
+def _sum3x3(padded: np.ndarray) -> np.ndarray:
+    """Sum over each 3x3 neighbourhood of an array padded by one pixel on every side."""
+    h, w = padded.shape[0] - 2, padded.shape[1] - 2
+    return sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
 
 
 def _lines(coverage: np.ndarray) -> np.ndarray:
@@ -312,12 +318,35 @@ def digit_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     if not mask.any():
         return None
     top, bottom, left, right = 0, mask.shape[0], 0, mask.shape[1]
+    height = 0  # the digit's height is unknown before the first pass
     for _ in range(2):  # rows and columns refine each other
         sub = mask[top:bottom, left:right]
-        c0, c1 = _main_run(sub.sum(0), across=0 if top == 0 else bottom - top)
+        c0, c1 = _main_run(sub.sum(0), across=height)
         r0, r1 = _main_run(sub[:, c0:c1].sum(1), across=c1 - c0)
         top, bottom, left, right = top + r0, top + r1, left + c0, left + c1
+        height = bottom - top
     return top, bottom, left, right
+
+
+def _digit_crop(ink: np.ndarray, mask: np.ndarray,
+                box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The digit's soft ink, antialiased edges included, cropped to where that ink is, and
+    the strict ink mask over the same crop.
+
+    The strict mask finds the digit; the pixels kept are the faint ink around it too (MNIST's
+    digits have soft edges), within a margin that reaches past the strict mask's edge.
+    """
+    margin = max(1, max(ink.shape) // 48)
+    grown = extreme_filter(mask, 2 * margin + 1, largest=True)
+    top, bottom, left, right = box
+    top, left = max(0, top - margin), max(0, left - margin)
+    bottom, right = bottom + margin, right + margin
+    faint = max(0.05, _noise_floor(ink[::2, ::2], 3))
+    soft = np.where(grown & (ink > faint), ink, 0)[top:bottom, left:right]
+    rows, cols = np.flatnonzero(soft.any(1)), np.flatnonzero(soft.any(0))
+    soft = soft[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    core = mask[top:bottom, left:right][rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return soft, core
 
 
 # -- shape it like MNIST ------------------------------------------------------------------------
@@ -389,23 +418,3 @@ def preprocess(source: ImageSource) -> Processed:
         return Processed(None, "no digit found: a solid blob of ink, not pen strokes", inverted)
     return Processed(fit_mnist(normalise_stroke(crop, core)), None, inverted)
 
-
-def _digit_crop(ink: np.ndarray, mask: np.ndarray,
-                box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The digit's soft ink, antialiased edges included, cropped to where that ink is, and
-    the strict ink mask over the same crop.
-
-    The strict mask finds the digit; the pixels kept are the faint ink around it too (MNIST's
-    digits have soft edges), within a margin that reaches past the strict mask's edge.
-    """
-    margin = max(1, max(ink.shape) // 48)
-    grown = extreme_filter(mask, 2 * margin + 1, largest=True)
-    top, bottom, left, right = box
-    top, left = max(0, top - margin), max(0, left - margin)
-    bottom, right = bottom + margin, right + margin
-    faint = max(0.05, _noise_floor(ink[::2, ::2], 3))
-    soft = np.where(grown & (ink > faint), ink, 0)[top:bottom, left:right]
-    rows, cols = np.flatnonzero(soft.any(1)), np.flatnonzero(soft.any(0))
-    soft = soft[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    core = mask[top:bottom, left:right][rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return soft, core
