@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 import digitrec
-from digitrec.data import load_mnist
+from digitrec.data import MNIST, load_mnist
 from digitrec.preprocess import preprocess
 from digitrec.synthetic import render
 
@@ -78,14 +78,16 @@ def cold_start(cmd: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
-def export_untrained(arch: str, path: Path) -> None:
+def export_untrained(arch: str, path: Path, mnist: MNIST) -> None:
     import torch
 
-    from digitrec.export import export_onnx
+    from digitrec.export import DigitSubspace, export_onnx
     from digitrec.models import build_model
 
     torch.manual_seed(0)
-    export_onnx(build_model(arch).eval(), path, {"architecture": arch, "note": "untrained"})
+    (train, _), (val, _) = mnist.split()
+    export_onnx(build_model(arch).eval(), path, {"architecture": arch, "note": "untrained"},
+                DigitSubspace.fit(train, val))
 
 
 def main() -> None:
@@ -110,7 +112,7 @@ def main() -> None:
     batch = mnist.test_images.astype(np.float32)[:, None] / 255  # already in MNIST form
 
     seed_onnx = work / "seed.onnx"
-    export_untrained("seed", seed_onnx)
+    export_untrained("seed", seed_onnx, mnist)
     onnx_models = {"digitnet": digitrec.load_model(), "seed": digitrec.load_model(seed_onnx)}
     rows = []
     for arch, model in onnx_models.items():

@@ -73,5 +73,6 @@ def trained(mnist: MNIST, tmp_path_factory: pytest.TempPathFactory) -> dict:
     test_accuracy = train.accuracy(result.model, mnist.test_images, mnist.test_labels)
     seconds = time.perf_counter() - began
     path = tmp_path_factory.mktemp("model") / "model.onnx"
-    export.export_onnx(result.model, path, export.training_metadata(result, test_accuracy))
+    export.export_onnx(result.model, path, export.training_metadata(result, test_accuracy),
+                       export.DigitSubspace.fit(x[:30000], val[0]))
     return {"result": result, "test_accuracy": test_accuracy, "seconds": seconds, "path": path}

@@ -156,7 +156,7 @@ def test_predict_table_csv_folder_glob_and_uncertainty() -> None:
     assert table.stdout.count("(uncertain)") == len(EXAMPLES)  # nothing is 99.9% sure
     csv_out = run("predict", str(Path(folder) / "*.png"), "--csv")  # a glob the shell left
     lines = csv_out.stdout.strip().splitlines()
-    assert lines[0].startswith("file,digit,confidence,status,p0")
+    assert lines[0].startswith("file,digit,confidence,status,unusual,p0")
     assert len(lines) == 1 + sum(p.suffix == ".png" for p in EXAMPLES)
 
 
@@ -199,3 +199,17 @@ def test_predict_command_never_imports_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("False")
+
+
+def test_predict_flags_a_letter(tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    page = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(page)
+    for line in [(60, 60, 220, 220), (220, 60, 60, 220)]:  # an X
+        draw.line(line, fill=0, width=14)
+    page.save(tmp_path / "x.png")
+    table = run("predict", str(tmp_path / "x.png"))
+    assert table.returncode == 0 and "(unlike any digit)" in table.stdout
+    row = json.loads(run("predict", str(tmp_path / "x.png"), "--json").stdout)[0]
+    assert row["unusual"] is True

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from digitrec import load_model, train
@@ -14,6 +15,22 @@ def test_onnx_matches_pytorch_on_1000_test_images(trained: dict, mnist) -> None:
     got = load_model(trained["path"]).probabilities(images)
     assert got.shape == (1000, 10)
     assert np.abs(got - expected).max() < 1e-5
+
+
+def test_onnx_novelty_matches_the_subspace(trained: dict, mnist) -> None:
+    import onnxruntime as ort
+
+    from digitrec.export import DigitSubspace
+
+    (x, _), (val, _) = mnist.split()
+    subspace = DigitSubspace.fit(x[:30000], val)  # as the fixture exported it
+    images = mnist.test_images[:200].astype(np.float32)[:, None] / 255
+    session = ort.InferenceSession(str(trained["path"]), providers=["CPUExecutionProvider"])
+    novelty = session.run(["novelty"], {"image": images})[0]
+    expected = subspace.distance(torch.from_numpy(images)).numpy()
+    assert np.abs(novelty - expected).max() < 1e-3
+    assert load_model(trained["path"]).novelty_threshold == pytest.approx(subspace.threshold,
+                                                                         abs=1e-4)
 
 
 def test_model_file_carries_its_metadata(trained: dict) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from digitrec import load_model
 from digitrec.errors import DigitrecError
@@ -99,3 +99,30 @@ def test_shipped_model_reads_european_ones_and_crossed_sevens(mnist) -> None:
     # Measured: 99.6% and 99.2% (a model trained without the variants: 57.3% and 92.6%).
     assert (model.probabilities(ones).argmax(1) == 1).mean() > 0.97
     assert (model.probabilities(sevens).argmax(1) == 7).mean() > 0.97
+
+
+def _drawn(strokes) -> np.ndarray:
+    page = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(page)
+    for line in strokes:
+        draw.line(line, fill=0, width=14)
+    return np.asarray(page)
+
+
+NOT_DIGITS = {
+    "A": [(60, 240, 140, 40), (140, 40, 220, 240), (95, 160, 185, 160)],
+    "X": [(60, 60, 220, 220), (220, 60, 60, 220)],
+    "K": [(90, 40, 90, 240), (90, 140, 200, 40), (120, 120, 200, 240)],
+    "hash": [(100, 40, 90, 240), (180, 40, 170, 240), (40, 100, 240, 100), (40, 180, 240, 180)],
+}
+
+
+def test_letters_and_marks_are_flagged_unlike_any_digit(mnist) -> None:
+    model = load_model()
+    for name, strokes in NOT_DIGITS.items():
+        prediction = model.predict(_drawn(strokes))
+        assert prediction.unusual, (name, prediction.novelty, model.novelty_threshold)
+    # ...while real digits rarely are: the threshold is the 99.5th percentile of validation
+    # digits, so about 0.5% of test digits cross it.
+    flagged = np.mean([p.unusual for p in model.predict_batch(list(mnist.test_images[:1000]))])
+    assert flagged < 0.02

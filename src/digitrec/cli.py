@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", help="print JSON, one object per image")
     output.add_argument("--csv", action="store_true", help="print CSV with all probabilities")
     predict.add_argument("--min-confidence", type=float, default=0.5, metavar="P",
-                         help="mark answers below this probability as uncertain (default 0.5)")
+                         help="mark answers below this probability as uncertain (default 0.5); "
+                              "images unlike any digit the model learned (a letter, a scribble) "
+                              "are marked too")
     predict.add_argument("--save-processed", metavar="DIR",
                          help="write the 28x28 image the model saw for each input into DIR")
     predict.add_argument("--show", metavar="OUT.png",
@@ -171,7 +173,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 130
     test_accuracy = training.accuracy(result.model, mnist.test_images, mnist.test_labels)
     model_path = out / "model.onnx"
-    export.export_onnx(result.model, model_path, export.training_metadata(result, test_accuracy))
+    subspace = export.DigitSubspace.fit(train[0], val[0])
+    export.export_onnx(result.model, model_path, export.training_metadata(result, test_accuracy),
+                       subspace)
     print(f"validation accuracy {result.history[-1].val_accuracy:.2%}, "
           f"test accuracy {test_accuracy:.2%}")
     print(f"model saved to {model_path}")
@@ -264,6 +268,7 @@ def _result_row(path: str, prediction: Prediction | None, problem: str | None,
         "digit": prediction.digit,
         "confidence": round(prediction.confidence, 4),
         "status": "ok" if prediction.confidence >= min_confidence else "uncertain",
+        "unusual": prediction.unusual,
         "top3": [[d, round(p, 4)] for d, p in prediction.top(3)],
         "probabilities": [round(float(p), 4) for p in prediction.probabilities],
     }
@@ -278,7 +283,8 @@ def _print_table(rows: list[dict]) -> None:
             print(f"{r['file']:<{width}}  {'-':>5}  {'':>10}  {shown}")
             continue
         top = "  ".join(f"{d} {p:.0%}" for d, p in r["top3"])
-        flag = "  (uncertain)" if r["status"] == "uncertain" else ""
+        flag = ("  (uncertain)" if r["status"] == "uncertain" else "") + (
+            "  (unlike any digit)" if r["unusual"] else "")
         print(f"{r['file']:<{width}}  {r['digit']:>5}  {r['confidence']:>10.1%}  {top}{flag}")
 
 
@@ -286,12 +292,13 @@ def _print_csv(rows: list[dict]) -> None:
     import csv
 
     writer = csv.writer(sys.stdout)
-    writer.writerow(["file", "digit", "confidence", "status", *(f"p{d}" for d in range(10)),
-                     "error"])
+    writer.writerow(["file", "digit", "confidence", "status", "unusual",
+                     *(f"p{d}" for d in range(10)), "error"])
     for r in rows:
         probs = r.get("probabilities") or [""] * 10
         writer.writerow([r["file"], "" if r["digit"] is None else r["digit"],
-                         r.get("confidence", ""), r["status"], *probs, r.get("error", "")])
+                         r.get("confidence", ""), r["status"], r.get("unusual", ""), *probs,
+                         r.get("error", "")])
 
 
 def _save_processed(predictions: dict, folder: Path) -> None:

@@ -16,6 +16,7 @@ from .preprocess import ImageSource, Processed, preprocess
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
+NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters and scribbles
 DEFAULT_MODEL = Path(__file__).parent / "pretrained" / "default.onnx"
 # Metadata values that are JSON documents rather than plain strings.
 _JSON_KEYS = ("recipe", "data_sha256", "history")
@@ -29,6 +30,8 @@ class Prediction:
     probabilities: np.ndarray | None  # (10,), one per digit
     processed: np.ndarray | None  # the 28x28 image the model saw, float in [0, 1]
     reason: str | None = None  # why there is no digit
+    novelty: float | None = None  # distance from the digits the model learned
+    unusual: bool = False  # that distance is larger than 99.5% of real digits': a letter?
 
     @property
     def confidence(self) -> float:
@@ -49,6 +52,11 @@ class Model:
         self._session = session
         self.path = path
         self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
+        has_novelty = NOVELTY_NAME in [o.name for o in session.get_outputs()]
+        # Models exported before digit-likeness scores have neither the output nor a threshold.
+        self.novelty_threshold = (float(self.metadata["novelty_threshold"])
+                                  if has_novelty and "novelty_threshold" in self.metadata
+                                  else None)
 
     def info(self) -> dict[str, Any]:
         """The model's metadata with its JSON values decoded."""
@@ -69,14 +77,19 @@ class Model:
     def classify(self, processed: list[Processed]) -> list[Prediction]:
         """Predictions for images already through `preprocess`."""
         found = [p.image for p in processed if p.image is not None]
-        probs = iter(self.probabilities(np.stack(found)) if found else [])
+        threshold = self.novelty_threshold
+        names = [OUTPUT_NAME] if threshold is None else [OUTPUT_NAME, NOVELTY_NAME]
+        results = self._run(np.stack(found), names) if found else [[], []]
+        probs, novelty = iter(results[0]), iter(results[-1])
         out = []
         for p in processed:
             if p.image is None:
                 out.append(Prediction(None, None, None, p.reason))
-            else:
-                row = next(probs)
-                out.append(Prediction(int(row.argmax()), row, p.image))
+                continue
+            row = next(probs)
+            distance = None if threshold is None else float(next(novelty))
+            out.append(Prediction(int(row.argmax()), row, p.image, novelty=distance,
+                                  unusual=distance is not None and distance > threshold))
         return out
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
@@ -85,15 +98,18 @@ class Model:
         ``images`` is one image (28, 28) or a batch (N, 28, 28) or (N, 1, 28, 28), white digit
         on black, either uint8 in 0..255 or float in [0, 1].
         """
+        return self._run(images, [OUTPUT_NAME])[0]
+
+    def _run(self, images: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         x = np.asarray(images)
         if x.ndim == 2:
             x = x[None]
         if x.ndim == 3:
             x = x[:, None]
         if x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"expected images of 28x28 pixels, got array of shape {images.shape}")
+            raise ValueError(f"expected images of 28x28 pixels, got array of shape {x.shape}")
         x = x.astype(np.float32) / 255 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
-        return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+        return self._session.run(outputs, {INPUT_NAME: x})
 
 
 def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
