@@ -71,8 +71,12 @@ class DigitSubspace:
 
     def distance(self, images: Tensor) -> Tensor:
         """Euclidean distance (N,) of images (N, 1, 28, 28) in [0, 1] from the subspace."""
-        centred = images.flatten(1) - self.mean
-        return (centred - centred @ self.components.T @ self.components).norm(dim=1)
+        return _distance(images, self.mean, self.components)
+
+
+def _distance(images: Tensor, mean: Tensor, components: Tensor) -> Tensor:
+    centred = images.flatten(1) - mean
+    return (centred - centred @ components.T @ components).norm(dim=1)
 
 
 class _Deployed(nn.Module):
@@ -85,9 +89,7 @@ class _Deployed(nn.Module):
         self.register_buffer("components", subspace.components)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        centred = x.flatten(1) - self.mean
-        novelty = (centred - centred @ self.components.T @ self.components).norm(dim=1)
-        return torch.softmax(self.net(x), dim=1), novelty
+        return torch.softmax(self.net(x), dim=1), _distance(x, self.mean, self.components)
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], metadata: dict[str, Any],
