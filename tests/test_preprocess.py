@@ -199,6 +199,14 @@ def test_bad_files_get_one_clear_line(tmp_path: Path, seven, name: str, content,
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_arrays_are_scaled_by_their_dtype(seven) -> None:
+    paper = on_paper(seven)  # uint8
+    reference = preprocess(paper).image
+    for same in (paper.astype(np.uint16) * 257, paper / 255.0,
+                 np.stack([paper.astype(np.uint16) * 257] * 3, axis=2)):
+        assert np.abs(preprocess(same).image - reference).max() < 0.02, same.dtype
+
+
 def test_arrays_get_the_same_size_checks_as_files() -> None:
     with pytest.raises(DigitrecError, match="too small"):
         preprocess(np.zeros((1, 1), np.uint8))

@@ -130,14 +130,12 @@ def ndarray_to_gray(array: np.ndarray) -> Image.Image:
         raise DigitrecError(f"<ndarray>: expected a 2-D grayscale or (H, W, 3|4) colour array, "
                             f"got shape {a.shape}")
     _check_size("<ndarray>", a.shape[1], a.shape[0])
+    if a.dtype != np.uint8:  # the dtype says the range, for grayscale and colour alike
+        top = 65535.0 if a.dtype == np.uint16 else 1.0
+        a = (np.clip(a.astype(np.float32) / top, 0, 1) * 255).astype(np.uint8)
     if a.ndim == 3:
-        mode = "RGBA" if a.shape[2] == 4 else "RGB"
-        scaled = a.astype(np.float32) / (255.0 if a.dtype == np.uint8 else
-                                          65535.0 if a.dtype == np.uint16 else 1.0)
-        return to_gray(Image.fromarray((np.clip(scaled, 0, 1) * 255).astype(np.uint8), mode))
-    if a.dtype == np.uint8:
-        return Image.fromarray(a)
-    return to_gray(Image.fromarray(a.astype(np.float32)))
+        return to_gray(Image.fromarray(a, "RGBA" if a.shape[2] == 4 else "RGB"))
+    return Image.fromarray(a)
 
 
 def working_size(gray: Image.Image) -> np.ndarray:
