@@ -1,5 +1,6 @@
 """The command line as users meet it: real processes, exit codes and messages."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -8,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from digitrec.cli import build_parser
+from digitrec.recipes import PRESETS
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -123,6 +126,36 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes(mnist_dir: Path, tmp_pa
     other = run("train", "--resume", "--arch", "seed", "--out", str(out),
                 "--data-dir", str(mnist_dir))
     assert_one_line_error(other, "arch='digitnet'", "arch='seed'")
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_trains_and_exports(preset: str, mnist_dir: Path, tmp_path: Path) -> None:
+    # A smoke run of each preset's own network and recipe; the benchmark measures them in full.
+    result = run("train", "--preset", preset, "--epochs", "1", "--subset", "1000", "--quiet",
+                 "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+    assert result.returncode == 0, result.stderr
+    info = json.loads(run("info", str(tmp_path / "model.onnx"), "--json").stdout)
+    assert info["architecture"] == PRESETS[preset].arch
+    assert info["recipe"] == {**dataclasses.asdict(PRESETS[preset]), "epochs": 1}
+
+
+def test_ensemble_averages_members_trained_with_successive_seeds(mnist_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    from digitrec import load_model
+
+    result = run("train", "--preset", "fast", "--ensemble", "2", "--seed", "5", "--subset",
+                 "1000", "--quiet", "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+    assert result.returncode == 0, result.stderr
+    assert "member seed 6" in result.stdout
+    ensemble = load_model(tmp_path / "model.onnx")
+    info = ensemble.info()
+    assert info["architecture"] == "ensemble of 2 digitnet"
+    assert [m["seed"] for m in info["members"]] == [5, 6]
+    images = np.random.default_rng(0).random((20, 28, 28), dtype=np.float32)
+    members = [load_model(tmp_path / f"member-{k}" / "model.onnx").probabilities(images)
+               for k in (1, 2)]
+    np.testing.assert_allclose(ensemble.probabilities(images), np.mean(members, axis=0),
+                               atol=1e-5)
 
 
 # -- predict ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import torch
 
 from digitrec.augment import Augmentation
 from digitrec.errors import DigitrecError
-from digitrec.models import ARCHITECTURES, Standardize, build_model
+from digitrec.models import ARCHITECTURES, Ensemble, Standardize, build_model
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
@@ -88,3 +88,21 @@ def test_augmentation_follows_the_seed() -> None:
     torch.manual_seed(4)
     c = Augmentation()(images)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_ensemble_averages_its_members_probabilities() -> None:
+    torch.manual_seed(0)
+    members = [build_model("digitnet").eval() for _ in range(3)]
+    x = torch.rand(4, 1, 28, 28)
+    expected = torch.stack([m(x).softmax(1) for m in members]).mean(0)
+    with torch.no_grad():
+        got = Ensemble(members).eval()(x).softmax(1)
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(got, members[0](x).softmax(1))  # it is not just one member
+
+
+def test_wide_digitnet_has_twice_the_channels() -> None:
+    narrow, wide = build_model("digitnet"), build_model("digitnet-wide")
+    channels = [m.out_channels for m in narrow if isinstance(m, torch.nn.Conv2d)]
+    assert channels == [32, 64, 128]
+    assert [m.out_channels for m in wide if isinstance(m, torch.nn.Conv2d)] == [64, 128, 256]

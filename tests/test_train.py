@@ -89,3 +89,30 @@ def test_recipe_rejects_nonsense() -> None:
         Recipe(schedule="cosine-ish")
     with pytest.raises(DigitrecError, match="positive"):
         Recipe(epochs=0)
+
+
+def test_watching_each_step_does_not_change_training(mnist, tmp_path: Path) -> None:
+    # The benchmark tests the network between steps to draw its curves: that must leave the
+    # run exactly as it would have been.
+    (x, y), (vx, vy) = mnist.split()
+    subset, val = (x[:1024], y[:1024]), (vx[:256], vy[:256])
+    recipe = dataclasses.replace(PRESETS["default"], epochs=2, batch_size=256)
+    seen = []
+
+    def watch(step: int, model: torch.nn.Module) -> None:
+        seen.append(step)
+        train.accuracy(model, vx[:100], vy[:100])  # switches the model to eval mode
+
+    plain = train.fit(recipe, subset, val, progress=False)
+    watched = train.fit(recipe, subset, val, out_dir=tmp_path, progress=False, on_step=watch)
+    assert seen == list(range(1, 9))
+    for a, b in zip(plain.model.state_dict().values(), watched.model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+
+    loaded = train.load_result(train.read_checkpoint(tmp_path / train.CHECKPOINT_NAME))
+    assert loaded.recipe == recipe and len(loaded.history) == 2
+    images = train.to_tensor(vx[:64])
+    # Same weights; the trained copy is in channels-last layout, so sums run in another order.
+    torch.testing.assert_close(train.predict_logits(loaded.model, images),
+                               train.predict_logits(watched.model, images))

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run saved in --out from its last completed epoch")
     train.add_argument("--overwrite", action="store_true",
                        help="start afresh even if --out holds a checkpoint of an earlier run")
+    train.add_argument("--ensemble", type=int, default=1, metavar="N",
+                       help="train N networks (seeds SEED to SEED+N-1, each in OUT/member-K) "
+                            "and export one model that averages their probabilities")
     train.add_argument("--subset", type=int, metavar="N",
                        help="train on only the first N training images (a quick check)")
     train.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
@@ -129,9 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import export
     from . import train as training
-    from .data import load_mnist
+    from . import workflow
+    from .data import VALIDATION_SIZE, load_mnist
     from .models import check_arch
 
     threads = training.set_threads(args.threads)
@@ -139,46 +142,55 @@ def cmd_train(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None}
     preset = args.preset or (args.arch if args.arch in PRESETS else "default")
     out = Path(args.out or f"runs/{preset}")
-    ckpt_path = out / training.CHECKPOINT_NAME
+    if args.ensemble < 1:
+        raise DigitrecError("--ensemble must be at least 1")
+    # Member k of an ensemble is the same recipe with seed + k, in a folder of its own.
+    dirs = [out] if args.ensemble == 1 else [out / f"member-{k + 1}" for k in range(args.ensemble)]
+    ckpt_paths = [d / training.CHECKPOINT_NAME for d in dirs]
     if args.resume:
-        ckpt = training.read_checkpoint(ckpt_path)
-        recipe = training.resume_recipe(ckpt, ckpt_path, overrides)
+        recipe = training.resume_recipe(training.read_checkpoint(ckpt_paths[0]), ckpt_paths[0],
+                                        overrides)
     else:
-        if ckpt_path.exists() and not args.overwrite:
-            raise DigitrecError(f"{ckpt_path} holds an earlier run: continue it with --resume, "
-                                f"or start afresh with --overwrite or another --out")
-        ckpt_path.unlink(missing_ok=True)
-        ckpt = None
+        for path in ckpt_paths:
+            if path.exists() and not args.overwrite:
+                raise DigitrecError(f"{path} holds an earlier run: continue it with --resume, "
+                                    f"or start afresh with --overwrite or another --out")
+        for path in ckpt_paths:
+            path.unlink(missing_ok=True)
         recipe = dataclasses.replace(PRESETS[preset], **overrides)
     check_arch(recipe.arch)  # before loading data, so a typo fails at once
 
     mnist = load_mnist(args.data_dir, progress=not args.quiet)
-    train, val = mnist.split()
-    if args.subset:
-        train = (train[0][: args.subset], train[1][: args.subset])
-    if not args.quiet:
-        print(f"training {recipe.arch} for {recipe.epochs} epochs on {len(train[1]):,} images "
-              f"(validation {len(val[1]):,}) on {training.pick_device()} with {threads} threads",
-              file=sys.stderr)
-    try:
-        result = training.fit(recipe, train, val, out_dir=out, resume=ckpt,
-                              progress=not args.quiet)
-    except KeyboardInterrupt:
-        if ckpt_path.exists():
-            print(f"\ninterrupted: the last completed epoch is saved in {ckpt_path}; continue "
-                  f"with: digitrec train --resume --out {out}", file=sys.stderr)
-        else:
-            print("\ninterrupted before the first epoch completed; nothing saved",
-                  file=sys.stderr)
-        return 130
-    test_accuracy = training.accuracy(result.model, mnist.test_images, mnist.test_labels)
-    model_path = out / "model.onnx"
-    subspace = export.DigitSubspace.fit(train[0], val[0])
-    export.export_onnx(result.model, model_path, export.training_metadata(result, test_accuracy),
-                       subspace)
-    print(f"validation accuracy {result.history[-1].val_accuracy:.2%}, "
-          f"test accuracy {test_accuracy:.2%}")
-    print(f"model saved to {model_path}")
+    images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
+    members = []
+    for k, (folder, ckpt_path) in enumerate(zip(dirs, ckpt_paths, strict=True)):
+        member = dataclasses.replace(recipe, seed=recipe.seed + k)
+        ckpt = None
+        if args.resume and ckpt_path.exists():
+            ckpt = training.read_checkpoint(ckpt_path)
+            training.resume_recipe(ckpt, ckpt_path, dataclasses.asdict(member))
+        if not args.quiet:
+            which = f"member {k + 1} of {len(dirs)}: " if len(dirs) > 1 else ""
+            print(f"{which}training {member.arch} for {member.epochs} epochs on "
+                  f"{images:,} images (validation {VALIDATION_SIZE:,}) "
+                  f"on {training.pick_device()} with {threads} threads", file=sys.stderr)
+        try:
+            members.append(workflow.train_and_export(
+                member, mnist, folder, resume=ckpt, subset=args.subset,
+                progress=not args.quiet))
+        except KeyboardInterrupt:
+            again = f" --ensemble {args.ensemble}" if args.ensemble > 1 else ""
+            print(f"\ninterrupted: completed epochs are saved in {out}; continue with: "
+                  f"digitrec train --resume --out {out}{again}", file=sys.stderr)
+            return 130
+    final = members[0] if len(members) == 1 else workflow.export_ensemble(
+        [m.result for m in members], mnist, out)
+    for m in members if len(members) > 1 else []:
+        print(f"member seed {m.result.recipe.seed}: validation accuracy "
+              f"{m.validation_accuracy:.2%}, test accuracy {m.test_accuracy:.2%}")
+    print(f"validation accuracy {final.validation_accuracy:.2%}, "
+          f"test accuracy {final.test_accuracy:.2%}")
+    print(f"model saved to {final.path}")
     return 0
 
 
@@ -331,6 +343,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         if isinstance(value, dict):
             value = "\n".join(f"  {k}: {v}" for k, v in value.items())
             print(f"{key}:\n{value}")
+        elif isinstance(value, list):  # an ensemble's members
+            rows = "\n".join("  " + ", ".join(f"{k} {v}" for k, v in item.items())
+                             for item in value)
+            print(f"{key}:\n{rows}")
         else:
             print(f"{key + ':':<21}{value}")
     if history:

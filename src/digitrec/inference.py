@@ -19,7 +19,7 @@ OUTPUT_NAME = "probabilities"
 NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters and scribbles
 DEFAULT_MODEL = Path(__file__).parent / "pretrained" / "default.onnx"
 # Metadata values that are JSON documents rather than plain strings.
-_JSON_KEYS = ("recipe", "data_sha256", "history")
+_JSON_KEYS = ("recipe", "data_sha256", "history", "members")
 
 
 @dataclass(frozen=True)

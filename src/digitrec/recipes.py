@@ -40,6 +40,8 @@ class Recipe:
 
 PRESETS: dict[str, Recipe] = {
     "default": Recipe(),
+    "fast": Recipe(epochs=2, augment=False),
+    "best": Recipe(arch="digitnet-wide", epochs=50),
     # The Keras tutorial's recipe: Adam at its default rate, no schedule, no augmentation.
     "seed": Recipe(arch="seed", epochs=5, batch_size=32, lr=1e-3, schedule="constant",
                    label_smoothing=0.0, augment=False, variants=0.0),

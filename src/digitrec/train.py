@@ -108,6 +108,14 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def load_result(ckpt: dict[str, Any]) -> TrainResult:
+    """The network, recipe and history saved in a checkpoint from `read_checkpoint`."""
+    recipe = Recipe(**ckpt["recipe"])
+    model = build_model(recipe.arch, recipe.standardize)
+    model.load_state_dict(ckpt["model"])
+    return TrainResult(model.eval(), recipe, [EpochStats(**h) for h in ckpt["history"]])
+
+
 def resume_recipe(ckpt: dict[str, Any], path: Path, overrides: dict[str, Any]) -> Recipe:
     """The checkpoint's recipe; options given explicitly must agree, or results would differ."""
     recipe = Recipe(**ckpt["recipe"])
@@ -146,12 +154,14 @@ def fit(
     resume: dict[str, Any] | None = None,
     progress: bool = True,
     on_epoch: Callable[[EpochStats, nn.Module], None] | None = None,
+    on_step: Callable[[int, nn.Module], None] | None = None,
 ) -> TrainResult:
     """Train ``recipe`` on ``train``, validating on ``val`` after every epoch.
 
     With ``out_dir`` a checkpoint is written there after each epoch; ``resume`` is a checkpoint
-    from `read_checkpoint` to continue from. ``on_epoch`` sees each epoch's stats and the model
-    (the benchmark uses it to follow test accuracy; training itself never looks at test data).
+    from `read_checkpoint` to continue from. ``on_epoch`` sees each epoch's stats and the model;
+    ``on_step`` sees the number of optimiser steps taken so far and the model after each step
+    (the benchmark uses them to follow test accuracy; training itself never looks at test data).
     """
     from tqdm import tqdm
 
@@ -215,6 +225,9 @@ def fit(
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             bar.update(len(y))
+            if on_step is not None:
+                on_step((epoch - 1) * steps_per_epoch + i // recipe.batch_size + 1, model)
+                model.train()
             if progress and time.perf_counter() - shown > 0.5:  # .item() syncs a GPU: not always
                 shown = time.perf_counter()
                 bar.set_postfix(loss=f"{loss.item():.3f}",

@@ -1,0 +1,261 @@
+"""Train every preset side by side: accuracy, wall-clock time, time to accuracy.
+
+    python bench/accuracy.py                    # 3 seeds of each preset, interleaved (~45 min)
+    python bench/accuracy.py --presets fast seed --seeds 0
+    python bench/accuracy.py --smoke --seeds 0  # seconds: checks the benchmark still runs
+
+Each run is a fresh worker process doing what `digitrec train --preset P --seed S` does (the
+same `digitrec.workflow` code: load MNIST, train with a checkpoint per epoch, test once, export
+ONNX). Its wall-clock time counts from the moment the process is spawned, so interpreter start,
+imports and data loading are in it. To draw time-to-accuracy curves the worker also tests the
+network about 50 times during training; that time is excluded from the clock, and nothing is
+chosen from it. Test accuracy is read back through the exported ONNX model. Then the `best`
+runs' networks are combined into one ensemble model and tested the same way.
+
+Writes bench/results/accuracy.json and time_to_accuracy.png; prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+CURVE_POINTS = 50
+THRESHOLDS = (0.99, 0.995)
+
+
+def onnx_test_accuracy(path: Path, mnist: object) -> float:
+    from digitrec.inference import load_model
+
+    probs = load_model(path).probabilities(mnist.test_images)
+    return float((probs.argmax(1) == mnist.test_labels).mean())
+
+
+def worker(preset: str, seed: int, spawned: float, out: Path, data_dir: str | None,
+           subset: int | None, epochs: int | None, points: int) -> None:
+    """Train one preset and print its measurements as JSON on stdout."""
+    import dataclasses
+
+    from digitrec import train, workflow
+    from digitrec.data import VALIDATION_SIZE, load_mnist
+    from digitrec.models import count_parameters
+    from digitrec.recipes import PRESETS
+
+    threads = train.set_threads()
+    mnist = load_mnist(data_dir, progress=False)
+    recipe = dataclasses.replace(PRESETS[preset], seed=seed)
+    recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs)
+    n = min(subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
+    total_steps = recipe.epochs * -(-n // recipe.batch_size)
+    every = max(1, total_steps // points)
+    curve: list[tuple[float, float]] = []
+    paused = 0.0
+
+    def follow(step: int, model: object) -> None:
+        nonlocal paused
+        if step % every and step != total_steps:
+            return
+        began = time.time()
+        acc = train.accuracy(model, mnist.test_images, mnist.test_labels)
+        curve.append((began - spawned - paused, acc))
+        paused += time.time() - began
+
+    trained = workflow.train_and_export(recipe, mnist, out, subset=subset, progress=False,
+                                        on_step=follow)
+    wall = time.time() - spawned - paused
+    history = trained.result.history
+    print(json.dumps({
+        "preset": preset,
+        "arch": recipe.arch,
+        "seed": seed,
+        "threads": threads,
+        "epochs": recipe.epochs,
+        "batch_size": recipe.batch_size,
+        "parameters": count_parameters(trained.result.model),
+        "onnx_bytes": trained.path.stat().st_size,
+        "model": str(trained.path),
+        "wall_seconds": wall,
+        "seconds_per_epoch": statistics.median(h.seconds for h in history),
+        "val_accuracy": trained.validation_accuracy,
+        "test_accuracy": trained.test_accuracy,
+        "onnx_test_accuracy": onnx_test_accuracy(trained.path, mnist),
+        "curve": curve,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+def seconds_to(curve: list[list[float]], target: float) -> float | None:
+    return next((s for s, acc in curve if acc >= target), None)
+
+
+def ensemble(runs: list[dict], out: Path, data_dir: str | None) -> dict:
+    """One model averaging the given runs' networks, tested through ONNX like the others."""
+    from digitrec import train, workflow
+    from digitrec.data import load_mnist
+
+    mnist = load_mnist(data_dir, progress=False)
+    members = [train.load_result(train.read_checkpoint(Path(r["model"]).parent
+                                                       / train.CHECKPOINT_NAME)) for r in runs]
+    trained = workflow.export_ensemble(members, mnist, out)
+    return {
+        "members": [r["seed"] for r in runs],
+        "parameters": sum(r["parameters"] for r in runs),
+        "onnx_bytes": trained.path.stat().st_size,
+        "val_accuracy": trained.validation_accuracy,
+        "test_accuracy": trained.test_accuracy,
+        "onnx_test_accuracy": onnx_test_accuracy(trained.path, mnist),
+        "wall_seconds": sum(r["wall_seconds"] for r in runs),
+        "model": str(trained.path),
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    mine = runs
+    accs = [r["onnx_test_accuracy"] for r in mine]
+    to = {f"seconds_to_{t}": [seconds_to(r["curve"], t) for r in mine] for t in THRESHOLDS}
+    return {
+        "arch": mine[0]["arch"],
+        "epochs": mine[0]["epochs"],
+        "batch_size": mine[0]["batch_size"],
+        "parameters": mine[0]["parameters"],
+        "onnx_bytes": mine[0]["onnx_bytes"],
+        "seeds": [r["seed"] for r in mine],
+        "test_accuracy_mean": statistics.fmean(accs),
+        "test_accuracy_min": min(accs),
+        "test_accuracy_max": max(accs),
+        "val_accuracy_mean": statistics.fmean(r["val_accuracy"] for r in mine),
+        "wall_seconds_median": statistics.median(r["wall_seconds"] for r in mine),
+        "wall_seconds_max": max(r["wall_seconds"] for r in mine),
+        "seconds_per_epoch": statistics.median(r["seconds_per_epoch"] for r in mine),
+        **{k: (statistics.median(v) if None not in v else None) for k, v in to.items()},
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
+    }
+
+
+def _seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.0f}"
+
+
+def table(summary: dict[str, dict], ens: dict | None) -> str:
+    rows = ["| preset | arch | params | ONNX kB | epochs | test acc. mean (min-max) | wall s "
+            "median (max) | s to 99.0% | s to 99.5% | s/epoch |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for preset, s in summary.items():
+        rows.append(
+            f"| {preset} | {s['arch']} | {s['parameters']:,} | {s['onnx_bytes'] / 1000:.0f} "
+            f"| {s['epochs']} | {100 * s['test_accuracy_mean']:.2f}% "
+            f"({100 * s['test_accuracy_min']:.2f}-{100 * s['test_accuracy_max']:.2f}) "
+            f"| {s['wall_seconds_median']:.0f} ({s['wall_seconds_max']:.0f}) "
+            f"| {_seconds(s['seconds_to_0.99'])} | {_seconds(s['seconds_to_0.995'])} "
+            f"| {s['seconds_per_epoch']:.1f} |")
+    if ens:
+        rows.append(
+            f"| best, ensemble of {len(ens['members'])} | ensemble | {ens['parameters']:,} "
+            f"| {ens['onnx_bytes'] / 1000:.0f} | - | {100 * ens['onnx_test_accuracy']:.2f}% "
+            f"| {ens['wall_seconds']:.0f} (sum) | - | - | - |")
+    return "\n".join(rows)
+
+
+def plot(runs: list[dict], presets: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    colours = dict(zip(presets, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for run in runs:
+        seconds, accs = zip(*run["curve"], strict=True)
+        first = run["seed"] == min(r["seed"] for r in runs if r["preset"] == run["preset"])
+        ax.plot(seconds, [100 * a for a in accs], color=colours[run["preset"]], lw=1.2,
+                alpha=0.9 if first else 0.45,
+                label=f"{run['preset']} ({run['arch']})" if first else None)
+    for target in THRESHOLDS:
+        ax.axhline(100 * target, color="grey", lw=0.6, ls="--")
+    ax.set_xscale("log")
+    ax.set_ylim(97.0, 100.0)
+    ax.set_xlabel("seconds since the command started (2 CPU cores; testing time excluded)")
+    ax.set_ylabel("MNIST test accuracy (%)")
+    ax.set_title("Time to accuracy, one line per seed")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["fast", "seed", "default", "best"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--smoke", action="store_true",
+                        help="1 epoch on 2,000 images: checks the script, measures nothing")
+    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench"),
+                        help="where the trained models go (default runs/bench)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--worker", nargs=3, metavar=("PRESET", "SEED", "SPAWNED"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--subset", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--curve-points", type=int, default=CURVE_POINTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        preset, seed, spawned = args.worker
+        worker(preset, int(seed), float(spawned), args.runs_dir / f"{preset}-seed{seed}",
+               args.data_dir, args.subset, args.epochs, args.curve_points)
+        return
+    extra = []
+    if args.smoke:
+        extra = ["--subset", "2000", "--epochs", "1", "--curve-points", "2"]
+    if args.data_dir:
+        extra += ["--data-dir", args.data_dir]
+
+    runs = []
+    for seed in args.seeds:
+        for preset in args.presets:  # interleaved, so drift in machine load hits all alike
+            cmd = [sys.executable, __file__, "--runs-dir", str(args.runs_dir), *extra,
+                   "--worker", preset, str(seed), repr(time.time())]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"{preset} seed {seed} failed:\n{out.stderr}")
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            last = runs[-1]
+            print(f"{preset} seed {seed}: test {last['onnx_test_accuracy']:.2%} in "
+                  f"{last['wall_seconds']:.0f} s", file=sys.stderr)
+    summary = {p: summarise([r for r in runs if r["preset"] == p]) for p in args.presets}
+    best = [r for r in runs if r["preset"] == "best"]
+    ens = ensemble(best, args.runs_dir / "best-ensemble", args.data_dir) if len(best) > 1 else None
+
+    import torch
+
+    from digitrec import __version__
+
+    result = {
+        "benchmark": "accuracy",
+        "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "digitrec": __version__},
+        "summary": summary,
+        "ensemble": ens,
+        "runs": runs,
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(runs, args.presets, args.output / "time_to_accuracy.png")
+    print(table(summary, ens))
+    print(f"\nwritten to {args.output / 'accuracy.json'} and time_to_accuracy.png")
+
+
+if __name__ == "__main__":
+    main()

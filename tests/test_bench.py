@@ -1,0 +1,33 @@
+"""The accuracy benchmark still runs end to end (its full run takes most of an hour)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).parents[1] / "bench" / "accuracy.py"
+
+
+def test_accuracy_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--smoke", "--presets", "fast", "best", "--seeds", "0", "1",
+         "--data-dir", str(mnist_dir), "--runs-dir", str(tmp_path / "runs"),
+         "--output", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "accuracy.json").read_text())
+    assert [(r["preset"], r["seed"]) for r in report["runs"]] == [
+        ("fast", 0), ("best", 0), ("fast", 1), ("best", 1)]
+    for run in report["runs"]:
+        # The time excludes the curve's test passes but includes start-up, so it is positive
+        # and, after one epoch on 2,000 images, short.
+        assert 0 < run["wall_seconds"] < 120
+        seconds = [s for s, _ in run["curve"]]
+        assert seconds == sorted(seconds) and seconds[-1] <= run["wall_seconds"]
+        # The last point of the curve is the final network, tested through torch; the run's
+        # accuracy is read through the exported ONNX model: they agree.
+        assert abs(run["curve"][-1][1] - run["onnx_test_accuracy"]) < 2e-3
+    assert report["ensemble"]["members"] == [0, 1]
+    assert report["ensemble"]["onnx_test_accuracy"] > 0.5
+    assert (tmp_path / "time_to_accuracy.png").stat().st_size > 10_000
+    assert "| best, ensemble of 2 |" in result.stdout
