@@ -72,7 +72,6 @@ def worker(preset: str, seed: int, spawned: float, out: Path, data_dir: str | No
     trained = workflow.train_and_export(recipe, mnist, out, subset=subset, progress=False,
                                         on_step=follow)
     wall = time.time() - spawned - paused
-    history = trained.result.history
     print(json.dumps({
         "preset": preset,
         "arch": recipe.arch,
@@ -84,7 +83,6 @@ def worker(preset: str, seed: int, spawned: float, out: Path, data_dir: str | No
         "onnx_bytes": trained.path.stat().st_size,
         "model": str(trained.path),
         "wall_seconds": wall,
-        "seconds_per_epoch": statistics.median(h.seconds for h in history),
         "val_accuracy": trained.validation_accuracy,
         "test_accuracy": trained.test_accuracy,
         "onnx_test_accuracy": onnx_test_accuracy(trained.path, mnist),
@@ -135,7 +133,6 @@ def summarise(runs: list[dict]) -> dict:
         "val_accuracy_mean": statistics.fmean(r["val_accuracy"] for r in mine),
         "wall_seconds_median": statistics.median(r["wall_seconds"] for r in mine),
         "wall_seconds_max": max(r["wall_seconds"] for r in mine),
-        "seconds_per_epoch": statistics.median(r["seconds_per_epoch"] for r in mine),
         **{k: (statistics.median(v) if None not in v else None) for k, v in to.items()},
         "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
     }
@@ -147,21 +144,20 @@ def _seconds(value: float | None) -> str:
 
 def table(summary: dict[str, dict], ens: dict | None) -> str:
     rows = ["| preset | arch | params | ONNX kB | epochs | test acc. mean (min-max) | wall s "
-            "median (max) | s to 99.0% | s to 99.5% | s/epoch |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "median (max) | s to 99.0% | s to 99.5% |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for preset, s in summary.items():
         rows.append(
             f"| {preset} | {s['arch']} | {s['parameters']:,} | {s['onnx_bytes'] / 1000:.0f} "
             f"| {s['epochs']} | {100 * s['test_accuracy_mean']:.2f}% "
             f"({100 * s['test_accuracy_min']:.2f}-{100 * s['test_accuracy_max']:.2f}) "
             f"| {s['wall_seconds_median']:.0f} ({s['wall_seconds_max']:.0f}) "
-            f"| {_seconds(s['seconds_to_0.99'])} | {_seconds(s['seconds_to_0.995'])} "
-            f"| {s['seconds_per_epoch']:.1f} |")
+            f"| {_seconds(s['seconds_to_0.99'])} | {_seconds(s['seconds_to_0.995'])} |")
     if ens:
         rows.append(
             f"| best, ensemble of {len(ens['members'])} | ensemble | {ens['parameters']:,} "
             f"| {ens['onnx_bytes'] / 1000:.0f} | - | {100 * ens['onnx_test_accuracy']:.2f}% "
-            f"| {ens['wall_seconds']:.0f} (sum) | - | - | - |")
+            f"| {ens['wall_seconds']:.0f} (sum) | - | - |")
     return "\n".join(rows)
 
 
@@ -203,6 +199,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench"),
                         help="where the trained models go (default runs/bench)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--report", action="store_true",
+                        help="print the table and redraw the plot from the results already in "
+                             "--output, without training")
     parser.add_argument("--worker", nargs=3, metavar=("PRESET", "SEED", "SPAWNED"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--subset", type=int, help=argparse.SUPPRESS)
@@ -213,6 +212,10 @@ def main() -> None:
         preset, seed, spawned = args.worker
         worker(preset, int(seed), float(spawned), args.runs_dir / f"{preset}-seed{seed}",
                args.data_dir, args.subset, args.epochs, args.curve_points)
+        return
+    if args.report:
+        result = json.loads((args.output / "accuracy.json").read_text())
+        report(result, args.output)
         return
     extra = []
     if args.smoke:
@@ -252,9 +255,13 @@ def main() -> None:
     }
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(runs, args.presets, args.output / "time_to_accuracy.png")
-    print(table(summary, ens))
-    print(f"\nwritten to {args.output / 'accuracy.json'} and time_to_accuracy.png")
+    report(result, args.output)
+
+
+def report(result: dict, folder: Path) -> None:
+    plot(result["runs"], list(result["summary"]), folder / "time_to_accuracy.png")
+    print(table(result["summary"], result["ensemble"]))
+    print(f"\nresults in {folder / 'accuracy.json'}, plot in {folder / 'time_to_accuracy.png'}")
 
 
 if __name__ == "__main__":

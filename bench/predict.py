@@ -2,16 +2,16 @@
 
     python bench/predict.py
 
-Measures, in one run, for the shipped digitnet model and the `seed` network on ONNX Runtime
+Measures, in one run, for the shipped model, the `digitnet` and `seed` networks on ONNX Runtime
 (digitrec's inference path) and in plain PyTorch eager mode:
   cold start   a fresh process that predicts one PNG (`digitrec predict`, or the equivalent
                bare script), median of several runs;
   28x28 e2e    one 28x28 PNG in memory: decode, preprocess, model (median of many calls);
   photo e2e    one 640x480 JPEG photo of a digit: decode, preprocess, model;
   batch        already-processed 28x28 images per second, 10,000 at a time.
-Timings depend on weights only through their shapes, so `seed` and the PyTorch models are
-freshly initialised networks of the same architecture. Needs torch (the `train` extra).
-Prints a table and writes bench/results/predict.json.
+Timings depend on weights only through their shapes, so the networks other than the shipped
+one, and the PyTorch models, are freshly initialised networks of the same architecture. Needs
+torch (the `train` extra). Prints a table and writes bench/results/predict.json.
 """
 
 from __future__ import annotations
@@ -111,9 +111,12 @@ def main() -> None:
     photo_bytes = _photo_640x480(mnist.test_images[1])
     batch = mnist.test_images.astype(np.float32)[:, None] / 255  # already in MNIST form
 
-    seed_onnx = work / "seed.onnx"
-    export_untrained("seed", seed_onnx, mnist)
-    onnx_models = {"digitnet": digitrec.load_model(), "seed": digitrec.load_model(seed_onnx)}
+    shipped = digitrec.load_model()
+    onnx_models = {shipped.metadata["architecture"]: shipped}
+    for arch in ("digitnet", "seed"):
+        if arch not in onnx_models:
+            export_untrained(arch, work / f"{arch}.onnx", mnist)
+            onnx_models[arch] = digitrec.load_model(work / f"{arch}.onnx")
     rows = []
     for arch, model in onnx_models.items():
         cold = cold_start([sys.executable, "-m", "digitrec", "predict", str(png28),

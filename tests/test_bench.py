@@ -10,14 +10,13 @@ BENCH = Path(__file__).parents[1] / "bench" / "accuracy.py"
 
 def test_accuracy_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(BENCH), "--smoke", "--presets", "fast", "best", "--seeds", "0", "1",
+        [sys.executable, str(BENCH), "--smoke", "--presets", "best", "--seeds", "0", "1",
          "--data-dir", str(mnist_dir), "--runs-dir", str(tmp_path / "runs"),
          "--output", str(tmp_path)],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "accuracy.json").read_text())
-    assert [(r["preset"], r["seed"]) for r in report["runs"]] == [
-        ("fast", 0), ("best", 0), ("fast", 1), ("best", 1)]
+    assert [(r["preset"], r["seed"]) for r in report["runs"]] == [("best", 0), ("best", 1)]
     for run in report["runs"]:
         # The time excludes the curve's test passes but includes start-up, so it is positive
         # and, after one epoch on 2,000 images, short.
