@@ -149,6 +149,13 @@ def test_shapes_no_digit_has_are_refused(shape: str, reason: str) -> None:
     assert result.image is None and reason in result.reason
 
 
+def test_a_straight_thick_one_is_a_digit_not_a_blob(model) -> None:
+    # As drawn on the web page: one upright stroke of a thick pen fills its own box.
+    page = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(page).line((140, 50, 146, 230), fill=0, width=18)
+    assert model.predict(np.asarray(page)).digit == 1
+
+
 def test_digits_cropped_tight_to_the_frame(model, mnist) -> None:
     # scikit-learn's UCI digits are 8x8 and touch every edge; so does this tight crop of a 7.
     rows, cols = np.flatnonzero(mnist.test_images[0].any(1)), np.flatnonzero(

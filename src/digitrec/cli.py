@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
-    "arch": (str, "network architecture: digitnet or seed (the Keras tutorial's CNN)"),
+    "arch": (str, "network architecture: digitnet, digitnet-wide (twice the channels) or seed "
+                  "(the Keras tutorial's CNN)"),
     "epochs": (int, "passes over the training images"),
     "batch_size": (int, "images per optimiser step"),
     "lr": (float, "learning rate (the peak rate for the onecycle schedule)"),
@@ -121,6 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--show", metavar="OUT.png",
                          help="write a figure: each image, what the model saw, probabilities")
     _add_threads(predict)
+
+    serve = sub.add_parser(
+        "serve", help="start the web page and JSON API",
+        description="Serve a page to draw or upload a digit and see the answer live, and a JSON "
+                    "API (POST /api/predict, /api/predict/batch; GET /api/model, /healthz; "
+                    "OpenAPI at /docs). Needs the serve extra.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; "
+                            "0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--model", metavar="PATH",
+                       help="ONNX model (default: the pretrained model shipped with digitrec)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes, each with its own copy of the model (default 1)")
 
     info = sub.add_parser("info", help="print a model file's metadata",
                           description="Print what a digitrec ONNX model says about itself: "
@@ -326,6 +341,25 @@ def _save_processed(predictions: dict, folder: Path) -> None:
             Image.fromarray((prediction.processed * 255).round().astype("uint8")).save(tmp, "PNG")
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .inference import load_model
+
+    try:
+        import uvicorn
+
+        from . import server
+    except ImportError as exc:
+        raise DigitrecError(f"digitrec serve needs the serve extra ({exc.name} is missing): "
+                            "pip install 'digitrec[serve]'") from None
+    if args.workers < 1:
+        raise DigitrecError("--workers must be at least 1")
+    model = load_model(args.model)  # a bad model fails here, in one line, not in each worker
+    os.environ[server.MODEL_ENV] = str(model.path)
+    uvicorn.run("digitrec.server:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="info")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .inference import load_model
 
@@ -358,7 +392,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "info": cmd_info}
+            "serve": cmd_serve, "info": cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:

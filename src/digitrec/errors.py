@@ -13,3 +13,15 @@ def describe(exc: BaseException, limit: int = 200) -> str:
     """Another library's exception as one short line, to put inside a DigitrecError."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ImageError(DigitrecError):
+    """An input image that cannot be read: corrupt, truncated, empty or too small."""
+
+
+class NotAnImage(ImageError):
+    """Bytes no supported image format recognises."""
+
+
+class ImageTooLarge(ImageError):
+    """An image with more pixels than digitrec will decode (a decompression bomb)."""

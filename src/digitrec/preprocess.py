@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from .errors import DigitrecError, describe
+from .errors import DigitrecError, ImageError, ImageTooLarge, NotAnImage, describe
 
 ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
@@ -37,6 +37,9 @@ MIN_CONTRAST = 0.12  # ink must differ from the paper by this much of the full r
 # never over 2.5 times wider than tall.
 MAX_SOLIDITY = 0.72
 MAX_ASPECT = 2.5
+# A box less than half as wide as tall holds one upright stroke, however solid: a 1 drawn as a
+# straight line fills its box, yet is no blob.
+MAX_STROKE_ASPECT = 0.5
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -71,23 +74,23 @@ def open_image(source: ImageSource) -> Image.Image:
             if not path.is_file():
                 raise DigitrecError(f"{name}: not a file")
             if path.stat().st_size == 0:
-                raise DigitrecError(f"{name}: empty file")
+                raise ImageError(f"{name}: empty file")
             fp: object = path
         elif isinstance(source, bytes):
             if not source:
-                raise DigitrecError(f"{name}: empty")
+                raise ImageError(f"{name}: empty")
             fp = io.BytesIO(source)
         else:
             raise TypeError(f"cannot read an image from {type(source).__name__}")
         try:
             img = Image.open(fp)  # type: ignore[arg-type]
         except UnidentifiedImageError:
-            raise DigitrecError(f"{name}: not an image Pillow can read") from None
+            raise NotAnImage(f"{name}: not an image Pillow can read") from None
         except Image.DecompressionBombError:
-            raise DigitrecError(
+            raise ImageTooLarge(
                 f"{name}: image is over the limit of {MAX_PIXELS:,} pixels") from None
         except (OSError, ValueError) as exc:
-            raise DigitrecError(f"{name}: cannot open image ({describe(exc)})") from None
+            raise ImageError(f"{name}: cannot open image ({describe(exc)})") from None
     width, height = img.size
     _check_size(name, width, height)
     try:
@@ -97,15 +100,15 @@ def open_image(source: ImageSource) -> Image.Image:
         img.load()  # decode now, so a truncated file fails here with its name
         return ImageOps.exif_transpose(img)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise DigitrecError(f"{name}: corrupt or truncated image ({describe(exc)})") from None
+        raise ImageError(f"{name}: corrupt or truncated image ({describe(exc)})") from None
 
 
 def _check_size(name: str, width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
-        raise DigitrecError(
+        raise ImageTooLarge(
             f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels")
     if min(width, height) < MIN_SIDE:
-        raise DigitrecError(
+        raise ImageError(
             f"{name}: {width}x{height} pixels is too small to hold a digit "
             f"(at least {MIN_SIDE}x{MIN_SIDE})")
 
@@ -412,7 +415,7 @@ def preprocess(source: ImageSource) -> Processed:
     if crop.shape[1] > MAX_ASPECT * crop.shape[0]:
         return Processed(None, "no digit found: the ink is much wider than a digit "
                                "(a line, or several digits?)", inverted)
-    if crop.mean() > MAX_SOLIDITY:
+    if crop.mean() > MAX_SOLIDITY and crop.shape[1] > MAX_STROKE_ASPECT * crop.shape[0]:
         return Processed(None, "no digit found: a solid blob of ink, not pen strokes", inverted)
     return Processed(fit_mnist(normalise_stroke(crop, core)), None, inverted)
 

@@ -1,0 +1,223 @@
+"use strict";
+// The digitrec page: draw on a canvas or hand over an image; the answer follows as you write.
+// Requests are debounced and never overlap: while one is in flight, the latest drawing waits.
+
+const LOW_CONFIDENCE = 0.5;
+const DEBOUNCE_MS = 120;
+const PEN_WIDTH = 18; // in canvas pixels of 280: about MNIST's stroke once shrunk to 20x20
+
+const $ = (id) => document.getElementById(id);
+const pad = $("pad");
+const ctx = pad.getContext("2d");
+const uploaded = $("uploaded");
+const strokes = []; // each a list of [x, y] in canvas pixels, for Undo
+let current = null;
+let timer = null;
+let inFlight = false;
+let pending = null; // the newest image waiting for the request in flight
+
+function buildBars() {
+  const bars = $("bars");
+  for (let d = 0; d < 10; d++) {
+    const li = document.createElement("li");
+    li.innerHTML = `<span>${d}</span><span class="track"><span class="fill"></span></span>` +
+                   `<span class="pct">-</span>`;
+    bars.appendChild(li);
+  }
+}
+
+function redraw() {
+  ctx.clearRect(0, 0, pad.width, pad.height);
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.lineWidth = PEN_WIDTH;
+  ctx.strokeStyle = "#111";
+  ctx.fillStyle = "#111";
+  for (const s of strokes) {
+    if (s.length === 1) { // a tap is a dot
+      ctx.beginPath();
+      ctx.arc(s[0][0], s[0][1], PEN_WIDTH / 2, 0, 2 * Math.PI);
+      ctx.fill();
+      continue;
+    }
+    ctx.beginPath();
+    ctx.moveTo(s[0][0], s[0][1]);
+    for (const [x, y] of s.slice(1)) ctx.lineTo(x, y);
+    ctx.stroke();
+  }
+}
+
+function point(event) {
+  const box = pad.getBoundingClientRect();
+  return [(event.clientX - box.left) * pad.width / box.width,
+          (event.clientY - box.top) * pad.height / box.height];
+}
+
+function showCanvas() {
+  uploaded.hidden = true;
+  pad.hidden = false;
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  showCanvas();
+  pad.setPointerCapture(event.pointerId);
+  current = [point(event)];
+  strokes.push(current);
+  redraw();
+  schedule();
+});
+pad.addEventListener("pointermove", (event) => {
+  if (!current) return;
+  // Coalesced events keep fast strokes smooth where the browser batches them.
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of events.length ? events : [event]) current.push(point(e));
+  redraw();
+  schedule();
+});
+for (const type of ["pointerup", "pointercancel"]) {
+  pad.addEventListener(type, () => {
+    if (!current) return;
+    current = null;
+    sendCanvas(); // the stroke is finished: answer now
+  });
+}
+
+function schedule() {
+  if (timer) return;
+  timer = setTimeout(() => { timer = null; sendCanvas(); }, DEBOUNCE_MS);
+}
+
+function sendCanvas() {
+  if (timer) { clearTimeout(timer); timer = null; }
+  if (!strokes.length) { reset(); return; }
+  pad.toBlob((blob) => send(blob), "image/png");
+}
+
+function send(blob) {
+  if (inFlight) { pending = blob; return; }
+  inFlight = true;
+  document.body.classList.add("busy");
+  setStatus("Reading…", "");
+  fetch("/api/predict", { method: "POST", body: blob,
+                          headers: { "Content-Type": blob.type || "application/octet-stream" } })
+    .then(async (response) => {
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+      show(body);
+    })
+    .catch((error) => showError(error.message))
+    .finally(() => {
+      inFlight = false;
+      document.body.classList.remove("busy");
+      if (pending) { const next = pending; pending = null; send(next); }
+    });
+}
+
+function setStatus(text, kind) {
+  const status = $("status");
+  status.textContent = text;
+  status.className = "status" + (kind ? " " + kind : "");
+}
+
+function setBars(probabilities) {
+  const top = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+  [...$("bars").children].forEach((li, d) => {
+    const p = probabilities ? probabilities[d] : 0;
+    li.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
+    li.querySelector(".pct").textContent = probabilities ? `${(100 * p).toFixed(1)}%` : "-";
+    li.classList.toggle("top", d === top);
+  });
+}
+
+function show(result) {
+  const digit = $("digit");
+  const processed = $("processed");
+  processed.hidden = !result.processed;
+  if (result.processed) processed.src = result.processed;
+  setBars(result.probabilities);
+  if (result.digit === null) {
+    digit.textContent = "–";
+    digit.classList.add("none");
+    $("confidence").textContent = "";
+    setStatus(result.reason || "No digit found.", "warn");
+    return;
+  }
+  digit.textContent = result.digit;
+  digit.classList.remove("none");
+  $("confidence").textContent =
+    `${(100 * result.confidence).toFixed(1)}% sure · ${result.timing_ms.toFixed(1)} ms`;
+  if (result.unusual) {
+    setStatus("This looks unlike any digit the model learned.", "warn");
+  } else if (result.confidence < LOW_CONFIDENCE) {
+    setStatus("Not sure: is it one digit, clearly drawn?", "warn");
+  } else {
+    setStatus("Done.", "");
+  }
+}
+
+function showError(message) {
+  $("digit").textContent = "!";
+  $("digit").classList.add("none");
+  $("confidence").textContent = "";
+  setBars(null);
+  setStatus(`Error: ${message}`, "error");
+}
+
+function reset() {
+  $("digit").textContent = "?";
+  $("digit").classList.add("none");
+  $("confidence").textContent = "";
+  $("processed").hidden = true;
+  setBars(null);
+  setStatus("Draw a digit to start.", "");
+}
+
+function clearAll() {
+  strokes.length = 0;
+  current = null;
+  redraw();
+  showCanvas();
+  reset();
+}
+
+function undo() {
+  strokes.pop();
+  redraw();
+  sendCanvas();
+}
+
+function upload(file) {
+  if (!file) return;
+  strokes.length = 0;
+  redraw();
+  if (uploaded.src) URL.revokeObjectURL(uploaded.src);
+  uploaded.src = URL.createObjectURL(file);
+  uploaded.hidden = false;
+  pad.hidden = true;
+  send(file);
+}
+
+$("clear").addEventListener("click", clearAll);
+$("undo").addEventListener("click", undo);
+$("file").addEventListener("change", (event) => upload(event.target.files[0]));
+
+const drop = $("drop");
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("dragging"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("dragging");
+  upload(event.dataTransfer.files[0]);
+});
+document.addEventListener("paste", (event) => {
+  const item = [...event.clipboardData.items].find((i) => i.type.startsWith("image/"));
+  if (item) upload(item.getAsFile());
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") clearAll();
+  if ((event.ctrlKey || event.metaKey) && event.key === "z") { event.preventDefault(); undo(); }
+});
+
+buildBars();
+reset();

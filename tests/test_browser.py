@@ -1,0 +1,99 @@
+"""End to end in a real browser: the real server on a loopback port, Debian's Chromium driven by
+Playwright, a digit drawn with the mouse and an MNIST digit uploaded."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+CHROMIUM = "/usr/bin/chromium"
+# Without these, Chromium keeps dialling out for updates and metrics, which a closed network
+# refuses slowly.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("DIGITREC_REQUIRE_BROWSER"):
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
+    pytest.skip(f"needs Debian's chromium at {CHROMIUM}", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(
+                    f"server did not start: {proc.stderr.read().decode()}") from None
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def page(server: str, tmp_path: Path) -> Iterator[Page]:
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1000, "height": 800})
+        page = context.new_page()
+        page.goto(server)
+        yield page
+        context.close()
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_drawing_a_one_shows_a_prediction(page: Page, tmp_path: Path) -> None:
+    box = page.locator("#pad").bounding_box()
+    x = box["x"] + box["width"] * 0.5
+    page.mouse.move(x, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for i in range(1, 21):  # a vertical stroke, in small steps as a hand draws it
+        page.mouse.move(x + i * 0.3, box["y"] + box["height"] * (0.2 + 0.03 * i))
+    page.mouse.up()
+    expect(page.locator("#digit")).to_have_text("1", timeout=15_000)
+    expect(page.locator("#processed")).to_be_visible()
+    expect(page.locator("#status")).not_to_have_class("status error")
+    assert "%" in page.locator("#confidence").inner_text()
+    page.screenshot(path=str(tmp_path / "drawn.png"))
+
+    page.locator("#clear").click()
+    expect(page.locator("#digit")).to_have_text("?")
+
+
+def test_uploading_an_mnist_digit_shows_its_label(page: Page, mnist, tmp_path: Path) -> None:
+    index = 3  # a 0 in the test set
+    path = tmp_path / "digit.png"
+    Image.fromarray(mnist.test_images[index]).save(path)
+    page.locator("#file").set_input_files(str(path))
+    expect(page.locator("#digit")).to_have_text(str(mnist.test_labels[index]), timeout=15_000)
+    expect(page.locator("#uploaded")).to_be_visible()
+    expect(page.locator("#processed")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "uploaded.png"))
