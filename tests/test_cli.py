@@ -234,6 +234,14 @@ def test_predict_command_never_imports_torch() -> None:
     assert out.stdout.strip().endswith("False")
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_refuses_a_bad_model_in_one_line(tmp_path: Path, workers: str) -> None:
+    bad = tmp_path / "model.onnx"
+    bad.write_text("not a model")
+    result = run("serve", "--model", str(bad), "--workers", workers, "--port", "9")
+    assert_one_line_error(result, str(bad), "not a valid ONNX model")
+
+
 def test_predict_flags_a_letter(tmp_path: Path) -> None:
     from PIL import Image, ImageDraw
 

@@ -53,6 +53,13 @@ def test_files_that_are_not_onnx_are_refused(tmp_path: Path, content: bytes) -> 
         load_model(path)
 
 
+def test_environment_names_the_default_model(trained: dict, monkeypatch) -> None:
+    assert load_model().metadata["architecture"] == "digitnet-wide"  # the shipped one
+    monkeypatch.setenv("DIGITREC_MODEL", str(trained["path"]))
+    assert load_model().path == trained["path"]
+    assert load_model().metadata["architecture"] == "digitnet"
+
+
 def test_missing_model_file(tmp_path: Path) -> None:
     with pytest.raises(DigitrecError, match="model file not found"):
         load_model(tmp_path / "nope.onnx")

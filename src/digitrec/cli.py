@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import DigitrecError
+from .inference import MODEL_ENV
 from .recipes import PRESETS, SCHEDULES
 
 if TYPE_CHECKING:
@@ -94,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print test accuracy, per-class precision/recall/F1 and the confusion "
                     "matrix; write report.json and figures into the report folder.")
     evaluate.add_argument("--model", metavar="PATH",
-                          help="ONNX model to test (default: the pretrained model shipped "
-                               "with digitrec)")
+                          help="ONNX model to test (default: $DIGITREC_MODEL, else the "
+                               "pretrained model shipped with digitrec)")
     evaluate.add_argument("--report-dir", metavar="DIR", default="report",
                           help="folder for report.json and the PNG figures (default: report)")
     _add_data_dir(evaluate)
@@ -109,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", nargs="+", metavar="PATH",
                          help="image files, folders of images, or glob patterns")
     predict.add_argument("--model", metavar="PATH",
-                         help="ONNX model (default: the pretrained model shipped with digitrec)")
+                         help="ONNX model (default: $DIGITREC_MODEL, else the pretrained model "
+                              "shipped with digitrec)")
     output = predict.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON, one object per image")
     output.add_argument("--csv", action="store_true", help="print CSV with all probabilities")
@@ -133,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "0.0.0.0 for every interface)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--model", metavar="PATH",
-                       help="ONNX model (default: the pretrained model shipped with digitrec)")
+                       help="ONNX model (default: $DIGITREC_MODEL, else the pretrained model "
+                              "shipped with digitrec)")
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="server processes, each with its own copy of the model (default 1)")
 
@@ -141,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Print what a digitrec ONNX model says about itself: "
                                       "architecture, recipe, data, accuracies, history.")
     info.add_argument("model", metavar="MODEL", nargs="?",
-                      help="ONNX model file (default: the shipped pretrained model)")
+                      help="ONNX model file (default: $DIGITREC_MODEL, else the shipped "
+                           "pretrained model)")
     info.add_argument("--json", action="store_true", help="print the metadata as JSON")
     return parser
 
@@ -342,19 +348,29 @@ def _save_processed(predictions: dict, folder: Path) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .inference import load_model
-
-    try:
-        import uvicorn
-
-        from . import server
-    except ImportError as exc:
-        raise DigitrecError(f"digitrec serve needs the serve extra ({exc.name} is missing): "
-                            "pip install 'digitrec[serve]'") from None
+    missing = [m for m in ("fastapi", "uvicorn", "multipart") if not importlib.util.find_spec(m)]
+    if missing:
+        raise DigitrecError(f"digitrec serve needs the serve extra ({', '.join(missing)} "
+                            "missing): pip install 'digitrec[serve]'")
     if args.workers < 1:
         raise DigitrecError("--workers must be at least 1")
-    model = load_model(args.model)  # a bad model fails here, in one line, not in each worker
-    os.environ[server.MODEL_ENV] = str(model.path)
+    import uvicorn
+
+    if args.workers == 1:
+        from .server import create_app
+
+        app = create_app(args.model)  # loads the model: a bad one fails here, in one line
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        return 0
+    # Each worker process loads its own copy. Check the model once, in a child process, so a
+    # bad file fails in one line here rather than in every worker, and this supervisor holds
+    # neither a model nor the web framework (memory is what limits workers on a small server).
+    check = subprocess.run([sys.executable, "-m", "digitrec", "info",
+                            *([args.model] if args.model else [])], capture_output=True, text=True)
+    if check.returncode:
+        raise DigitrecError(check.stderr.strip().removeprefix("digitrec: error: "))
+    if args.model:
+        os.environ[MODEL_ENV] = str(Path(args.model).resolve())
     uvicorn.run("digitrec.server:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="info")
     return 0

@@ -18,6 +18,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters and scribbles
 DEFAULT_MODEL = Path(__file__).parent / "pretrained" / "default.onnx"
+MODEL_ENV = "DIGITREC_MODEL"  # names the model to use when none is given
 # Metadata values that are JSON documents rather than plain strings.
 _JSON_KEYS = ("recipe", "data_sha256", "history", "members")
 
@@ -113,10 +114,11 @@ class Model:
 
 
 def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
-    """Load an exported digitrec model; with no path, the pretrained model shipped with digitrec."""
+    """Load an exported digitrec model; with no path, the one named by $DIGITREC_MODEL, else the
+    pretrained model shipped with digitrec."""
     import onnxruntime as ort
 
-    path = Path(path) if path is not None else DEFAULT_MODEL
+    path = Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
     if not path.is_file():
         raise DigitrecError(f"{path}: model file not found")
     options = ort.SessionOptions()

@@ -28,7 +28,6 @@ from .inference import Model, Prediction, load_model
 WEB = Path(__file__).parent / "web"
 MAX_UPLOAD = 10 * 1024 * 1024  # bytes in one request
 MAX_BATCH = 64  # images in one batch request
-MODEL_ENV = "DIGITREC_SERVE_MODEL"  # how `digitrec serve --model` reaches each worker process
 
 _STATUS = {ImageTooLarge: 413, NotAnImage: 415}
 
@@ -138,10 +137,9 @@ def _named(exc: DigitrecError, filename: str) -> str:
 
 def create_app(model: Model | str | os.PathLike[str] | None = None,
                max_upload: int = MAX_UPLOAD) -> FastAPI:
-    """The web app around ``model`` (a loaded model or a path; default: $DIGITREC_SERVE_MODEL,
-    else the shipped model)."""
-    loaded = (model if isinstance(model, Model)
-              else load_model(model or os.environ.get(MODEL_ENV), threads=1))
+    """The web app around ``model``: a loaded model or a path; by default $DIGITREC_MODEL, else
+    the shipped model."""
+    loaded = model if isinstance(model, Model) else load_model(model, threads=1)
     cores = len(os.sched_getaffinity(0))
     limiter: list[anyio.CapacityLimiter] = []  # made on first use, inside the event loop
 
