@@ -33,7 +33,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 def test_every_option_is_explained_in_help() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"train", "evaluate", "predict", "serve", "info"}
+    assert set(commands) == {"train", "evaluate", "predict", "serve", "export", "info"}
     for name, sub in commands.items():
         result = run(name, "--help")
         assert result.returncode == 0
@@ -232,6 +232,21 @@ def test_predict_command_never_imports_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("False")
+
+
+def test_export_writes_smaller_models_that_predict(trained: dict, mnist_dir: Path,
+                                                   tmp_path: Path) -> None:
+    for flag in ("--int8", "--fp16"):
+        out = tmp_path / f"model{flag[1:]}.onnx"
+        result = run("export", str(trained["path"]), flag, "--out", str(out),
+                     "--data-dir", str(mnist_dir))
+        assert result.returncode == 0, result.stderr
+        assert f"{flag[2:]} model written to {out}" in result.stdout
+        assert out.stat().st_size < trained["path"].stat().st_size
+        assert run("predict", str(EXAMPLES[0]), "--model", str(out)).returncode == 0
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    assert_one_line_error(run("export", str(bad), "--fp16"), str(bad), "not a valid ONNX model")
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -142,6 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="server processes, each with its own copy of the model (default 1)")
 
+    export = sub.add_parser(
+        "export", help="write a smaller copy of a model: int8 or fp16",
+        description="Write an int8 (static quantisation, calibrated on training images only) "
+                    "or fp16 copy of an exported model, with its metadata; predict, serve and "
+                    "evaluate load it like any other model. Needs the train extra (onnx).")
+    export.add_argument("model", metavar="MODEL", help="ONNX model made by digitrec train")
+    precision = export.add_mutually_exclusive_group(required=True)
+    precision.add_argument("--int8", action="store_const", dest="precision", const="int8",
+                           help="int8 weights and activations (about 4x smaller weights)")
+    precision.add_argument("--fp16", action="store_const", dest="precision", const="fp16",
+                           help="fp16 weights (2x smaller); inputs and outputs stay float32")
+    export.add_argument("--out", metavar="PATH",
+                        help="where to write it (default: MODEL's name with -int8 or -fp16)")
+    _add_data_dir(export)
+
     info = sub.add_parser("info", help="print a model file's metadata",
                           description="Print what a digitrec ONNX model says about itself: "
                                       "architecture, recipe, data, accuracies, history.")
@@ -376,6 +391,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import quantize
+
+    source = Path(args.model)
+    target = Path(args.out or source.with_name(f"{source.stem}-{args.precision}.onnx"))
+    if args.precision == "int8":
+        from .data import load_mnist
+
+        (train_images, _), _ = load_mnist(args.data_dir).split()
+        quantize.quantize_int8(source, target, train_images)
+    else:
+        quantize.convert_fp16(source, target)
+    print(f"{args.precision} model written to {target} "
+          f"({target.stat().st_size / 1000:,.0f} kB, from {source.stat().st_size / 1000:,.0f} kB)")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .inference import load_model
 
@@ -408,7 +440,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "serve": cmd_serve, "info": cmd_info}
+            "serve": cmd_serve, "export": cmd_export, "info": cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters
 DEFAULT_MODEL = Path(__file__).parent / "pretrained" / "default.onnx"
 MODEL_ENV = "DIGITREC_MODEL"  # names the model to use when none is given
 # Metadata values that are JSON documents rather than plain strings.
-_JSON_KEYS = ("recipe", "data_sha256", "history", "members")
+_JSON_KEYS = ("recipe", "data_sha256", "history", "members", "calibration")
 
 
 @dataclass(frozen=True)
