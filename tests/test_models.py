@@ -106,3 +106,10 @@ def test_wide_digitnet_has_twice_the_channels() -> None:
     channels = [m.out_channels for m in narrow if isinstance(m, torch.nn.Conv2d)]
     assert channels == [32, 64, 128]
     assert [m.out_channels for m in wide if isinstance(m, torch.nn.Conv2d)] == [64, 128, 256]
+
+
+def test_augmentation_strength_scales_every_range() -> None:
+    half = Augmentation().scaled(0.5)
+    assert (half.degrees, half.shift, half.stroke) == (6.0, 1.25, 0.25)
+    x = torch.rand(4, 1, 28, 28)
+    torch.testing.assert_close(Augmentation().scaled(0.0)(x), x)  # no range, no change

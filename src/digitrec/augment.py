@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,13 @@ class Augmentation:
     elastic: float = 1.0  # std of the smooth displacement field, in pixels
     elastic_grid: int = 4  # control points per side of that field: fewer is smoother
     stroke: float = 0.5  # pen width: blend up to this far toward a 3x3 dilation or erosion
+
+    def scaled(self, strength: float) -> Augmentation:
+        """Every range times ``strength``: milder distortions suit networks too small to learn
+        the full range (the tiny preset)."""
+        return replace(self, degrees=self.degrees * strength, scale=self.scale * strength,
+                       shift=self.shift * strength, elastic=self.elastic * strength,
+                       stroke=self.stroke * strength)
 
     def __call__(self, images: Tensor) -> Tensor:
         """Distort a batch (N, 1, H, W); uses torch's global RNG, which the trainer seeds."""

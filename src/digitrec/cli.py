@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
-    "arch": (str, "network architecture: digitnet, digitnet-wide (twice the channels) or seed "
-                  "(the Keras tutorial's CNN)"),
+    "arch": (str, "network architecture: digitnet, digitnet-wide (twice the channels), tiny "
+                  "(10k weights, for microcontrollers) or seed (the Keras tutorial's CNN)"),
     "epochs": (int, "passes over the training images"),
     "batch_size": (int, "images per optimiser step"),
     "lr": (float, "learning rate (the peak rate for the onecycle schedule)"),
     "schedule": (str, "learning-rate schedule: " + " or ".join(SCHEDULES)),
     "weight_decay": (float, "AdamW weight decay"),
     "label_smoothing": (float, "label smoothing of the cross-entropy loss, 0 for none"),
+    "augment_strength": (float, "scale of every augmentation range, 1 for the full ranges"),
     "variants": (float, "share of training 1s given a European flag and of 7s a crossbar, "
                         "which MNIST rarely has"),
     "seed": (int, "random seed for weights, shuffling and augmentation"),

@@ -30,28 +30,34 @@ def seed() -> nn.Module:
     )  # fmt: skip
 
 
-def digitnet(width: int = 32) -> nn.Module:
+def digitnet(channels: tuple[int, int, int] = (32, 64, 128), pooled: bool = False) -> nn.Module:
     """The default: more accurate than `seed` and cheaper per image on a CPU.
 
     A strided 5x5 first convolution replaces full-resolution conv + pool, which is where the
     seed spends its time; pooling comes before batch norm so BN runs on 4x fewer values; a
-    third convolution replaces the large dense layer. ``width`` is the first layer's channels;
-    each later layer doubles it.
+    third convolution replaces the large dense layer. ``channels`` are the three layers'
+    widths; ``pooled`` averages the last 3x3 map before the classifier, whose weights then do
+    not grow with the map's size (for the tiny network).
     """
-    a, b, c = width, 2 * width, 4 * width
-    return nn.Sequential(
+    a, b, c = channels
+    # Layers are made in order, so the seeded initial weights match across versions.
+    body = [
         nn.Conv2d(1, a, 5, stride=2, bias=False), nn.BatchNorm2d(a), nn.ReLU(),  # 28 -> 12
         nn.Conv2d(a, b, 3, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(b), nn.ReLU(),  # -> 5
         nn.Conv2d(b, c, 3, bias=False), nn.BatchNorm2d(c), nn.ReLU(),  # -> 3
-        nn.Flatten(), nn.Linear(c * 3 * 3, 10),
-    )  # fmt: skip
+    ]  # fmt: skip
+    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10)] if pooled else [
+        nn.Flatten(), nn.Linear(c * 3 * 3, 10)]
+    return nn.Sequential(*body, *head)
 
 
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "seed": seed,
     "digitnet": digitnet,
     # Twice the channels: four times the compute, for the last tenths of a point.
-    "digitnet-wide": partial(digitnet, width=64),
+    "digitnet-wide": partial(digitnet, (64, 128, 256)),
+    # For microcontrollers: 10,124 weights, about 10 kB in int8.
+    "tiny": partial(digitnet, (12, 24, 32), pooled=True),
 }
 
 

@@ -184,7 +184,7 @@ def fit(
     if recipe.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
-    augment = Augmentation() if recipe.augment else None
+    augment = Augmentation().scaled(recipe.augment_strength) if recipe.augment else None
 
     history: list[EpochStats] = []
     start = 0

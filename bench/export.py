@@ -1,0 +1,163 @@
+"""Model size against accuracy and speed: fp32, fp16 and int8 copies of three models.
+
+    digitrec train --preset seed --out runs/seed && digitrec train --preset tiny --out runs/tiny
+    python bench/export.py                       # the shipped model, runs/seed, runs/tiny
+
+For each model and precision (fp16 and int8 copies made by `digitrec.quantize`, calibrated on
+training images): bytes of the network's weights (the initialisers that compute the class
+probabilities, with their scales; not the digit-likeness subspace) and of the whole file; MNIST
+test accuracy; accuracy on generated real-world-style images (bench/realworld.py's renderings,
+preprocessed once, so only the model differs); single-image latency of the model on one thread
+(median and p99 of 1,000 calls, the image already preprocessed); batch throughput on 2 threads;
+peak memory of a fresh process that loads the model and reads one PNG. Prints a table and writes
+bench/results/export.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from realworld import test_digits
+
+from digitrec import load_model, quantize
+from digitrec.data import load_mnist
+from digitrec.inference import DEFAULT_MODEL, OUTPUT_NAME
+from digitrec.preprocess import preprocess
+from digitrec.synthetic import render
+
+RESULTS = Path(__file__).parent / "results" / "export.json"
+
+# VmHWM, not ru_maxrss: a child forked from this large process inherits its ru_maxrss.
+ONE_IMAGE = """
+import sys
+from pathlib import Path
+from digitrec import load_model
+load_model(sys.argv[1], threads=1).predict(sys.argv[2])
+status = Path("/proc/self/status").read_text().splitlines()
+print(int(next(x for x in status if x.startswith("VmHWM")).split()[1]) / 1024)
+"""
+
+
+def weight_bytes(path: Path) -> int:
+    """Bytes of the initialisers feeding the probabilities output."""
+    graph = onnx.load(path).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    initialisers = {i.name: i for i in graph.initializer}
+    seen, stack, total = set(), [OUTPUT_NAME], 0
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in initialisers:
+            total += len(onnx.numpy_helper.to_array(initialisers[name]).tobytes())
+        elif name in producer:
+            stack.extend(producer[name].input)
+    return total
+
+
+def latencies(model: object, image: np.ndarray, calls: int) -> list[float]:
+    for _ in range(20):
+        model.probabilities(image)
+    times = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        model.probabilities(image)
+        times.append(time.perf_counter() - began)
+    return sorted(times)
+
+
+def measure(path: Path, mnist: object, seen: np.ndarray, labels: np.ndarray,
+            png: Path) -> dict:
+    one = load_model(path, threads=1)
+    two = load_model(path, threads=2)
+    info = one.info()
+    test = float((two.probabilities(mnist.test_images).argmax(1) == mnist.test_labels).mean())
+    real = float((two.probabilities(seen).argmax(1) == labels).mean())
+    times = latencies(one, mnist.test_images[:1], 1000)
+    batch = min(_timed(lambda: two.probabilities(mnist.test_images)) for _ in range(3))
+    rss = float(subprocess.run([sys.executable, "-c", ONE_IMAGE, str(path), str(png)],
+                               capture_output=True, text=True, check=True).stdout)
+    return {
+        "architecture": info["architecture"], "precision": info.get("precision", "fp32"),
+        "weight_bytes": weight_bytes(path), "file_bytes": path.stat().st_size,
+        "test_accuracy": test, "realworld_accuracy": real,
+        "latency_median_ms": 1000 * statistics.median(times),
+        "latency_p99_ms": 1000 * times[int(0.99 * len(times))],
+        "batch_images_per_s": len(mnist.test_images) / batch,
+        "peak_rss_mb": rss,
+    }
+
+
+def _timed(fn: object) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", type=Path,
+                        default=[Path("runs/seed/model.onnx"), DEFAULT_MODEL,
+                                 Path("runs/tiny/model.onnx")],
+                        help="fp32 models made by digitrec train")
+    parser.add_argument("-n", "--count", type=int, default=2000, help="generated images")
+    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    mnist = load_mnist(args.data_dir, progress=False)
+    (train_images, _), _ = mnist.split()
+    digits, labels = test_digits(args.count, 0, args.data_dir)
+    rng = np.random.default_rng(1)
+    processed = [preprocess(render(d, rng).data).image for d in digits]
+    # An image where no digit is found counts as wrong: a blank stands in for it.
+    seen = np.stack([p if p is not None else np.zeros((28, 28), np.float32)
+                     for p in processed])
+    work = Path(tempfile.mkdtemp(prefix="digitrec-export-"))
+    png = work / "digit.png"
+    from PIL import Image
+
+    Image.fromarray(mnist.test_images[0]).save(png)
+
+    rows = []
+    for source in args.models:
+        variants = {"fp32": source, "fp16": work / f"{source.stem}-fp16.onnx",
+                    "int8": work / f"{source.stem}-int8.onnx"}
+        quantize.convert_fp16(source, variants["fp16"])
+        quantize.quantize_int8(source, variants["int8"], train_images)
+        for precision, path in variants.items():
+            rows.append({"model": str(source), **measure(path, mnist, seen, labels, png)})
+            r = rows[-1]
+            print(f"{r['architecture']} {precision}: {r['weight_bytes']:,} B weights, "
+                  f"test {r['test_accuracy']:.2%}", file=sys.stderr)
+    result = {"benchmark": "export", "command": "python bench/export.py " + " ".join(
+        sys.argv[1:]), "generated_images": args.count,
+        "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rows": rows}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print("| model | precision | weights B | file B | MNIST test | real-world style | 1 image ms "
+          "median (p99), 1 thread | batch img/s, 2 threads | peak MB, load + 1 image |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['architecture']} | {r['precision']} | {r['weight_bytes']:,} "
+              f"| {r['file_bytes']:,} | {100 * r['test_accuracy']:.2f}% "
+              f"| {100 * r['realworld_accuracy']:.1f}% | {r['latency_median_ms']:.3f} "
+              f"({r['latency_p99_ms']:.3f}) | {r['batch_images_per_s']:,.0f} "
+              f"| {r['peak_rss_mb']:.0f} |")
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
