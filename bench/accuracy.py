@@ -116,8 +116,8 @@ def ensemble(runs: list[dict], out: Path, data_dir: str | None) -> dict:
     }
 
 
-def summarise(runs: list[dict]) -> dict:
-    mine = runs
+def summarise(mine: list[dict]) -> dict:
+    """One preset's runs, summarised."""
     accs = [r["onnx_test_accuracy"] for r in mine]
     to = {f"seconds_to_{t}": [seconds_to(r["curve"], t) for r in mine] for t in THRESHOLDS}
     return {

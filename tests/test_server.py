@@ -96,9 +96,10 @@ def test_bad_uploads_get_4xx_with_a_reason(client: TestClient) -> None:
                                files={"other": ("a.png", b"x")}), 422, "'file'")
     # Over the app's upload limit, with a declared length and without one (chunked).
     big = b"\0" * 300_000
-    assert_problem(client.post("/api/predict", content=big), 413, "limit")
+    too_big = "upload is over the limit of 200,000 bytes"
+    assert_problem(client.post("/api/predict", content=big), 413, too_big)
     assert_problem(client.post("/api/predict", content=iter([big[:150_000], big[150_000:]])),
-                   413, "limit")
+                   413, too_big)
     # A small file that decodes to too many pixels: a decompression bomb.
     bomb = io.BytesIO()
     Image.new("1", (10_000, 6_000)).save(bomb, format="PNG")

@@ -97,7 +97,7 @@ class _BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
-            await _too_large(self.limit)(scope, receive, send)
+            await JSONResponse({"detail": _too_large(self.limit)}, 413)(scope, receive, send)
             return
         seen = 0
 
@@ -106,14 +106,15 @@ class _BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise HTTPException(413, _too_large(self.limit).body.decode())
+                raise HTTPException(413, _too_large(self.limit))
             return message
 
         await self.app(scope, limited, send)
 
 
-def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse({"detail": f"upload is over the limit of {limit // 2**20} MB"}, 413)
+def _too_large(limit: int) -> str:
+    size = f"{limit // 2**20} MB" if limit >= 2**20 else f"{limit:,} bytes"
+    return f"upload is over the limit of {size}"
 
 
 def _png_data_url(image: np.ndarray) -> str:
