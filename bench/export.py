@@ -31,7 +31,7 @@ from realworld import test_digits
 
 from digitrec import load_model, quantize
 from digitrec.data import load_mnist
-from digitrec.inference import DEFAULT_MODEL, OUTPUT_NAME
+from digitrec.inference import DEFAULT_MODEL
 from digitrec.preprocess import preprocess
 from digitrec.synthetic import render
 
@@ -51,19 +51,9 @@ print(int(next(x for x in status if x.startswith("VmHWM")).split()[1]) / 1024)
 def weight_bytes(path: Path) -> int:
     """Bytes of the initialisers feeding the probabilities output."""
     graph = onnx.load(path).graph
-    producer = {out: node for node in graph.node for out in node.output}
-    initialisers = {i.name: i for i in graph.initializer}
-    seen, stack, total = set(), [OUTPUT_NAME], 0
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in initialisers:
-            total += len(onnx.numpy_helper.to_array(initialisers[name]).tobytes())
-        elif name in producer:
-            stack.extend(producer[name].input)
-    return total
+    inputs = {name for node in quantize.probability_nodes(graph) for name in node.input}
+    return sum(len(onnx.numpy_helper.to_array(i).tobytes()) for i in graph.initializer
+               if i.name in inputs)
 
 
 def latencies(model: object, image: np.ndarray, calls: int) -> list[float]:

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +32,8 @@ def calibration_indices(train_size: int, count: int = CALIBRATION_IMAGES) -> np.
     return np.sort(rng.choice(train_size, min(count, train_size), replace=False))
 
 
-def _network_nodes(graph: object) -> list[str]:
-    """The weighted layers that compute the class probabilities (not the novelty score)."""
+def probability_nodes(graph: Any) -> list[Any]:
+    """The nodes of an ONNX graph that compute the class probabilities (not the novelty score)."""
     producer = {out: node for node in graph.node for out in node.output}
     needed, stack = set(), [OUTPUT_NAME]
     while stack:
@@ -40,8 +41,7 @@ def _network_nodes(graph: object) -> list[str]:
         if node is not None and node.name not in needed:
             needed.add(node.name)
             stack.extend(node.input)
-    return [n.name for n in graph.node
-            if n.name in needed and n.op_type in ("Conv", "Gemm", "MatMul")]
+    return [n for n in graph.node if n.name in needed]
 
 
 @contextmanager
@@ -86,7 +86,8 @@ def quantize_int8(source: str | os.PathLike[str], target: str | os.PathLike[str]
             return None if batch is None else {
                 INPUT_NAME: batch[:, None].astype(np.float32) / 255}
 
-    nodes = _network_nodes(onnx.load(parent.path).graph)
+    nodes = [n.name for n in probability_nodes(onnx.load(parent.path).graph)
+             if n.op_type in ("Conv", "Gemm", "MatMul")]  # the layers with weights
     with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
         out = Path(tmp) / "int8.onnx"
         quantize_static(parent.path, out, Reader(), quant_format=QuantFormat.QDQ,
