@@ -9,8 +9,10 @@ probabilities, with their scales; not the digit-likeness subspace) and of the wh
 test accuracy; accuracy on generated real-world-style images (bench/realworld.py's renderings,
 preprocessed once, so only the model differs); single-image latency of the model on one thread
 (median and p99 of 1,000 calls, the image already preprocessed); batch throughput on 2 threads;
-peak memory of a fresh process that loads the model and reads one PNG. Prints a table and writes
-bench/results/export.json.
+peak memory of a fresh process that loads the model and reads one PNG. Each int8 copy is also
+translated to C (`digitrec export --c-header`), compiled with gcc -O2 and run on the 10,000 test
+images: accuracy, agreement with ONNX Runtime, and the time of each digitrec_predict() call.
+Prints the tables and writes bench/results/export.json.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 import onnx
 from realworld import test_digits
 
-from digitrec import load_model, quantize
+from digitrec import firmware, load_model, quantize
 from digitrec.data import load_mnist
 from digitrec.inference import DEFAULT_MODEL
 from digitrec.preprocess import preprocess
@@ -89,6 +91,21 @@ def measure(path: Path, mnist: object, seen: np.ndarray, labels: np.ndarray,
     }
 
 
+def measure_c(path: Path, mnist: object) -> dict:
+    """The int8 model at ``path`` as C, against ONNX Runtime on the test set."""
+    binary = firmware.build_checker(firmware.write_c_header(path, path.with_suffix(".h"))[0])
+    digits, probabilities, ns = firmware.run_checker(binary, mnist.test_images)
+    onnx_probabilities = load_model(path).probabilities(mnist.test_images)
+    ms = np.sort(ns) / 1e6
+    return {
+        "c_test_accuracy": float((digits == mnist.test_labels).mean()),
+        "c_agreement_with_onnx": float((digits == onnx_probabilities.argmax(1)).mean()),
+        "c_max_probability_difference": float(np.abs(probabilities - onnx_probabilities).max()),
+        "c_latency_median_ms": float(np.median(ms)),
+        "c_latency_p99_ms": float(ms[int(0.99 * len(ms))]),
+    }
+
+
 def _timed(fn: object) -> float:
     began = time.perf_counter()
     fn()
@@ -127,7 +144,8 @@ def main() -> None:
         quantize.convert_fp16(source, variants["fp16"])
         quantize.quantize_int8(source, variants["int8"], train_images)
         for precision, path in variants.items():
-            rows.append({"model": str(source), **measure(path, mnist, seen, labels, png)})
+            rows.append({"model": str(source), **measure(path, mnist, seen, labels, png),
+                         **(measure_c(path, mnist) if precision == "int8" else {})})
             r = rows[-1]
             print(f"{r['architecture']} {precision}: {r['weight_bytes']:,} B weights, "
                   f"test {r['test_accuracy']:.2%}", file=sys.stderr)
@@ -146,6 +164,15 @@ def main() -> None:
               f"| {100 * r['realworld_accuracy']:.1f}% | {r['latency_median_ms']:.3f} "
               f"({r['latency_p99_ms']:.3f}) | {r['batch_images_per_s']:,.0f} "
               f"| {r['peak_rss_mb']:.0f} |")
+    print("\n| model, int8, as C | MNIST test | same digit as ONNX Runtime | largest probability "
+          "difference | 1 image ms median (p99) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        if "c_test_accuracy" in r:
+            print(f"| {r['architecture']} | {100 * r['c_test_accuracy']:.2f}% "
+                  f"| {100 * r['c_agreement_with_onnx']:.2f}% "
+                  f"| {r['c_max_probability_difference']:.1e} "
+                  f"| {r['c_latency_median_ms']:.3f} ({r['c_latency_p99_ms']:.3f}) |")
     print(f"\nwritten to {args.output}")
 
 

@@ -144,18 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="server processes, each with its own copy of the model (default 1)")
 
     export = sub.add_parser(
-        "export", help="write a smaller copy of a model: int8 or fp16",
+        "export", help="write a smaller copy of a model: int8, fp16, or C for firmware",
         description="Write an int8 (static quantisation, calibrated on training images only) "
                     "or fp16 copy of an exported model, with its metadata; predict, serve and "
-                    "evaluate load it like any other model. Needs the train extra (onnx).")
+                    "evaluate load it like any other model. --c-header writes the int8 model "
+                    "as C: a header with its weights and forward pass, and the kernels header "
+                    "it includes. Needs the train extra (onnx).")
     export.add_argument("model", metavar="MODEL", help="ONNX model made by digitrec train")
     precision = export.add_mutually_exclusive_group(required=True)
     precision.add_argument("--int8", action="store_const", dest="precision", const="int8",
                            help="int8 weights and activations (about 4x smaller weights)")
     precision.add_argument("--fp16", action="store_const", dest="precision", const="fp16",
                            help="fp16 weights (2x smaller); inputs and outputs stay float32")
+    precision.add_argument("--c-header", action="store_const", dest="precision", const="c",
+                           help="C99 source of the int8 model for firmware (MODEL is quantised "
+                                "first unless it is int8 already)")
     export.add_argument("--out", metavar="PATH",
-                        help="where to write it (default: MODEL's name with -int8 or -fp16)")
+                        help="where to write it (default: MODEL's name with -int8, -fp16, "
+                             "or -int8.h)")
     _add_data_dir(export)
 
     info = sub.add_parser("info", help="print a model file's metadata",
@@ -396,6 +402,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from . import quantize
 
     source = Path(args.model)
+    if args.precision == "c":
+        return _export_c(source, args)
     target = Path(args.out or source.with_name(f"{source.stem}-{args.precision}.onnx"))
     if args.precision == "int8":
         from .data import load_mnist
@@ -406,6 +414,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         quantize.convert_fp16(source, target)
     print(f"{args.precision} model written to {target} "
           f"({target.stat().st_size / 1000:,.0f} kB, from {source.stat().st_size / 1000:,.0f} kB)")
+    return 0
+
+
+def _export_c(source: Path, args: argparse.Namespace) -> int:
+    from .firmware import write_c_header
+    from .inference import load_model
+
+    if load_model(source, threads=1).metadata.get("precision") != "int8":
+        int8 = (Path(args.out).with_suffix(".onnx") if args.out
+                else source.with_name(f"{source.stem}-int8.onnx"))
+        cmd_export(argparse.Namespace(**{**vars(args), "precision": "int8", "out": int8}))
+        source = int8
+    header, kernels = write_c_header(source, Path(args.out or source.with_suffix(".h")))
+    print(f"C header written to {header} ({header.stat().st_size / 1000:,.0f} kB), "
+          f"with {kernels.name} beside it; the ONNX model it matches is {source}")
     return 0
 
 
