@@ -63,6 +63,8 @@ def test_fp16_copy_answers_like_its_parent(trained: dict, mnist, tmp_path: Path)
     assert target.stat().st_size < 0.6 * trained["path"].stat().st_size
     assert _agreement(parent, fp16, mnist.test_images) >= 0.999
     assert fp16.probabilities(mnist.test_images[:2]).dtype == np.float32
+    with pytest.raises(DigitrecError, match="already an fp16 copy"):
+        quantize.quantize_int8(target, tmp_path / "int8.onnx", mnist.split()[0][0])
 
 
 def test_calibration_indices_are_fixed_and_distinct() -> None:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path
-from .inference import INPUT_NAME, OUTPUT_NAME, load_model
+from .errors import DigitrecError
+from .inference import INPUT_NAME, OUTPUT_NAME, Model, load_model
 
 CALIBRATION_SEED = 0
 CALIBRATION_IMAGES = 2000
@@ -64,6 +65,16 @@ def _with_metadata(proto: object, metadata: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
+def _fp32_model(source: str | os.PathLike[str]) -> Model:
+    """The model to make a copy of; files that are not digitrec models, or are copies
+    already, are refused in one line."""
+    model = load_model(source)
+    if "precision" in model.metadata:
+        raise DigitrecError(f"{source}: already an {model.metadata['precision']} copy; "
+                            "start from the fp32 model it came from")
+    return model
+
+
 def quantize_int8(source: str | os.PathLike[str], target: str | os.PathLike[str],
                   train_images: np.ndarray, count: int = CALIBRATION_IMAGES) -> np.ndarray:
     """Write an int8 copy of ``source`` (QDQ format, per-channel weights), its activation ranges
@@ -76,7 +87,7 @@ def quantize_int8(source: str | os.PathLike[str], target: str | os.PathLike[str]
         quantize_static,
     )
 
-    parent = load_model(source)  # refuses files that are not digitrec models, in one line
+    parent = _fp32_model(source)
     indices = calibration_indices(len(train_images), count)
     batches = iter(np.array_split(train_images[indices], max(1, len(indices) // 100)))
 
@@ -107,7 +118,7 @@ def convert_fp16(source: str | os.PathLike[str], target: str | os.PathLike[str])
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    parent = load_model(source)
+    parent = _fp32_model(source)
     proto = convert_float_to_float16(onnx.load(parent.path), keep_io_types=True)
     _with_metadata(proto, {**parent.metadata, "precision": "fp16"})
     with atomic_path(target) as tmp_target:
