@@ -85,10 +85,10 @@ def test_models_it_cannot_translate_are_refused(tiny_int8, trained, tmp_path: Pa
     with pytest.raises(DigitrecError, match="not an int8 model"):
         write_c_header(trained["path"], tmp_path / "fp32.h")
     proto = onnx.load(tiny_int8)
-    next(n for n in proto.graph.node if n.op_type == "MaxPool").op_type = "AveragePool"
+    next(n for n in proto.graph.node if n.op_type == "Relu").op_type = "Sigmoid"
     odd = tmp_path / "odd.onnx"
     onnx.save(proto, odd)
-    with pytest.raises(DigitrecError, match=r"operation AveragePool .* has no C kernel"):
+    with pytest.raises(DigitrecError, match=r"operation Sigmoid .* has no C kernel"):
         write_c_header(odd, tmp_path / "odd.h")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
