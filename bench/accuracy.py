@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import statistics
@@ -45,12 +44,14 @@ def worker(preset: str, seed: int, spawned: float, out: Path, data_dir: str | No
     """Train one preset and print its measurements as JSON on stdout."""
     import dataclasses
 
-    from digitrec import train, workflow
     from digitrec.data import VALIDATION_SIZE, load_mnist
-    from digitrec.models import count_parameters
-    from digitrec.recipes import PRESETS
+    from digitrec.training.networks import count_parameters
+    from digitrec.training.recipes import PRESETS
+    from digitrec.training.run import Member, train_and_export
+    from digitrec.training.state import set_threads
+    from digitrec.training.validation import accuracy
 
-    threads = train.set_threads()
+    threads = set_threads()
     mnist = load_mnist(data_dir, progress=False)
     recipe = dataclasses.replace(PRESETS[preset], seed=seed)
     recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs)
@@ -65,12 +66,12 @@ def worker(preset: str, seed: int, spawned: float, out: Path, data_dir: str | No
         if step % every and step != total_steps:
             return
         began = time.time()
-        acc = train.accuracy(model, mnist.test_images, mnist.test_labels)
+        acc = accuracy(model, mnist.test_images, mnist.test_labels)
         curve.append((began - spawned - paused, acc))
         paused += time.time() - began
 
-    trained = workflow.train_and_export(recipe, mnist, out, subset=subset, progress=False,
-                                        on_step=follow)
+    trained = train_and_export(Member(out, recipe), mnist, subset=subset, progress=False,
+                               on_step=follow)
     wall = time.time() - spawned - paused
     print(json.dumps({
         "preset": preset,
@@ -97,13 +98,14 @@ def seconds_to(curve: list[list[float]], target: float) -> float | None:
 
 def ensemble(runs: list[dict], out: Path, data_dir: str | None) -> dict:
     """One model averaging the given runs' networks, tested through ONNX like the others."""
-    from digitrec import train, workflow
     from digitrec.data import load_mnist
+    from digitrec.training.checkpoint import CHECKPOINT_NAME, load_result, read_checkpoint
+    from digitrec.training.run import export_ensemble
 
     mnist = load_mnist(data_dir, progress=False)
-    members = [train.load_result(train.read_checkpoint(Path(r["model"]).parent
-                                                       / train.CHECKPOINT_NAME)) for r in runs]
-    trained = workflow.export_ensemble(members, mnist, out)
+    members = [load_result(read_checkpoint(Path(r["model"]).parent / CHECKPOINT_NAME))
+               for r in runs]
+    trained = export_ensemble(members, mnist, out)
     return {
         "members": [r["seed"] for r in runs],
         "parameters": sum(r["parameters"] for r in runs),
@@ -242,11 +244,12 @@ def main() -> None:
     import torch
 
     from digitrec import __version__
+    from digitrec.cpus import available_cores
 
     result = {
         "benchmark": "accuracy",
         "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+        "machine": {"cpus": available_cores(), "platform": platform.platform(),
                     "python": platform.python_version(), "torch": torch.__version__,
                     "digitrec": __version__},
         "summary": summary,

@@ -31,11 +31,12 @@ import numpy as np
 import onnx
 from realworld import test_digits
 
-from digitrec import firmware, load_model, quantize
+from digitrec import load_model
 from digitrec.data import load_mnist
+from digitrec.export import c_header, quantize
 from digitrec.inference import DEFAULT_MODEL
-from digitrec.preprocess import preprocess
 from digitrec.synthetic import render
+from digitrec.vision import preprocess
 
 RESULTS = Path(__file__).parent / "results" / "export.json"
 
@@ -93,8 +94,8 @@ def measure(path: Path, mnist: object, seen: np.ndarray, labels: np.ndarray,
 
 def measure_c(path: Path, mnist: object) -> dict:
     """The int8 model at ``path`` as C, against ONNX Runtime on the test set."""
-    binary = firmware.build_checker(firmware.write_c_header(path, path.with_suffix(".h"))[0])
-    digits, probabilities, ns = firmware.run_checker(binary, mnist.test_images)
+    binary = c_header.build_checker(c_header.write_c_header(path, path.with_suffix(".h"))[0])
+    digits, probabilities, ns = c_header.run_checker(binary, mnist.test_images)
     onnx_probabilities = load_model(path).probabilities(mnist.test_images)
     ms = np.sort(ns) / 1e6
     return {

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,9 +31,10 @@ import numpy as np
 from PIL import Image
 
 import digitrec
+from digitrec.cpus import available_cores
 from digitrec.data import MNIST, load_mnist
-from digitrec.preprocess import preprocess
 from digitrec.synthetic import render
+from digitrec.vision import preprocess
 
 RESULTS = Path(__file__).parent / "results" / "predict.json"
 
@@ -49,8 +49,8 @@ print(int(s.run(None, {"image": x})[0].argmax()))
 TORCH_COLD = """
 import sys, numpy as np, torch
 from PIL import Image
-from digitrec.models import build_model
-from digitrec.preprocess import preprocess
+from digitrec.training.networks import build_model
+from digitrec.vision import preprocess
 model = build_model(sys.argv[1]).eval()
 x = torch.from_numpy(preprocess(sys.argv[2]).image)[None, None]
 with torch.no_grad():
@@ -81,12 +81,15 @@ def cold_start(cmd: list[str], repeats: int) -> float:
 def export_untrained(arch: str, path: Path, mnist: MNIST) -> None:
     import torch
 
-    from digitrec.export import DigitSubspace, export_onnx
-    from digitrec.models import build_model
+    from digitrec.contract import ModelCard
+    from digitrec.export.subspace import DigitSubspace
+    from digitrec.export.to_onnx import export_onnx
+    from digitrec.training.networks import build_model
 
     torch.manual_seed(0)
     (train, _), (val, _) = mnist.split()
-    export_onnx(build_model(arch).eval(), path, {"architecture": arch, "note": "untrained"},
+    export_onnx(build_model(arch).eval(), path,
+                ModelCard(architecture=arch, extra={"note": "untrained"}),
                 DigitSubspace.fit(train, val))
 
 
@@ -99,9 +102,9 @@ def main() -> None:
 
     import torch
 
-    from digitrec.models import build_model
+    from digitrec.training.networks import build_model
 
-    threads = len(os.sched_getaffinity(0))
+    threads = available_cores()
     torch.set_num_threads(threads)
     mnist = load_mnist(args.data_dir, progress=False)
     work = Path(tempfile.mkdtemp(prefix="digitrec-bench-"))

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import io
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import urllib.request
 from pathlib import Path
 
 from PIL import Image
+
+from digitrec.cpus import available_cores
 
 RESULTS = Path(__file__).parent / "results" / "serve.json"
 
@@ -179,7 +180,7 @@ def main() -> None:
             "peak_rss_mb": max(x["peak_rss_mb"] for x in mine),
         })
     result = {"benchmark": "serve", "command": "python bench/serve.py " + " ".join(sys.argv[1:]),
-              "cpus": len(os.sched_getaffinity(0)), "rows": rows, "rounds": rounds}
+              "cpus": available_cores(), "rows": rows, "rounds": rounds}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print("| server workers | clients | requests | failures | requests/s | p50 ms | p99 ms "

@@ -18,9 +18,9 @@ def test_accuracy_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
     report = json.loads((tmp_path / "accuracy.json").read_text())
     assert [(r["preset"], r["seed"]) for r in report["runs"]] == [("best", 0), ("best", 1)]
     for run in report["runs"]:
-        # The time excludes the curve's test passes but includes start-up, so it is positive
-        # and, after one epoch on 2,000 images, short.
-        assert 0 < run["wall_seconds"] < 120
+        # The time excludes the curve's test passes but includes start-up: positive, and
+        # how long it is the benchmark's to say, not a test's.
+        assert run["wall_seconds"] > 0
         seconds = [s for s, _ in run["curve"]]
         assert seconds == sorted(seconds) and seconds[-1] <= run["wall_seconds"]
         # The last point of the curve is the final network, tested through torch; the run's

@@ -1,7 +1,6 @@
 """End to end in a real browser: the real server on a loopback port, Debian's Chromium driven by
 Playwright, a digit drawn with the mouse and an MNIST digit uploaded."""
 
-import os
 import shutil
 import socket
 import subprocess
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import STRICT
 from PIL import Image
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--no-first-run"]
 
 if not Path(CHROMIUM).exists():
-    if os.environ.get("DIGITREC_REQUIRE_BROWSER"):
+    if STRICT:
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
     pytest.skip(f"needs Debian's chromium at {CHROMIUM}", allow_module_level=True)
 

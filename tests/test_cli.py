@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from digitrec.cli import build_parser
-from digitrec.recipes import PRESETS
+from digitrec.training.recipes import PRESETS
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -7,8 +7,9 @@ import numpy as np
 import onnxruntime.quantization
 import pytest
 
-from digitrec import load_model, quantize
+from digitrec import load_model
 from digitrec.errors import DigitrecError
+from digitrec.export import quantize
 
 
 @pytest.fixture(scope="module")

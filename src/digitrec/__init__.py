@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .inference import Model, load_model
+from .inference import Model, Prediction, load_model
+from .vision import preprocess
 
-__all__ = ["Model", "__version__", "load_model"]
+__all__ = ["Model", "Prediction", "__version__", "load_model", "preprocess"]

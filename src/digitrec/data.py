@@ -37,10 +37,6 @@ MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 
-# The pixel format every model is trained on and fed: 28x28, float in [0, 1], white digit on
-# black. Bumped if that ever changes, so old model files can be recognised.
-PREPROCESSING = "mnist-28x28-v1"
-
 _IDX_UBYTE = 0x08
 VALIDATION_SIZE = 5000
 # The validation split is fixed, independent of the training seed, so that runs with

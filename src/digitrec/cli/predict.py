@@ -1,0 +1,112 @@
+"""`digitrec predict`: read the digit in each image; a table, JSON or CSV, one result shape."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import DigitrecError
+from .common import add_model, add_threads, expand_paths
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict", help="read the digit in each image",
+        description="Read the handwritten digit in each image: photos of paper, scans, canvas "
+                    "drawings, MNIST-style images. Each is turned into MNIST's form first (ink "
+                    "white on black, cropped, fitted to 20x20, centred by mass in 28x28).")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="image files, folders of images, or glob patterns")
+    add_model(p)
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON, one object per image")
+    output.add_argument("--csv", action="store_true", help="print CSV with all probabilities")
+    p.add_argument("--min-confidence", type=float, default=0.5, metavar="P",
+                   help="mark answers below this probability as uncertain (default 0.5); "
+                        "images unlike any digit the model learned (a letter, a scribble) "
+                        "are marked too")
+    p.add_argument("--save-processed", metavar="DIR",
+                   help="write the 28x28 image the model saw for each input into DIR")
+    p.add_argument("--show", metavar="OUT.png",
+                   help="write a figure: each image, what the model saw, probabilities")
+    add_threads(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference import load_model
+    from ..inference.result import failure
+    from ..vision import Processed, preprocess
+
+    model = load_model(args.model, threads=args.threads)
+    if args.show:  # fail before the work, not after it
+        from ..evaluation import plots
+    paths = expand_paths(args.paths)
+    processed: dict[str, Processed] = {}
+    problems: dict[str, DigitrecError] = {}
+    for path, problem in paths:
+        try:
+            if problem:
+                raise DigitrecError(f"{path}: {problem}", code="not_found")
+            processed[path] = preprocess(path)
+        except DigitrecError as exc:
+            problems[path] = exc
+    predictions = dict(zip(processed, model.classify(list(processed.values())), strict=True))
+    rows = [{"file": path, **(failure(str(problems[path]), problems[path].code)
+                              if path in problems else
+                              predictions[path].to_dict(args.min_confidence, decimals=4))}
+            for path, _ in paths]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.csv:
+        _print_csv(rows)
+    else:
+        _print_table(rows)
+    for problem in problems.values():
+        print(f"digitrec: error: {problem}", file=sys.stderr)
+    if args.save_processed:
+        _save_processed(predictions, Path(args.save_processed))
+    if args.show:
+        plots.prediction_figure(list(predictions.items()), Path(args.show))
+        print(f"figure written to {args.show}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    width = max(len("file"), *(len(r["file"]) for r in rows))
+    print(f"{'file':<{width}}  digit  confidence  top-3")
+    for r in rows:
+        if r["digit"] is None:
+            shown = r["reason"] or "error: " + r["error"]
+            print(f"{r['file']:<{width}}  {'-':>5}  {'':>10}  {shown}")
+            continue
+        top = "  ".join(f"{d} {p:.0%}" for d, p in r["top3"])
+        flag = ("  (uncertain)" if r["status"] == "uncertain" else "") + (
+            "  (unlike any digit)" if r["unusual"] else "")
+        print(f"{r['file']:<{width}}  {r['digit']:>5}  {r['confidence']:>10.1%}  {top}{flag}")
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    from ..inference.result import CSV_FIELDS, csv_row
+
+    writer = csv.writer(sys.stdout)
+    writer.writerow(CSV_FIELDS)
+    writer.writerows(csv_row(r) for r in rows)
+
+
+def _save_processed(predictions: dict, folder: Path) -> None:
+    from PIL import Image
+
+    from ..atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, prediction in predictions.items():
+        if prediction.processed is None:
+            continue
+        with atomic_path(folder / f"{Path(path).stem}.png") as tmp:
+            Image.fromarray((prediction.processed * 255).round().astype("uint8")).save(tmp, "PNG")

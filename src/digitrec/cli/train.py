@@ -1,0 +1,110 @@
+"""`digitrec train`: parse the recipe from a preset and flags; the run itself is
+`digitrec.training.run`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from ..training.recipes import PRESETS, SCHEDULES
+from .common import add_data_dir, add_threads
+
+# Recipe fields settable from the command line, with their help; the defaults come from the preset.
+_RECIPE_FLAGS = {
+    "arch": (str, "network architecture: digitnet, digitnet-wide (twice the channels), tiny "
+                  "(10k weights, for microcontrollers) or seed (the Keras tutorial's CNN)"),
+    "epochs": (int, "passes over the training images"),
+    "batch_size": (int, "images per optimiser step"),
+    "lr": (float, "learning rate (the peak rate for the onecycle schedule)"),
+    "schedule": (str, "learning-rate schedule: " + " or ".join(SCHEDULES)),
+    "weight_decay": (float, "AdamW weight decay"),
+    "label_smoothing": (float, "label smoothing of the cross-entropy loss, 0 for none"),
+    "augment_strength": (float, "scale of every augmentation range, 1 for the full ranges"),
+    "variants": (float, "share of training 1s given a European flag and of 7s a crossbar, "
+                        "which MNIST rarely has"),
+    "seed": (int, "random seed for weights, shuffling and augmentation"),
+}
+_RECIPE_SWITCHES = {
+    "augment": "random rotation, scaling, shifts and elastic distortion of training images",
+    "standardize": "standardise pixels to MNIST's mean and standard deviation inside the model",
+}
+
+
+def _preset_values(field: str) -> str:
+    return "preset values: " + ", ".join(
+        f"{name} {getattr(recipe, field)}" for name, recipe in PRESETS.items())
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a network on MNIST and export it to ONNX",
+        description="Train on MNIST's 60,000 training images less a 5,000-image validation "
+                    "split, checkpoint every epoch, then test once and export an ONNX model. "
+                    "Ctrl-C stops after saving the last completed epoch; --resume continues.")
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help="recipe to start from (default: the --arch's own recipe if it has "
+                        "one, else 'default'); the options below override its values")
+    for name, (kind, text) in _RECIPE_FLAGS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind,
+                       metavar=kind.__name__.upper(), help=f"{text} ({_preset_values(name)})")
+    for name, text in _RECIPE_SWITCHES.items():
+        p.add_argument(f"--{name}", dest=name, action=argparse.BooleanOptionalAction,
+                       help=f"{text} ({_preset_values(name)})")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for checkpoint.pt and model.onnx (default: runs/PRESET)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out from its last completed epoch")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh even if --out holds a checkpoint of an earlier run")
+    p.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="train N networks (seeds SEED to SEED+N-1, each in OUT/member-K) "
+                        "and export one model that averages their probabilities")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="train on only the first N training images (a quick check)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    add_data_dir(p)
+    add_threads(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import VALIDATION_SIZE, load_mnist
+    from ..training.run import export_ensemble, plan_members, train_and_export
+    from ..training.state import pick_device, set_threads
+
+    threads = set_threads(args.threads)
+    overrides = {name: getattr(args, name) for name in [*_RECIPE_FLAGS, *_RECIPE_SWITCHES]
+                 if getattr(args, name) is not None}
+    preset = args.preset or (args.arch if args.arch in PRESETS else "default")
+    out = Path(args.out or f"runs/{preset}")
+    members = plan_members(dataclasses.replace(PRESETS[preset], **overrides), out,
+                           ensemble=args.ensemble, resume=args.resume,
+                           overwrite=args.overwrite, overrides=overrides)
+    mnist = load_mnist(args.data_dir, progress=not args.quiet)
+    images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
+    trained = []
+    for k, member in enumerate(members):
+        if not args.quiet:
+            which = f"member {k + 1} of {len(members)}: " if len(members) > 1 else ""
+            print(f"{which}training {member.recipe.arch} for {member.recipe.epochs} epochs on "
+                  f"{images:,} images (validation {VALIDATION_SIZE:,}) "
+                  f"on {pick_device()} with {threads} threads", file=sys.stderr)
+        try:
+            trained.append(train_and_export(member, mnist, subset=args.subset,
+                                            progress=not args.quiet))
+        except KeyboardInterrupt:
+            again = f" --ensemble {args.ensemble}" if args.ensemble > 1 else ""
+            print(f"\ninterrupted: completed epochs are saved in {out}; continue with: "
+                  f"digitrec train --resume --out {out}{again}", file=sys.stderr)
+            return 130
+    final = trained[0] if len(trained) == 1 else export_ensemble(
+        [t.result for t in trained], mnist, out)
+    for t in trained if len(trained) > 1 else []:
+        print(f"member seed {t.result.recipe.seed}: validation accuracy "
+              f"{t.validation_accuracy:.2%}, test accuracy {t.test_accuracy:.2%}")
+    print(f"validation accuracy {final.validation_accuracy:.2%}, "
+          f"test accuracy {final.test_accuracy:.2%}")
+    print(f"model saved to {final.path}")
+    return 0

@@ -1,0 +1,132 @@
+"""What a digitrec model file promises: its tensors' names and a typed card of its metadata.
+
+A model is one ONNX file. Its graph takes ``image`` (N, 1, 28, 28), float pixels in [0, 1], white
+digit on black, and returns ``probabilities`` (N, classes) and, in files made since digit-likeness
+scores exist, ``novelty`` (N,). Everything else it says about itself (architecture, recipe,
+accuracies, how it was quantised) lives in the file's ``metadata_props`` as strings, and is
+written and read only through `ModelCard`: values are encoded and decoded by the field's type,
+so no consumer keeps its own list of which keys hold JSON.
+
+Torch-free and onnx-free: the inference path reads cards, the export path writes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DigitrecError
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters and scribbles
+# The pixel format every model is trained on and fed: 28x28, float in [0, 1], white digit on
+# black. Bumped if that ever changes, so old model files can be recognised.
+PREPROCESSING = "mnist-28x28-v1"
+DIGITS = "0123456789"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything a model file says about itself; `digitrec info` prints it."""
+
+    architecture: str
+    classes: str = DIGITS  # the characters the outputs stand for, in order
+    preprocessing: str = PREPROCESSING
+    parameters: int | None = None
+    validation_accuracy: float | None = None
+    test_accuracy: float | None = None
+    recipe: dict[str, Any] | None = None
+    data_sha256: dict[str, str] | None = None
+    history: list[dict[str, Any]] | None = None
+    members: list[dict[str, Any]] | None = None  # an ensemble's networks
+    novelty_threshold: float | None = None  # distances above it are "unlike any digit"
+    precision: str | None = None  # "int8" or "fp16" for copies; None for the fp32 original
+    calibration: dict[str, Any] | None = None  # which images set an int8 copy's ranges
+    digitrec_version: str | None = None
+    torch_version: str | None = None
+    created: str | None = None
+    # Keys this version does not know (a newer digitrec wrote them): kept, shown, not decoded.
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, str]:
+        """The card as ONNX metadata_props: strings, JSON for structures, None left out."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra" or value is None:
+                continue
+            if isinstance(value, float):
+                out[f.name] = f"{value:.4f}"
+            elif isinstance(value, (dict, list)):
+                out[f.name] = json.dumps(value)
+            else:
+                out[f.name] = str(value)
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], source: object = "model") -> ModelCard:
+        """Decode metadata_props by each field's type; a value that does not decode is refused
+        in one line naming the file and the key."""
+        if "architecture" not in metadata:
+            raise DigitrecError(
+                f"{source}: ONNX model lacks digitrec metadata (export it with digitrec)")
+        kinds = _field_kinds()
+        values: dict[str, Any] = {"extra": {}}
+        for key, text in metadata.items():
+            if key not in kinds:
+                values["extra"][key] = text
+                continue
+            try:
+                values[key] = _decode(text, kinds[key])
+            except ValueError:
+                raise DigitrecError(
+                    f"{source}: metadata {key!r} is not a valid {kinds[key].__name__}: "
+                    f"{text[:40]!r}") from None
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the decoded values, unknown keys beside them, None left out."""
+        known = {k: v for k, v in dataclasses.asdict(self).items()
+                 if k != "extra" and v is not None}
+        return {**self.extra, **known}
+
+    def replace(self, **changes: Any) -> ModelCard:
+        return dataclasses.replace(self, **changes)
+
+    def write_into(self, proto: Any) -> None:
+        """Replace an ONNX ModelProto's metadata_props with this card."""
+        del proto.metadata_props[:]
+        for key, value in self.to_metadata().items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+
+
+def _field_kinds() -> dict[str, type]:
+    """Each field's concrete type: str, int, float, dict or list (Optional unwrapped)."""
+    hints = typing.get_type_hints(ModelCard)
+    kinds = {}
+    for f in dataclasses.fields(ModelCard):
+        hint = hints[f.name]
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        kinds[f.name] = typing.get_origin(hint) or hint
+    del kinds["extra"]
+    return kinds
+
+
+def _decode(text: str, kind: type) -> Any:
+    if kind is str:
+        return text
+    if text == "":  # files from before the card wrote "" for "not measured"
+        return None
+    if kind in (dict, list):
+        value = json.loads(text)  # JSONDecodeError is a ValueError
+        if not isinstance(value, kind):
+            raise ValueError(text)
+        return value
+    return kind(text)

@@ -1,0 +1,112 @@
+"""The deployable predictor: an exported ONNX model on ONNX Runtime, with numpy and no torch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..contract import INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME, ModelCard
+from ..cpus import available_cores
+from ..errors import DigitrecError, describe
+from ..vision import ImageSource, Processed, preprocess
+from .result import Prediction
+
+DEFAULT_MODEL = Path(__file__).parents[1] / "pretrained" / "default.onnx"
+MODEL_ENV = "DIGITREC_MODEL"  # names the model to use when none is given
+
+
+class Model:
+    """A loaded digit classifier. Build it with `load_model`."""
+
+    def __init__(self, session: Any, path: Path) -> None:
+        self._session = session
+        self.path = path
+        # What the file says, as stored (strings), and decoded by type.
+        self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
+        self.card = ModelCard.from_metadata(self.metadata, path)
+        has_novelty = NOVELTY_NAME in [o.name for o in session.get_outputs()]
+        # Models exported before digit-likeness scores have neither the output nor a threshold.
+        self.novelty_threshold = self.card.novelty_threshold if has_novelty else None
+
+    def info(self) -> dict[str, Any]:
+        """The model's metadata, decoded: numbers as numbers, structures as dicts and lists."""
+        return self.card.to_dict()
+
+    def predict(self, image: ImageSource) -> Prediction:
+        """Read the digit in one image: a path, encoded bytes, a PIL image or a numpy array.
+
+        The image goes through `digitrec.preprocess` first, so a photo of paper, a scan or a
+        canvas drawing is fine, as is an MNIST-style array.
+        """
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Iterable[ImageSource]) -> list[Prediction]:
+        """`predict` for many images, with one model call for all of them."""
+        return self.classify([preprocess(image) for image in images])
+
+    def classify(self, processed: list[Processed]) -> list[Prediction]:
+        """Predictions for images already through `preprocess`."""
+        found = [p.image for p in processed if p.image is not None]
+        threshold = self.novelty_threshold
+        names = [OUTPUT_NAME] if threshold is None else [OUTPUT_NAME, NOVELTY_NAME]
+        results = self._run(np.stack(found), names) if found else [[], []]
+        probs, novelty = iter(results[0]), iter(results[-1])
+        out = []
+        for p in processed:
+            if p.image is None:
+                out.append(Prediction(None, None, None, p.reason, reason_code=p.reason_code))
+                continue
+            row = next(probs)
+            distance = None if threshold is None else float(next(novelty))
+            out.append(Prediction(int(row.argmax()), row, p.image, novelty=distance,
+                                  unusual=distance is not None and distance > threshold))
+        return out
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) for images already in MNIST's form (no preprocessing).
+
+        ``images`` is one image (28, 28) or a batch (N, 28, 28) or (N, 1, 28, 28), white digit
+        on black, either uint8 in 0..255 or float in [0, 1].
+        """
+        return self._run(images, [OUTPUT_NAME])[0]
+
+    def _run(self, images: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        x = np.asarray(images)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"expected images of 28x28 pixels, got array of shape {x.shape}")
+        x = x.astype(np.float32) / 255 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+        return self._session.run(outputs, {INPUT_NAME: x})
+
+
+def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
+    """Load an exported digitrec model; with no path, the one named by $DIGITREC_MODEL, else the
+    pretrained model shipped with digitrec."""
+    import onnxruntime as ort
+
+    path = Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    if not path.is_file():
+        raise DigitrecError(f"{path}: model file not found")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or available_cores()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # ONNX Runtime's warnings are not the user's business
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own untyped errors for bad files
+        raise DigitrecError(f"{path}: not a valid ONNX model ({describe(exc)})") from None
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if ([i.name for i in inputs] != [INPUT_NAME] or inputs[0].shape[1:] != [1, 28, 28]
+            or OUTPUT_NAME not in [o.name for o in outputs]):
+        raise DigitrecError(
+            f"{path}: not a digitrec model (expects input '{INPUT_NAME}' of shape (N, 1, 28, 28) "
+            f"and output '{OUTPUT_NAME}')"
+        )
+    return Model(session, path)  # reads the card: a file without one is refused here

@@ -1,0 +1,1 @@
+"""One module per resource: predictions, and what describes the running service."""

@@ -1,0 +1,29 @@
+"""The page, and what describes the running service: GET /, /api/model, /healthz."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse
+
+from ..deps import WEB, Reader, get_reader
+from ..schemas import Health
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    return FileResponse(WEB / "index.html")
+
+
+@router.get("/api/model", summary="What the loaded model says about itself")
+async def model_info(reader: Annotated[Reader, Depends(get_reader)]) -> dict[str, Any]:
+    model = reader.model
+    return {**model.info(), "path": model.path.name, "novelty_threshold": model.novelty_threshold}
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness: the model is loaded")
+async def health() -> Health:
+    return Health(status="ok")

@@ -1,0 +1,73 @@
+"""The API's request and response bodies. The OpenAPI schema, validation and docs all come from
+these definitions; a result carries the same fields as `digitrec predict --json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MAX_UPLOAD = 10 * 1024 * 1024  # bytes in one request
+MAX_BATCH = 64  # images in one batch request
+
+
+class Result(BaseModel):
+    digit: int | None = Field(description="the digit read; null when no digit was found")
+    confidence: float = Field(description="probability of that digit; 0 when none was found")
+    status: str = Field(description='"ok", "uncertain" (confidence under 0.5) or "no digit"')
+    unusual: bool = Field(description="unlike any digit the model learned (a letter?)")
+    novelty: float | None = Field(description="distance from the digits the model learned")
+    top3: list[tuple[int, float]] = Field(description="the three likeliest digits, likeliest "
+                                                      "first, each with its probability")
+    probabilities: list[float] | None = Field(description="probability of each digit 0-9")
+    reason: str | None = Field(description="why no digit was found")
+    reason_code: str | None = Field(
+        description="the reason for machines: no_ink, faint, texture, too_wide or solid_blob")
+    processed: str | None = Field(
+        description="the 28x28 image the model saw, as a PNG data URL")
+    timing_ms: float = Field(description="server time for this image: decode, preprocess, model")
+
+
+class BatchItem(BaseModel):
+    file: str = Field(description="the file's name, as `predict --json` gives it")
+    filename: str = Field(description="the same name, under the field's earlier name")
+    result: Result | None = Field(description="null when the file could not be read")
+    error: str | None = Field(description="why the file could not be read")
+    code: str | None = Field(description="that reason for machines (as a 4xx body's code)")
+
+
+class BatchResult(BaseModel):
+    results: list[BatchItem]
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="what is wrong, naming the file")
+    code: str | None = Field(None, description="the same for machines: not_an_image, corrupt, "
+                                               "empty, too_small, too_large, no_file, ...")
+
+
+class Health(BaseModel):
+    status: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": text} for code, text in [
+        (400, "malformed request"),
+        (413, f"upload over {MAX_UPLOAD // 2**20} MB, or an image with too many pixels"),
+        (415, "not an image"),
+        (422, "corrupt, truncated or empty image, or no file in the form"),
+    ]
+}
+_BINARY = {"type": "string", "format": "binary"}
+IMAGE_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": _BINARY}}},
+    "image/png": {"schema": _BINARY},
+    "image/jpeg": {"schema": _BINARY},
+    "application/octet-stream": {"schema": _BINARY},
+}}}
+BATCH_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["files"],
+        "properties": {"files": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                                 "items": _BINARY}}}}}}}

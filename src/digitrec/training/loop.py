@@ -1,0 +1,143 @@
+"""The training loop: a recipe in, a trained network and its history out, a checkpoint every epoch.
+
+Every source of randomness (shuffling, augmentation, dropout) is reseeded from (seed, epoch) at the
+start of each epoch, so a run resumed from a checkpoint continues exactly as if never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .augment import Augmentation
+from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
+from .glyphs import with_variants
+from .recipes import Recipe
+from .state import EpochStats, TrainingState, TrainResult, new_state, pick_device
+from .validation import loss_and_accuracy, to_tensor
+
+StepHook = Callable[[int, nn.Module], None]
+
+
+@dataclass
+class EpochData:
+    """One epoch's inputs: the training tensors on the device, and the distortions to apply."""
+
+    images: Tensor
+    labels: Tensor
+    augment: Augmentation | None
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def prepare_data(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
+                 device: torch.device) -> EpochData:
+    """The training images as the recipe wants them: with European 1s and crossed 7s drawn
+    in (seeded by the recipe), as tensors on ``device``."""
+    images = train[0]
+    if recipe.variants > 0:
+        images = with_variants(images, train[1], recipe.variants,
+                               np.random.default_rng(recipe.seed))
+    augment = Augmentation().scaled(recipe.augment_strength) if recipe.augment else None
+    return EpochData(to_tensor(images).to(device),
+                     torch.tensor(train[1], dtype=torch.long, device=device), augment)
+
+
+def train_epoch(state: TrainingState, data: EpochData, epoch: int, progress: bool = True,
+                on_step: StepHook | None = None) -> tuple[float, float]:
+    """One pass over ``data`` in the epoch's seeded order: (mean loss, accuracy)."""
+    from tqdm import tqdm
+
+    recipe, model, n = state.recipe, state.model, len(data.labels)
+    torch.manual_seed(_epoch_seed(recipe.seed, epoch))
+    model.train()
+    order = torch.randperm(n, device=data.labels.device)
+    loss_sum = torch.zeros((), device=data.labels.device)
+    correct = torch.zeros((), device=data.labels.device, dtype=torch.long)
+    bar = tqdm(total=n, unit="img", desc=f"epoch {epoch}/{recipe.epochs}", leave=False,
+               disable=not progress, dynamic_ncols=True)
+    shown = 0.0
+    for i in range(0, n, recipe.batch_size):
+        idx = order[i : i + recipe.batch_size]
+        x, y = data.images[idx], data.labels[idx]
+        if data.augment is not None:
+            x = data.augment(x)
+        logits = model(x.contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        if state.scheduler is not None:
+            state.scheduler.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        bar.update(len(y))
+        if on_step is not None:
+            on_step((epoch - 1) * state.steps_per_epoch + i // recipe.batch_size + 1, model)
+            model.train()
+        if progress and time.perf_counter() - shown > 0.5:  # .item() syncs a GPU: not always
+            shown = time.perf_counter()
+            bar.set_postfix(loss=f"{loss.item():.3f}",
+                            acc=f"{correct.item() / min(i + len(y), n):.2%}")
+    bar.close()
+    return loss_sum.item() / n, correct.item() / n
+
+
+def _report(stats: EpochStats, epochs: int) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"epoch {stats.epoch}/{epochs}  loss {stats.train_loss:.4f}  "
+               f"acc {stats.train_accuracy:.2%}  val_loss {stats.val_loss:.4f}  "
+               f"val_acc {stats.val_accuracy:.2%}  {stats.seconds:.1f}s  "
+               f"{stats.images_per_second:,.0f} img/s")
+
+
+def fit(
+    recipe: Recipe,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    out_dir: Path | None = None,
+    resume: dict[str, Any] | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[EpochStats, nn.Module], None] | None = None,
+    on_step: StepHook | None = None,
+) -> TrainResult:
+    """Train ``recipe`` on ``train``, validating on ``val`` after every epoch.
+
+    With ``out_dir`` a checkpoint is written there after each epoch; ``resume`` is a checkpoint
+    from `read_checkpoint` to continue from. ``on_epoch`` sees each epoch's stats and the model;
+    ``on_step`` sees the number of optimiser steps taken so far and the model after each step
+    (the benchmark uses them to follow test accuracy; training itself never looks at test data).
+    """
+    device = pick_device()
+    state = new_state(recipe, len(train[1]), device)
+    data = prepare_data(recipe, train, device)
+    x_val, y_val = to_tensor(val[0]), torch.tensor(val[1], dtype=torch.long)
+    if resume is not None:
+        restore(state, resume)
+    for epoch in range(state.epoch + 1, recipe.epochs + 1):
+        began = time.perf_counter()
+        train_loss, train_accuracy = train_epoch(state, data, epoch, progress, on_step)
+        seconds = time.perf_counter() - began
+        val_loss, val_accuracy = loss_and_accuracy(state.model, x_val, y_val)
+        stats = EpochStats(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds,
+                           images_per_second=len(train[1]) / seconds)
+        state.history.append(stats)
+        if out_dir is not None:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, state)
+        if progress:
+            _report(stats, recipe.epochs)
+        if on_epoch is not None:
+            on_epoch(stats, state.model)
+    state.model.eval()
+    return TrainResult(model=state.model, recipe=recipe, history=state.history)

@@ -1,0 +1,54 @@
+"""Training recipes: everything that, with the data, determines the trained weights.
+
+Kept free of torch so the command line can show them in --help without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import DigitrecError
+
+SCHEDULES = ("onecycle", "constant")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    arch: str = "digitnet"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 3e-3
+    schedule: str = "onecycle"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.1
+    augment: bool = True
+    augment_strength: float = 1.0  # scales every augmentation range
+    variants: float = 0.3  # share of 1s drawn European (flagged) and of 7s crossed
+    standardize: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            known = ", ".join(SCHEDULES)
+            raise DigitrecError(f"unknown schedule {self.schedule!r} (known: {known})")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise DigitrecError("epochs, batch size and learning rate must be positive")
+        if not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
+            raise DigitrecError("label smoothing must be in [0, 1) and weight decay not negative")
+        if self.augment_strength < 0:
+            raise DigitrecError("augment strength must not be negative")
+        if not 0 <= self.variants <= 1:
+            raise DigitrecError("variants must be a fraction in [0, 1]")
+
+
+PRESETS: dict[str, Recipe] = {
+    "default": Recipe(),
+    "fast": Recipe(epochs=2, augment=False),
+    "best": Recipe(arch="digitnet-wide", epochs=50),
+    # A network this small underfits the full augmentation and label smoothing, and learns
+    # best at a higher rate (bench/NOTES.md).
+    "tiny": Recipe(arch="tiny", epochs=30, lr=1e-2, label_smoothing=0.0, augment_strength=0.5),
+    # The Keras tutorial's recipe: Adam at its default rate, no schedule, no augmentation.
+    "seed": Recipe(arch="seed", epochs=5, batch_size=32, lr=1e-3, schedule="constant",
+                   label_smoothing=0.0, augment=False, variants=0.0),
+}

@@ -1,0 +1,138 @@
+"""A whole training run as `digitrec train` does it: plan the run folders (fresh, resumed, an
+ensemble's members), train with a checkpoint per epoch, test once, export the ONNX model.
+
+The command line and the accuracy benchmark both call it, so the benchmark times exactly what a
+user runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..contract import ModelCard
+from ..data import MNIST, SHA256
+from ..errors import DigitrecError
+from ..export.subspace import DigitSubspace
+from ..export.to_onnx import export_onnx
+from .checkpoint import CHECKPOINT_NAME, read_checkpoint, resume_recipe
+from .loop import fit
+from .networks import Ensemble, check_arch, count_parameters
+from .recipes import Recipe
+from .state import TrainResult
+from .validation import accuracy
+
+MODEL_NAME = "model.onnx"
+
+
+@dataclass
+class Trained:
+    result: TrainResult
+    test_accuracy: float
+    validation_accuracy: float
+    path: Path  # the exported ONNX model
+
+
+@dataclass(frozen=True)
+class Member:
+    """One network to train: its folder, its recipe, and the checkpoint it resumes from."""
+
+    folder: Path
+    recipe: Recipe
+    checkpoint: dict[str, Any] | None = None
+
+
+def plan_members(recipe: Recipe, out: Path, *, ensemble: int = 1, resume: bool = False,
+                 overwrite: bool = False, overrides: dict[str, Any] | None = None) -> list[Member]:
+    """The networks a run trains. Member k of an ensemble is the same recipe with seed + k, in
+    ``out/member-K``. With ``resume`` the recipe is the checkpoint's (``overrides`` must agree
+    with it); without, a folder holding an earlier run is refused unless ``overwrite``."""
+    if ensemble < 1:
+        raise DigitrecError("--ensemble must be at least 1")
+    dirs = [out] if ensemble == 1 else [out / f"member-{k + 1}" for k in range(ensemble)]
+    paths = [d / CHECKPOINT_NAME for d in dirs]
+    if resume:
+        recipe = resume_recipe(read_checkpoint(paths[0]), paths[0], overrides or {})
+    else:
+        for path in paths:
+            if path.exists() and not overwrite:
+                raise DigitrecError(f"{path} holds an earlier run: continue it with --resume, "
+                                    f"or start afresh with --overwrite or another --out")
+        for path in paths:
+            path.unlink(missing_ok=True)
+    check_arch(recipe.arch)  # before any data is loaded, so a typo fails at once
+    members = []
+    for k, (folder, path) in enumerate(zip(dirs, paths, strict=True)):
+        member = dataclasses.replace(recipe, seed=recipe.seed + k)
+        ckpt = None
+        if resume and path.exists():
+            ckpt = read_checkpoint(path)
+            resume_recipe(ckpt, path, dataclasses.asdict(member))
+        members.append(Member(folder, member, ckpt))
+    return members
+
+
+def model_card(result: TrainResult, test_accuracy: float | None) -> ModelCard:
+    """What a trained network's model file says about itself."""
+    last = result.history[-1] if result.history else None
+    return ModelCard(
+        architecture=result.recipe.arch,
+        parameters=count_parameters(result.model),
+        validation_accuracy=last.val_accuracy if last else None,
+        test_accuracy=test_accuracy,
+        recipe=dataclasses.asdict(result.recipe),
+        data_sha256=SHA256,
+        history=[dataclasses.asdict(h) for h in result.history],
+        digitrec_version=__version__,
+        torch_version=torch.__version__,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def train_and_export(
+    member: Member,
+    mnist: MNIST,
+    *,
+    subset: int | None = None,
+    subspace: DigitSubspace | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, nn.Module], None] | None = None,
+) -> Trained:
+    """Train ``member`` with a checkpoint per epoch in its folder, test the final weights once,
+    and write ``model.onnx`` there. ``subset`` trains on the first N training images only."""
+    train, val = mnist.split()
+    if subset:
+        train = (train[0][:subset], train[1][:subset])
+    result = fit(member.recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
+                 progress=progress, on_step=on_step)
+    test_accuracy = accuracy(result.model, mnist.test_images, mnist.test_labels)
+    subspace = subspace or DigitSubspace.fit(train[0], val[0])
+    path = member.folder / MODEL_NAME
+    export_onnx(result.model, path, model_card(result, test_accuracy), subspace)
+    return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
+
+
+def export_ensemble(members: list[TrainResult], mnist: MNIST, out: Path,
+                    subspace: DigitSubspace | None = None) -> Trained:
+    """Write one ONNX model in ``out`` that averages the members' probabilities."""
+    train, val = mnist.split()
+    test = (mnist.test_images, mnist.test_labels)
+    model = Ensemble([m.model for m in members]).eval()
+    result = TrainResult(model, members[0].recipe, history=[])
+    test_accuracy, val_accuracy = accuracy(model, *test), accuracy(model, *val)
+    card = model_card(result, test_accuracy).replace(
+        architecture=f"ensemble of {len(members)} {members[0].recipe.arch}",
+        validation_accuracy=val_accuracy,
+        members=[{"seed": m.recipe.seed, "validation_accuracy": accuracy(m.model, *val),
+                  "test_accuracy": accuracy(m.model, *test)} for m in members])
+    path = out / MODEL_NAME
+    export_onnx(model, path, card, subspace or DigitSubspace.fit(train[0], val[0]))
+    return Trained(result, test_accuracy, val_accuracy, path)

@@ -1,0 +1,78 @@
+"""The state of a training run: the network, its optimiser and schedule, the epochs so far.
+
+Built fresh from a recipe, or restored from a checkpoint; the loop advances it one epoch at a
+time and the checkpoint module saves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..cpus import available_cores
+from .networks import build_model
+from .recipes import Recipe
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    images_per_second: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    recipe: Recipe
+    history: list[EpochStats]
+
+
+@dataclass
+class TrainingState:
+    recipe: Recipe
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    steps_per_epoch: int
+    history: list[EpochStats] = field(default_factory=list)
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return len(self.history)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Use every core unless told otherwise: torch's default can leave cores idle in containers."""
+    threads = threads or available_cores()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def new_state(recipe: Recipe, images: int, device: torch.device) -> TrainingState:
+    """Freshly initialised weights (seeded by the recipe), optimiser and schedule, for a run
+    over ``images`` training images an epoch."""
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.arch, recipe.standardize).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
+                                  weight_decay=recipe.weight_decay)
+    steps = -(-images // recipe.batch_size)
+    scheduler = None
+    if recipe.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps)
+    return TrainingState(recipe, model, optimizer, scheduler, steps)
+

@@ -1,0 +1,149 @@
+"""Any image source -> an 8-bit grayscale picture at the size the pipeline works at.
+
+Paths, encoded bytes, PIL images and numpy arrays are accepted. Decoding refuses what no digit
+can be (empty, too small) and what would exhaust memory (a decompression bomb) in one line that
+names the file; transparency is composited onto white, as a web canvas means it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import DigitrecError, ImageError, ImageTooLarge, NotAnImage, describe
+
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
+
+MAX_PIXELS = 50_000_000  # a 12-megapixel photo is fine; a 20000x20000 bomb is not
+MIN_SIDE = 8  # scikit-learn's UCI digits are 8x8
+WORK_SIDE = 256  # longest side the pipeline works at: enough for a digit a tenth of the frame
+MIN_WORK_SIDE = 64  # small images are enlarged to this, so crops and filters have room
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _label(source: ImageSource) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
+
+
+def open_image(source: ImageSource) -> Image.Image:
+    """Decode a path, bytes or PIL image into an oriented, first-frame PIL image.
+
+    Large JPEGs are decoded at reduced size directly (DCT scaling), the cheapest place to shrink.
+    """
+    name = _label(source)
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.exists():
+                raise DigitrecError(f"{name}: no such file", code="not_found")
+            if not path.is_file():
+                raise DigitrecError(f"{name}: not a file", code="not_found")
+            if path.stat().st_size == 0:
+                raise ImageError(f"{name}: empty file", code="empty")
+            fp: object = path
+        elif isinstance(source, bytes):
+            if not source:
+                raise ImageError(f"{name}: empty", code="empty")
+            fp = io.BytesIO(source)
+        else:
+            raise TypeError(f"cannot read an image from {type(source).__name__}")
+        try:
+            img = Image.open(fp)  # type: ignore[arg-type]
+        except UnidentifiedImageError:
+            raise NotAnImage(f"{name}: not an image Pillow can read") from None
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(
+                f"{name}: image is over the limit of {MAX_PIXELS:,} pixels") from None
+        except (OSError, ValueError) as exc:
+            raise ImageError(f"{name}: cannot open image ({describe(exc)})") from None
+    width, height = img.size
+    _check_size(name, width, height)
+    try:
+        if img.format == "JPEG" and max(width, height) > 2 * WORK_SIDE:
+            scale = WORK_SIDE / max(width, height)
+            img.draft(img.mode, (int(width * scale) + 1, int(height * scale) + 1))
+        img.load()  # decode now, so a truncated file fails here with its name
+        return ImageOps.exif_transpose(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{name}: corrupt or truncated image ({describe(exc)})") from None
+
+
+def _check_size(name: str, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageTooLarge(
+            f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(
+            f"{name}: {width}x{height} pixels is too small to hold a digit "
+            f"(at least {MIN_SIDE}x{MIN_SIDE})", code="too_small")
+
+
+def to_gray(img: Image.Image) -> Image.Image:
+    """8-bit grayscale; transparency is composited onto white, as a web canvas means it."""
+    if img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info):
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, img.convert("RGBA")).convert("L")
+    if img.mode.startswith("I") or img.mode == "F":
+        # 16-bit and float images: Pillow's convert("L") clips instead of scaling.
+        values = np.asarray(img, dtype=np.float32)
+        top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
+        return Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8))
+    return img.convert("L")
+
+
+def ndarray_to_gray(array: np.ndarray) -> Image.Image:
+    """An array (H, W), (H, W, 3) or (H, W, 4), uint8/uint16 or float in [0, 1], as grayscale."""
+    a = np.asarray(array)
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise DigitrecError(f"<ndarray>: expected a 2-D grayscale or (H, W, 3|4) colour array, "
+                            f"got shape {a.shape}", code="bad_array")
+    _check_size("<ndarray>", a.shape[1], a.shape[0])
+    if a.dtype != np.uint8:  # the dtype says the range, for grayscale and colour alike
+        top = 65535.0 if a.dtype == np.uint16 else 1.0
+        a = (np.clip(a.astype(np.float32) / top, 0, 1) * 255).astype(np.uint8)
+    if a.ndim == 3:
+        return to_gray(Image.fromarray(a, "RGBA" if a.shape[2] == 4 else "RGB"))
+    return Image.fromarray(a)
+
+
+def working_size(gray: Image.Image) -> np.ndarray:
+    """Resize so the longest side is between MIN_WORK_SIDE and WORK_SIDE; float in [0, 1]."""
+    side = max(gray.size)
+    if side > WORK_SIDE:
+        factor = side // WORK_SIDE
+        if factor > 1:
+            gray = gray.reduce(factor)  # integer box reduction: fast and antialiased
+        scale = WORK_SIDE / max(gray.size)
+        if scale < 1:
+            gray = gray.resize((max(1, round(gray.width * scale)),
+                                max(1, round(gray.height * scale))), Image.BOX)
+    elif side < MIN_WORK_SIDE:
+        gray = _with_margin(gray)
+        scale = MIN_WORK_SIDE / max(gray.size)
+        gray = gray.resize((round(gray.width * scale), round(gray.height * scale)),
+                           Image.BICUBIC)
+    return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+def _with_margin(gray: Image.Image) -> Image.Image:
+    """A tiny image is a digit cropped tight (UCI's 8x8 ones touch every edge): give it a
+    margin in its border's usual colour, so its strokes are not taken for the sheet's edge."""
+    a = np.asarray(gray)
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    pad = max(2, max(a.shape) // 4)
+    return Image.fromarray(np.pad(a, pad, constant_values=int(np.median(border))))
+
+
+def gray_image(source: ImageSource) -> Image.Image:
+    """Decode any supported source into an 8-bit grayscale PIL image."""
+    if isinstance(source, np.ndarray):
+        return ndarray_to_gray(source)
+    return to_gray(open_image(source))
+
+

@@ -1,0 +1,74 @@
+"""The located digit -> MNIST's form: cropped with its soft edges, strokes moved towards MNIST's
+width, fitted into 20x20 keeping its aspect ratio, centred by mass in 28x28."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .filters import extreme_filter, noise_floor
+from .locate import Box
+
+# Stroke width / digit box, as `normalise_stroke` measures it on MNIST's own test digits after
+# this pipeline: median 0.100, 10th-90th percentile 0.081-0.138.
+MNIST_STROKE = 0.10
+
+
+def crop_digit(ink: np.ndarray, mask: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The digit's soft ink, antialiased edges included, cropped to where that ink is, and
+    the strict ink mask over the same crop.
+
+    The strict mask finds the digit; the pixels kept are the faint ink around it too (MNIST's
+    digits have soft edges), within a margin that reaches past the strict mask's edge.
+    """
+    margin = max(1, max(ink.shape) // 48)
+    grown = extreme_filter(mask, 2 * margin + 1, largest=True)
+    top, bottom, left, right = box
+    top, left = max(0, top - margin), max(0, left - margin)
+    bottom, right = bottom + margin, right + margin
+    faint = max(0.05, noise_floor(ink[::2, ::2], 3))
+    soft = np.where(grown & (ink > faint), ink, 0)[top:bottom, left:right]
+    rows, cols = np.flatnonzero(soft.any(1)), np.flatnonzero(soft.any(0))
+    soft = soft[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    core = mask[top:bottom, left:right][rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return soft, core
+
+
+def normalise_stroke(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Thicken hairlines and thin marker strokes towards MNIST's stroke width.
+
+    The width estimate reads thick, curved strokes low, so the correction goes only halfway,
+    which overshoots neither way (a filter of size k changes the width by k - 1)."""
+    area = mask.sum()
+    edge = (mask & ~extreme_filter(mask, 3, largest=False)).sum()
+    if edge == 0:
+        return ink
+    box = max(mask.shape)
+    width = 2 * area / edge  # for a long stroke: area = length * width, edge = 2 * length
+    target = MNIST_STROKE * box
+    size = round(abs(target - width) / 2) // 2 * 2 + 1  # odd filter size
+    if size < 3 or 0.8 * target < width < 1.6 * target:  # close enough to MNIST: leave it
+        return ink
+    return extreme_filter(ink, size, largest=width < target)
+
+
+def fit_mnist(crop: np.ndarray) -> np.ndarray:
+    """Fit the cropped digit into 20x20 keeping its aspect ratio, centre its mass in 28x28."""
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, Image.LANCZOS),
+                       dtype=np.float32)
+    small = np.clip(small, 0, None)
+    peak = small.max()
+    if peak > 0:
+        small = np.clip(small / peak, 0, 1)
+    ys, xs = np.indices(small.shape)
+    mass = small.sum()
+    cy, cx = (ys * small).sum() / mass, (xs * small).sum() / mass
+    top = round(14.0 - cy)
+    left = round(14.0 - cx)
+    top, left = min(max(top, 0), 28 - small.shape[0]), min(max(left, 0), 28 - small.shape[1])
+    out = np.zeros((28, 28), np.float32)
+    out[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return out

@@ -1,0 +1,77 @@
+"""Any image of a digit -> the 28x28 image the model was trained on.
+
+MNIST digits are white on black, cropped to their ink, fitted into 20x20 keeping their aspect
+ratio and placed in 28x28 with their centre of mass in the middle. Real images (photos of paper,
+scans, web-canvas drawings) are none of that; each step brings them closer, one module each:
+
+    decode: decode -> grayscale -> working size
+    ink: ink map (polarity, lighting) -> ink mask
+    locate: ink groups -> the digit's box
+    normalise: crop -> stroke width -> fit 20x20 -> centre of mass in 28x28
+
+Only numpy and Pillow: this runs on the inference path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .decode import ImageSource, gray_image, working_size
+from .ink import ink_map, ink_mask
+from .locate import digit_box
+from .normalise import crop_digit, fit_mnist, normalise_stroke
+
+MIN_CONTRAST = 0.12  # ink must differ from the paper by this much of the full range
+# Beyond these, what was found is not one digit. MNIST's training digits in this pipeline: soft
+# ink fills at most 67% of the digit's box (99.9%: 62%; a solid disc, 75-79%), and the box is
+# never over 2.5 times wider than tall.
+MAX_SOLIDITY = 0.72
+MAX_ASPECT = 2.5
+# A box less than half as wide as tall holds one upright stroke, however solid: a 1 drawn as a
+# straight line fills its box, yet is no blob.
+MAX_STROKE_ASPECT = 0.5
+MAX_INK_SHARE = 0.4  # more of the frame than this "ink" is texture or noise
+
+# Why no digit was found: a stable code for machines, and the sentence for people.
+REASONS = {
+    "no_ink": "no digit found: the image has no ink",
+    "faint": "no digit found: nothing stands out from the background",
+    "texture": "no digit found: the image is all texture or noise",
+    "too_wide": "no digit found: the ink is much wider than a digit (a line, or several digits?)",
+    "solid_blob": "no digit found: a solid blob of ink, not pen strokes",
+}
+
+
+@dataclass(frozen=True)
+class Processed:
+    """The pipeline's result: the 28x28 float image in [0, 1], or why there is none."""
+
+    image: np.ndarray | None
+    reason_code: str | None = None  # set when image is None: a key of REASONS
+    inverted: bool = False  # dark ink on light paper was inverted
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.reason_code is None else REASONS[self.reason_code]
+
+
+def preprocess(source: ImageSource) -> Processed:
+    """The whole pipeline: any image in, the model's 28x28 (or the reason there is none) out."""
+    gray = working_size(gray_image(source))
+    ink, inverted, contrast = ink_map(gray)
+    if contrast < MIN_CONTRAST:
+        return Processed(None, "no_ink", inverted)
+    mask = ink_mask(ink)
+    box = digit_box(mask)
+    if box is None:
+        return Processed(None, "faint", inverted)
+    if mask.mean() > MAX_INK_SHARE:
+        return Processed(None, "texture", inverted)
+    crop, core = crop_digit(ink, mask, box)
+    if crop.shape[1] > MAX_ASPECT * crop.shape[0]:
+        return Processed(None, "too_wide", inverted)
+    if crop.mean() > MAX_SOLIDITY and crop.shape[1] > MAX_STROKE_ASPECT * crop.shape[0]:
+        return Processed(None, "solid_blob", inverted)
+    return Processed(fit_mnist(normalise_stroke(crop, core)), None, inverted)
