@@ -5,7 +5,7 @@
     python bench/accuracy.py --smoke --seeds 0  # seconds: checks the benchmark still runs
 
 Each run is a fresh worker process doing what `digitrec train --preset P --seed S` does (the
-same `digitrec.workflow` code: load MNIST, train with a checkpoint per epoch, test once, export
+same `digitrec.training.run` code: load MNIST, train with a checkpoint per epoch, test once, export
 ONNX). Its wall-clock time counts from the moment the process is spawned, so interpreter start,
 imports and data loading are in it. To draw time-to-accuracy curves the worker also tests the
 network about 50 times during training; that time is excluded from the clock, and nothing is

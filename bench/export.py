@@ -3,7 +3,7 @@
     digitrec train --preset seed --out runs/seed && digitrec train --preset tiny --out runs/tiny
     python bench/export.py                       # the shipped model, runs/seed, runs/tiny
 
-For each model and precision (fp16 and int8 copies made by `digitrec.quantize`, calibrated on
+For each model and precision (fp16 and int8 copies made by `digitrec.export.quantize`, calibrated on
 training images): bytes of the network's weights (the initialisers that compute the class
 probabilities, with their scales; not the digit-likeness subspace) and of the whole file; MNIST
 test accuracy; accuracy on generated real-world-style images (bench/realworld.py's renderings,

@@ -11,11 +11,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from digitrec import load_model
 from digitrec.errors import DigitrecError
-from digitrec.vision import MAX_PIXELS, REASONS, gray_image, locate, preprocess
+from digitrec.vision import MAX_PIXELS, REASONS, find_ink, locate, preprocess
 from digitrec.vision import pipeline as pipeline_module
-from digitrec.vision.decode import working_size
 from digitrec.vision.filters import extreme_filter
-from digitrec.vision.ink import ink_map, ink_mask
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +179,10 @@ def test_locate_finds_every_group_of_ink_left_to_right(seven) -> None:
     for left in (40, 180, 300):  # three 7s with gaps between them, the middle one lower
         top = 30 if left == 180 else 10
         page[top : top + 84, left : left + 84] = on_paper(seven, 84)
-    gray = working_size(gray_image(page))
-    groups = locate(ink_mask(ink_map(gray)[0]))
+    ink = find_ink(page)
+    groups = locate(ink.mask)
     assert len(groups) == 3
-    scale = gray.shape[1] / page.shape[1]
+    scale = ink.mask.shape[1] / page.shape[1]
     for group, left in zip(groups, (40, 180, 300), strict=True):
         assert abs(group.left - (left + 28) * scale) < 12 * scale  # the 7's ink starts ~28 in
         assert group.right > group.left and group.bottom > group.top and group.mass > 0

@@ -13,6 +13,7 @@ Torch-free and onnx-free: the inference path reads cards, the export path writes
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -106,6 +107,7 @@ class ModelCard:
             entry.key, entry.value = key, value
 
 
+@functools.cache
 def _field_kinds() -> dict[str, type]:
     """Each field's concrete type: str, int, float, dict or list (Optional unwrapped)."""
     hints = typing.get_type_hints(ModelCard)

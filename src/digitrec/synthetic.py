@@ -59,6 +59,37 @@ def _place(layer: np.ndarray, h: int, w: int, rng: np.random.Generator) -> np.nd
     return out
 
 
+def _camera_light(gray: np.ndarray, rng: np.random.Generator, details: list[str]) -> np.ndarray:
+    """What a phone camera adds to a sheet: uneven light, maybe a shadow, maybe the table
+    beyond the sheet's edge. Appends what it did to ``details``."""
+    h, w = gray.shape
+    gx, gy = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
+    direction = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(direction) * gx + np.sin(direction) * gy + 1) / 2
+    light = 1 - rng.uniform(0.1, 0.35) * ramp
+    gray = gray * light
+    if rng.random() < 0.5:  # a soft shadow across part of the sheet
+        across = direction + 1.3
+        edge = np.cos(across) * gx + np.sin(across) * gy + rng.uniform(-0.4, 0.4)
+        shade = 1 - rng.uniform(0.2, 0.45) / (1 + np.exp(-edge * rng.uniform(6, 20)))
+        gray = gray * shade
+        details.append("shadow")
+    if rng.random() < 0.2:  # the sheet ends and the darker table shows
+        side = int(rng.integers(0, 4))
+        cut = int(rng.uniform(0.04, 0.12) * (w if side < 2 else h))
+        table = rng.uniform(60, 120)
+        if side == 0:
+            gray[:, :cut] = table
+        elif side == 1:
+            gray[:, w - cut :] = table
+        elif side == 2:
+            gray[:cut, :] = table
+        else:
+            gray[h - cut :, :] = table
+        details.append("edge")
+    return gray
+
+
 def render(digit: np.ndarray, rng: np.random.Generator, style: str | None = None) -> Rendered:
     """Render one MNIST digit (28x28 uint8, white on black) as a realistic image file."""
     style = style or str(rng.choice(STYLES, p=[0.5, 0.2, 0.1, 0.2]))
@@ -95,30 +126,7 @@ def render(digit: np.ndarray, rng: np.random.Generator, style: str | None = None
         gray[offset::spacing, :] *= rng.uniform(0.75, 0.88)
         details.append("ruled")
     if style == "photo":
-        gx, gy = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
-        direction = rng.uniform(0, 2 * np.pi)
-        ramp = (np.cos(direction) * gx + np.sin(direction) * gy + 1) / 2
-        light = 1 - rng.uniform(0.1, 0.35) * ramp
-        gray = gray * light
-        if rng.random() < 0.5:  # a soft shadow across part of the sheet
-            across = direction + 1.3
-            edge = np.cos(across) * gx + np.sin(across) * gy + rng.uniform(-0.4, 0.4)
-            shade = 1 - rng.uniform(0.2, 0.45) / (1 + np.exp(-edge * rng.uniform(6, 20)))
-            gray = gray * shade
-            details.append("shadow")
-        if rng.random() < 0.2:  # the sheet ends and the darker table shows
-            side = int(rng.integers(0, 4))
-            cut = int(rng.uniform(0.04, 0.12) * (w if side < 2 else h))
-            table = rng.uniform(60, 120)
-            if side == 0:
-                gray[:, :cut] = table
-            elif side == 1:
-                gray[:, w - cut :] = table
-            elif side == 2:
-                gray[:cut, :] = table
-            else:
-                gray[h - cut :, :] = table
-            details.append("edge")
+        gray = _camera_light(gray, rng, details)
     blur = rng.uniform(0, 1.4 if style == "photo" else 0.6)
     image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).filter(
         ImageFilter.GaussianBlur(blur))

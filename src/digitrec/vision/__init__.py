@@ -5,7 +5,7 @@ numpy and Pillow only: everything here runs on the inference path and never impo
 
 from .decode import MAX_PIXELS, ImageSource, gray_image
 from .locate import InkGroup, locate
-from .pipeline import REASONS, Processed, preprocess
+from .pipeline import REASONS, Ink, Processed, find_ink, preprocess
 
-__all__ = ["MAX_PIXELS", "REASONS", "ImageSource", "InkGroup", "Processed", "gray_image",
-           "locate", "preprocess"]
+__all__ = ["MAX_PIXELS", "REASONS", "ImageSource", "Ink", "InkGroup", "Processed", "find_ink",
+           "gray_image", "locate", "preprocess"]

@@ -57,21 +57,38 @@ class Processed:
         return None if self.reason_code is None else REASONS[self.reason_code]
 
 
+@dataclass(frozen=True)
+class Ink:
+    """An image's ink at the working size: soft coverage in [0, 1], the strict mask of ink
+    pixels, whether the image was inverted, and how strongly the ink stands out."""
+
+    coverage: np.ndarray
+    mask: np.ndarray
+    inverted: bool
+    contrast: float
+
+
+def find_ink(source: ImageSource) -> Ink:
+    """Decode any image and find its ink: the part of the pipeline every reader shares."""
+    gray = working_size(gray_image(source))
+    coverage, inverted, contrast = ink_map(gray)
+    mask = ink_mask(coverage) if contrast >= MIN_CONTRAST else np.zeros(gray.shape, bool)
+    return Ink(coverage, mask, inverted, contrast)
+
+
 def preprocess(source: ImageSource) -> Processed:
     """The whole pipeline: any image in, the model's 28x28 (or the reason there is none) out."""
-    gray = working_size(gray_image(source))
-    ink, inverted, contrast = ink_map(gray)
-    if contrast < MIN_CONTRAST:
-        return Processed(None, "no_ink", inverted)
-    mask = ink_mask(ink)
-    box = digit_box(mask)
+    ink = find_ink(source)
+    if ink.contrast < MIN_CONTRAST:
+        return Processed(None, "no_ink", ink.inverted)
+    box = digit_box(ink.mask)
     if box is None:
-        return Processed(None, "faint", inverted)
-    if mask.mean() > MAX_INK_SHARE:
-        return Processed(None, "texture", inverted)
-    crop, core = crop_digit(ink, mask, box)
+        return Processed(None, "faint", ink.inverted)
+    if ink.mask.mean() > MAX_INK_SHARE:
+        return Processed(None, "texture", ink.inverted)
+    crop, core = crop_digit(ink.coverage, ink.mask, box)
     if crop.shape[1] > MAX_ASPECT * crop.shape[0]:
-        return Processed(None, "too_wide", inverted)
+        return Processed(None, "too_wide", ink.inverted)
     if crop.mean() > MAX_SOLIDITY and crop.shape[1] > MAX_STROKE_ASPECT * crop.shape[0]:
-        return Processed(None, "solid_blob", inverted)
-    return Processed(fit_mnist(normalise_stroke(crop, core)), None, inverted)
+        return Processed(None, "solid_blob", ink.inverted)
+    return Processed(fit_mnist(normalise_stroke(crop, core)), None, ink.inverted)
