@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from ..cpus import available_cores
 from ..errors import DigitrecError, describe
 from ..vision import ImageSource, Processed, preprocess
 from .result import Prediction
+
+if TYPE_CHECKING:
+    from ..reading import Reading
 
 DEFAULT_MODEL = Path(__file__).parents[1] / "pretrained" / "default.onnx"
 MODEL_ENV = "DIGITREC_MODEL"  # names the model to use when none is given
@@ -65,6 +68,32 @@ class Model:
             out.append(Prediction(int(row.argmax()), row, p.image, novelty=distance,
                                   unusual=distance is not None and distance > threshold))
         return out
+
+    def read(self, image: ImageSource, digits: int | tuple[int, int] | None = None,
+             pattern: str | None = None) -> Reading:
+        """Read every number in an image, one line of text per line of writing.
+
+        ``digits`` (a count, or a (low, high) range) and ``pattern`` (a regular expression the
+        whole line must match) constrain the answer when the field is known: the reading is the
+        best one that fits them.
+        """
+        from ..reading import read
+
+        span = (digits, digits) if isinstance(digits, int) else digits
+        return read(self, image, span, pattern)
+
+    def read_batch(self, images: Iterable[ImageSource], digits: int | tuple[int, int] | None
+                   = None, pattern: str | None = None) -> list[Reading]:
+        """`read` for many images."""
+        return [self.read(image, digits, pattern) for image in images]
+
+    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (N, 10) and distances from the digits learned (N,), or None for models
+        without that score, for images already in MNIST's form."""
+        if self.novelty_threshold is None:
+            return self._run(images, [OUTPUT_NAME])[0], None
+        probs, novelty = self._run(images, [OUTPUT_NAME, NOVELTY_NAME])
+        return probs, novelty
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 10) for images already in MNIST's form (no preprocessing).

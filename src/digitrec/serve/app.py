@@ -15,7 +15,7 @@ from ..errors import DigitrecError
 from ..inference import Model, load_model
 from .deps import WEB, Reader
 from .limits import BodyLimit
-from .routes import meta, predict
+from .routes import meta, predict, read
 from .schemas import MAX_UPLOAD
 
 # A refused input's status by its code; every other refusal is 422.
@@ -38,5 +38,6 @@ def create_app(model: Model | str | os.PathLike[str] | None = None,
     app.add_exception_handler(DigitrecError, _refused)
     app.include_router(meta.router)
     app.include_router(predict.router)
+    app.include_router(read.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     return app

@@ -6,17 +6,22 @@ from __future__ import annotations
 import base64
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, TypeVar
 
 import anyio
 import numpy as np
-from fastapi import Request
+from fastapi import Depends, Request
 from PIL import Image
+from starlette.datastructures import UploadFile
 
 from ..cpus import available_cores
 from ..errors import DigitrecError
 from ..inference import Model, Prediction
-from .schemas import Result
+from .schemas import ReadResult, Result
+
+T = TypeVar("T")
 
 WEB = Path(__file__).parent / "web"  # the page and its assets, served by the app itself
 
@@ -48,6 +53,19 @@ class Reader:
             prediction = self.model.predict(data)
             return to_result(prediction, time.perf_counter() - began)
 
+        return await self._off_loop(run, filename)
+
+    async def read(self, data: bytes, filename: str, digits: tuple[int, int] | None,
+                   pattern: str | None) -> ReadResult:
+        """Every number in one uploaded file, as `predict` reads a digit."""
+        def run() -> ReadResult:
+            began = time.perf_counter()
+            reading = self.model.read(data, digits, pattern)
+            return ReadResult(**reading.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
+
+        return await self._off_loop(run, filename)
+
+    async def _off_loop(self, run: Callable[[], T], filename: str) -> T:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(available_cores())
         try:
@@ -58,5 +76,19 @@ class Reader:
             raise DigitrecError(str(exc).replace("<bytes>", filename, 1), exc.code) from None
 
 
+async def image_upload(request: Request) -> tuple[bytes, str]:
+    """One image from a request: the `file` field of a form, or the raw body; with its name."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=10) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise DigitrecError("the form has no file field named 'file'", "no_file")
+            return await upload.read(), upload.filename or "upload"
+    return await request.body(), "upload"
+
+
 def get_reader(request: Request) -> Reader:
     return request.app.state.reader
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]

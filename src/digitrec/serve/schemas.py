@@ -28,6 +28,30 @@ class Result(BaseModel):
     timing_ms: float = Field(description="server time for this image: decode, preprocess, model")
 
 
+class ReadCharacter(BaseModel):
+    char: str = Field(description='a digit, or ".", "," or "-"')
+    box: list[int] = Field(description="left, top, right, bottom, in the image's pixels")
+    confidence: float = Field(description="the model's probability for a digit; 1 for a mark")
+    probabilities: list[float] | None = Field(description="of each digit 0-9, for a digit")
+
+
+class ReadLine(BaseModel):
+    text: str
+    confidence: float = Field(description="the product of its characters' confidences")
+    characters: list[ReadCharacter]
+
+
+class ReadResult(BaseModel):
+    text: str = Field(description="every line read, top to bottom, joined by newlines")
+    confidence: float = Field(description="the least confident line's confidence")
+    status: str = Field(description='"ok" or "no number"')
+    lines: list[ReadLine]
+    reason: str | None = Field(description="why nothing was read")
+    reason_code: str | None = Field(description="the reason for machines: no_ink, faint, "
+                                                "texture, no_match")
+    timing_ms: float = Field(description="server time for this image")
+
+
 class BatchItem(BaseModel):
     file: str = Field(description="the file's name, as `predict --json` gives it")
     filename: str = Field(description="the same name, under the field's earlier name")

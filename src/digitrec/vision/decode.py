@@ -23,6 +23,7 @@ MIN_SIDE = 8  # scikit-learn's UCI digits are 8x8
 WORK_SIDE = 256  # longest side the pipeline works at: enough for a digit a tenth of the frame
 MIN_WORK_SIDE = 64  # small images are enlarged to this, so crops and filters have room
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+DRAFTED = "digitrec_drafted"  # image info key: source pixels per decoded pixel
 
 
 def _label(source: ImageSource) -> str:
@@ -69,7 +70,10 @@ def open_image(source: ImageSource) -> Image.Image:
             scale = WORK_SIDE / max(width, height)
             img.draft(img.mode, (int(width * scale) + 1, int(height * scale) + 1))
         img.load()  # decode now, so a truncated file fails here with its name
-        return ImageOps.exif_transpose(img)
+        drafted = width / img.width  # source pixels per decoded pixel
+        img = ImageOps.exif_transpose(img)
+        img.info[DRAFTED] = drafted
+        return img
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({describe(exc)})") from None
 
@@ -112,9 +116,11 @@ def ndarray_to_gray(array: np.ndarray) -> Image.Image:
     return Image.fromarray(a)
 
 
-def working_size(gray: Image.Image) -> np.ndarray:
-    """Resize so the longest side is between MIN_WORK_SIDE and WORK_SIDE; float in [0, 1]."""
-    side = max(gray.size)
+def working_size(gray: Image.Image) -> tuple[np.ndarray, float, int]:
+    """Resize so the longest side is between MIN_WORK_SIDE and WORK_SIDE: (float pixels in
+    [0, 1], working pixels per source pixel, margin added around a tiny source in its pixels)."""
+    side, pad = max(gray.size), 0
+    width = gray.width
     if side > WORK_SIDE:
         factor = side // WORK_SIDE
         if factor > 1:
@@ -124,26 +130,29 @@ def working_size(gray: Image.Image) -> np.ndarray:
             gray = gray.resize((max(1, round(gray.width * scale)),
                                 max(1, round(gray.height * scale))), Image.BOX)
     elif side < MIN_WORK_SIDE:
-        gray = _with_margin(gray)
+        gray, pad = _with_margin(gray)
         scale = MIN_WORK_SIDE / max(gray.size)
         gray = gray.resize((round(gray.width * scale), round(gray.height * scale)),
                            Image.BICUBIC)
-    return np.asarray(gray, dtype=np.float32) / 255.0
+    return np.asarray(gray, dtype=np.float32) / 255.0, gray.width / (width + 2 * pad), pad
 
 
-def _with_margin(gray: Image.Image) -> Image.Image:
+def _with_margin(gray: Image.Image) -> tuple[Image.Image, int]:
     """A tiny image is a digit cropped tight (UCI's 8x8 ones touch every edge): give it a
     margin in its border's usual colour, so its strokes are not taken for the sheet's edge."""
     a = np.asarray(gray)
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     pad = max(2, max(a.shape) // 4)
-    return Image.fromarray(np.pad(a, pad, constant_values=int(np.median(border))))
+    return Image.fromarray(np.pad(a, pad, constant_values=int(np.median(border)))), pad
 
 
 def gray_image(source: ImageSource) -> Image.Image:
     """Decode any supported source into an 8-bit grayscale PIL image."""
     if isinstance(source, np.ndarray):
         return ndarray_to_gray(source)
-    return to_gray(open_image(source))
+    img = open_image(source)
+    gray = to_gray(img)
+    gray.info[DRAFTED] = img.info.get(DRAFTED, 1.0)  # kept for mapping boxes back
+    return gray
 
 

@@ -14,19 +14,30 @@ from .locate import Box
 MNIST_STROKE = 0.10
 
 
-def crop_digit(ink: np.ndarray, mask: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+def crop_settings(ink: np.ndarray) -> tuple[int, float]:
+    """How far past the strict mask a digit's soft edges reach, and how faint ink may be to
+    count, for an ink map: measured once per image, shared by every digit in it."""
+    return max(1, max(ink.shape) // 48), max(0.05, noise_floor(ink[::2, ::2], 3))
+
+
+def crop_digit(ink: np.ndarray, mask: np.ndarray, box: Box,
+               settings: tuple[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The digit's soft ink, antialiased edges included, cropped to where that ink is, and
     the strict ink mask over the same crop.
 
     The strict mask finds the digit; the pixels kept are the faint ink around it too (MNIST's
     digits have soft edges), within a margin that reaches past the strict mask's edge.
     """
-    margin = max(1, max(ink.shape) // 48)
-    grown = extreme_filter(mask, 2 * margin + 1, largest=True)
+    margin, faint = settings or crop_settings(ink)
     top, bottom, left, right = box
-    top, left = max(0, top - margin), max(0, left - margin)
-    bottom, right = bottom + margin, right + margin
-    faint = max(0.05, noise_floor(ink[::2, ::2], 3))
+    # Only a window reaching twice the margin past the box can matter: growing the mask by
+    # the margin there sees everything growing the whole mask would.
+    r0, c0 = max(0, top - 2 * margin), max(0, left - 2 * margin)
+    ink = ink[r0 : bottom + 2 * margin, c0 : right + 2 * margin]
+    mask = mask[r0 : bottom + 2 * margin, c0 : right + 2 * margin]
+    grown = extreme_filter(mask, 2 * margin + 1, largest=True)
+    top, left = max(0, top - r0 - margin), max(0, left - c0 - margin)
+    bottom, right = bottom - r0 + margin, right - c0 + margin
     soft = np.where(grown & (ink > faint), ink, 0)[top:bottom, left:right]
     rows, cols = np.flatnonzero(soft.any(1)), np.flatnonzero(soft.any(0))
     soft = soft[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

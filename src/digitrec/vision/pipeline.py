@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .decode import ImageSource, gray_image, working_size
+from .decode import DRAFTED, ImageSource, gray_image, working_size
 from .ink import ink_map, ink_mask
-from .locate import digit_box
+from .locate import Box, digit_box
 from .normalise import crop_digit, fit_mnist, normalise_stroke
 
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this much of the full range
@@ -60,20 +60,29 @@ class Processed:
 @dataclass(frozen=True)
 class Ink:
     """An image's ink at the working size: soft coverage in [0, 1], the strict mask of ink
-    pixels, whether the image was inverted, and how strongly the ink stands out."""
+    pixels, whether the image was inverted, how strongly the ink stands out, and how working
+    pixels map back to the source's: source = working / scale - pad."""
 
     coverage: np.ndarray
     mask: np.ndarray
     inverted: bool
     contrast: float
+    scale: float = 1.0
+    pad: int = 0
+
+    def source_box(self, box: Box) -> Box:
+        """A (top, bottom, left, right) box at the working size, in the source's pixels."""
+        return tuple(max(0, round(v / self.scale - self.pad)) for v in box)  # type: ignore
 
 
 def find_ink(source: ImageSource) -> Ink:
     """Decode any image and find its ink: the part of the pipeline every reader shares."""
-    gray = working_size(gray_image(source))
+    decoded = gray_image(source)
+    gray, scale, pad = working_size(decoded)
     coverage, inverted, contrast = ink_map(gray)
     mask = ink_mask(coverage) if contrast >= MIN_CONTRAST else np.zeros(gray.shape, bool)
-    return Ink(coverage, mask, inverted, contrast)
+    scale /= decoded.info.get(DRAFTED, 1.0)
+    return Ink(coverage, mask, inverted, contrast, scale, pad)
 
 
 def preprocess(source: ImageSource) -> Processed:

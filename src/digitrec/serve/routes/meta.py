@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from ..deps import WEB, Reader, get_reader
+from ..deps import WEB, ReaderDep
 from ..schemas import Health
 
 router = APIRouter()
@@ -19,7 +19,7 @@ async def index() -> FileResponse:
 
 
 @router.get("/api/model", summary="What the loaded model says about itself")
-async def model_info(reader: Annotated[Reader, Depends(get_reader)]) -> dict[str, Any]:
+async def model_info(reader: ReaderDep) -> dict[str, Any]:
     model = reader.model
     return {**model.info(), "path": model.path.name, "novelty_threshold": model.novelty_threshold}
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from ...errors import DigitrecError
-from ..deps import Reader, get_reader
+from ..deps import ReaderDep, image_upload
 from ..schemas import BATCH_BODY, ERRORS, IMAGE_BODY, MAX_BATCH, BatchItem, BatchResult, Result
 
 router = APIRouter(prefix="/api")
-ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 def _is_form(request: Request) -> bool:
@@ -23,13 +20,7 @@ def _is_form(request: Request) -> bool:
              summary="Read the digit in one image")
 async def predict(request: Request, reader: ReaderDep) -> Result:
     """Send the image as the raw request body, or as the `file` field of a form."""
-    if _is_form(request):
-        async with request.form(max_files=1, max_fields=10) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise DigitrecError("the form has no file field named 'file'", "no_file")
-            return await reader.predict(await upload.read(), upload.filename or "upload")
-    return await reader.predict(await request.body(), "upload")
+    return await reader.predict(*await image_upload(request))
 
 
 @router.post("/predict/batch", response_model=BatchResult, responses=ERRORS,

@@ -1,0 +1,110 @@
+"""Read every number in an image: find the ink (shared with single digits), segment it into
+lines and pieces, classify every way of joining pieces into a character in one model call, and
+let the search pick each line's best reading."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ..vision import ImageSource, find_ink
+from ..vision.normalise import crop_digit, crop_settings, fit_mnist, normalise_stroke
+from ..vision.pipeline import MAX_INK_SHARE, MIN_CONTRAST, Ink
+from .result import Character, Reading, TextLine
+from .search import Candidate, Path, best_path, constraint, penalty, spans
+from .segment import InkLine, segment
+
+GAP = 0.25  # groups closer than this (of the line's height) may be one broken character
+
+
+class Scorer(Protocol):
+    novelty_threshold: float | None
+
+    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+def _character_image(ink: Ink, line: InkLine, start: int, end: int,
+                     settings: tuple[int, float]) -> np.ndarray | None:
+    """The 28x28 input for pieces [start, end) of a line read as one character: their ink
+    only, cut at a piece's edge where a wide group was cut, soft edges kept elsewhere. Works
+    in a window around the pieces, which is all that cropping can see."""
+    pieces = line.pieces
+    chosen = pieces[start:end]
+    left, right = chosen[0].left, chosen[-1].right
+    reach = 2 * settings[0] + 1
+    r0, c0 = max(0, line.top - reach), max(0, left - reach)
+    r1, c1 = min(ink.mask.shape[0], line.bottom + reach), min(ink.mask.shape[1], right + reach)
+    labels = line.labels[r0:r1, c0:c1]
+    mask = np.isin(labels, [p for piece in chosen for p in piece.parts])
+    mask[:, : left - c0] = False
+    mask[:, right - c0 :] = False
+    if not mask.any():
+        return None
+    others = (labels > 0) & ~mask
+    coverage = np.where(others, 0, ink.coverage[r0:r1, c0:c1])  # not the neighbours' ink
+    if start > 0 and pieces[start - 1].group == chosen[0].group:
+        coverage[:, : left - c0] = 0
+    if end < len(pieces) and pieces[end].group == chosen[-1].group:
+        coverage[:, right - c0 :] = 0
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    crop, core = crop_digit(coverage, mask, box, settings)
+    return fit_mnist(normalise_stroke(crop, core))
+
+
+def _characters(ink: Ink, line: InkLine, path: Path,
+                images: dict[tuple[int, int], np.ndarray]) -> list[Character]:
+    out = []
+    for char, cand, p in path.chars:
+        chosen = line.pieces[cand.start:cand.end]
+        top, bottom, left, right = ink.source_box((min(c.top for c in chosen),
+                                                   max(c.bottom for c in chosen),
+                                                   chosen[0].left, chosen[-1].right))
+        out.append(Character(char, (left, top, right, bottom), p, cand.probabilities,
+                             images.get((cand.start, cand.end))))
+    return out
+
+
+def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = None,
+         pattern: str | None = None) -> Reading:
+    """Every line of digits in ``source``, each the best reading that has ``digits`` digits
+    (a (low, high) range) and matches ``pattern`` in full, where given."""
+    ink = find_ink(source)
+    if ink.contrast < MIN_CONTRAST:
+        return Reading([], "no_ink")
+    if ink.mask.mean() > MAX_INK_SHARE:
+        return Reading([], "texture")
+    lines = segment(ink.mask)
+    if not lines:
+        return Reading([], "faint")
+    jobs: list[tuple[int, int, int]] = []  # line, start, end
+    images: list[np.ndarray] = []
+    settings = crop_settings(ink.coverage)
+    for k, line in enumerate(lines):
+        for start, end in spans(line.pieces, GAP * line.height):
+            image = _character_image(ink, line, start, end, settings)
+            if image is not None:
+                jobs.append((k, start, end))
+                images.append(image)
+    probs, novelty = model.scores(np.stack(images)) if images else (np.zeros((0, 10)), None)
+    per_line: list[list[Candidate]] = [[] for _ in lines]
+    seen: list[dict[tuple[int, int], np.ndarray]] = [{} for _ in lines]
+    for n, (k, start, end) in enumerate(jobs):
+        pieces = lines[k].pieces
+        width = (pieces[end - 1].right - pieces[start].left) / lines[k].height
+        cost = penalty(None if novelty is None else float(novelty[n]), model.novelty_threshold,
+                       width)
+        per_line[k].append(Candidate(start, end, probs[n], cost))
+        seen[k][(start, end)] = images[n]
+    accept = constraint(digits, pattern) if digits or pattern else None
+    out = []
+    for k, line in enumerate(lines):
+        path = best_path(line.pieces, per_line[k], accept)
+        if path is None:
+            return Reading([], "no_match")
+        if path.chars:
+            chars = _characters(ink, line, path, seen[k])
+            out.append(TextLine(path.text, float(np.prod([c.confidence for c in chars])),
+                                chars))
+    return Reading(out, None if out else "faint")

@@ -1,0 +1,135 @@
+"""The best reading of a line: a beam search over ways to join its pieces into characters.
+
+A line's pieces are read left to right; each step takes the next one to three pieces as one
+character (pieces of one group, or of groups close enough to be a broken stroke) and gives it
+one of its likeliest digits, or takes a mark as it is. A path scores the sum of its characters'
+log-probabilities, less a penalty for characters far from every digit the model learned (two
+digits squeezed into one box look like no digit at all). Constraints (how many digits, a
+regular expression) are checked on whole paths, so the answer is the best reading that fits,
+not the best reading filtered afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .segment import Piece
+
+MAX_SPAN = 4  # pieces one character may join
+LABELS = 3  # likeliest digits tried for each candidate character
+BEAM = 24  # paths kept at each position for each number of characters
+NOVELTY_WEIGHT = 4.0  # log-probability lost per unit of novelty above the model's threshold
+# Log-probability each digit costs: without it, cutting one digit into confident halves (a 0
+# into "()" read as 1 and 7) would cost nothing, and the search would prefer it.
+DIGIT_COST = 0.3
+# Digits are rarely wider than this share of the line's height; two squeezed into one box are.
+WIDTH_LIMIT = 0.9
+WIDTH_WEIGHT = 3.0  # log-probability lost per line height of width beyond the limit
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Pieces [start, end) of a line read as one character."""
+
+    start: int
+    end: int
+    probabilities: np.ndarray | None  # None for a mark
+    penalty: float  # subtracted from every label's log-probability
+    mark: str = ""
+
+    def labels(self, count: int) -> list[tuple[str, float, float]]:
+        """The ``count`` likeliest readings: (character, probability, score)."""
+        if self.probabilities is None:
+            return [(self.mark, 1.0, 0.0)]
+        order = np.argsort(-self.probabilities, kind="stable")[:count]
+        cost = self.penalty + DIGIT_COST
+        return [(str(d), float(self.probabilities[d]),
+                 math.log(max(float(self.probabilities[d]), 1e-9)) - cost) for d in order]
+
+
+@dataclass(frozen=True)
+class Path:
+    score: float
+    chars: tuple[tuple[str, Candidate, float], ...]  # character, candidate, its probability
+
+    @property
+    def text(self) -> str:
+        return "".join(c for c, _, _ in self.chars)
+
+
+def spans(pieces: list[Piece], gap: float) -> list[tuple[int, int]]:
+    """Every run of 1 to MAX_SPAN consecutive non-mark pieces that may be one character: from
+    one group, or from groups less than ``gap`` apart."""
+    out = []
+    for start, first in enumerate(pieces):
+        if first.mark is not None:
+            continue
+        for end in range(start + 1, min(start + MAX_SPAN, len(pieces)) + 1):
+            last = pieces[end - 1]
+            if last.mark is not None:
+                break
+            if end > start + 1:
+                before = pieces[end - 2]
+                if last.group != before.group and last.left - before.right > gap:
+                    break
+            out.append((start, end))
+    return out
+
+
+def penalty(novelty: float | None, threshold: float | None, width: float) -> float:
+    """What a candidate character loses for lying far from the digits learned, and for being
+    wider (``width``, in line heights) than one digit is."""
+    far = 0.0 if novelty is None or not threshold else max(0.0, novelty / threshold - 1.0)
+    return NOVELTY_WEIGHT * far + WIDTH_WEIGHT * max(0.0, width - WIDTH_LIMIT)
+
+
+def best_path(pieces: list[Piece], candidates: list[Candidate],
+              accept: Callable[[str], bool] | None = None) -> Path | None:
+    """The highest-scoring reading of all the pieces that ``accept`` allows, or None. Without
+    a constraint only the best path into each position can matter, so one is kept."""
+    beam, labels = (BEAM, LABELS) if accept is not None else (1, 1)
+    starting: dict[int, list[tuple[Candidate, list[tuple[str, float, float]]]]] = {}
+    marks = [Candidate(i, i + 1, None, 0.0, p.mark) for i, p in enumerate(pieces)
+             if p.mark is not None]
+    for c in [*candidates, *marks]:
+        starting.setdefault(c.start, []).append((c, c.labels(labels)))
+    beams: list[list[Path]] = [[] for _ in range(len(pieces) + 1)]
+    beams[0] = [Path(0.0, ())]
+    for i in range(len(pieces)):
+        for path in _pruned(beams[i], beam):
+            for cand, options in starting.get(i, []):
+                for char, p, score in options:
+                    beams[cand.end].append(Path(path.score + score,
+                                                (*path.chars, (char, cand, p))))
+    finished = sorted(beams[len(pieces)], key=lambda p: -p.score)
+    return next((p for p in finished if accept is None or accept(p.text)), None)
+
+
+def _pruned(paths: list[Path], beam: int) -> list[Path]:
+    """The best ``beam`` paths for each number of characters, so that a constraint on the
+    count (--digits) still finds its readings among them."""
+    kept: dict[int, list[Path]] = {}
+    for path in sorted(paths, key=lambda p: -p.score):
+        bucket = kept.setdefault(len(path.chars), [])
+        if len(bucket) < beam:
+            bucket.append(path)
+    return [p for bucket in kept.values() for p in bucket]
+
+
+def constraint(digits: tuple[int, int] | None, pattern: str | None) -> Callable[[str], bool]:
+    """A test of a whole line's text: its count of digits within ``digits`` (inclusive) and
+    the text matching ``pattern`` in full."""
+    compiled = re.compile(pattern) if pattern else None
+
+    def accept(text: str) -> bool:
+        count = sum(ch.isdigit() for ch in text)
+        if digits is not None and not digits[0] <= count <= digits[1]:
+            return False
+        return compiled is None or compiled.fullmatch(text) is not None
+
+    return accept

@@ -1,0 +1,168 @@
+"""A line of handwriting -> the pieces a reading is made of.
+
+The ink of an image is split into lines (bands of rows with ink). In each line, connected
+groups of ink that share most of their columns are one character (a 5 whose hat is detached,
+a 4 drawn in two strokes, a stroke broken by a faint pen). Small groups are marks, read by
+their shape and place in the line: a dot on the baseline is a decimal point, a short tail
+below it a comma, a short level dash at mid-height a minus sign; specks are dropped. A group
+too wide for one digit is cut into pieces at the thinnest columns of its ink, so that the
+search can try reading it as one, two or more digits; it is the classifier that decides.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..vision.components import Component, components, label_map
+
+# Relative to the height of the line's digits.
+SPECK = 0.1  # marks smaller than this on both sides are dirt, not writing
+MARK = 0.45  # groups lower than this (and narrow) are marks, not digits
+WIDE = 0.8  # groups wider than this may hold several digits
+MIN_PIECE = 0.3  # cuts are at least this far apart, and from a group's edges
+MERGE_OVERLAP = 0.5  # groups sharing this much of the narrower one's columns are one character
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Columns [left, right) of one character group, or a whole mark.
+
+    ``parts`` are the ink components it draws from; a piece cut from a wide group shares the
+    group's parts and keeps only its own columns of them."""
+
+    left: int
+    right: int
+    top: int
+    bottom: int
+    group: int  # pieces of the same group can join into one digit
+    parts: tuple[int, ...]  # labels of its ink components in the line's label map
+    mark: str | None = None  # ".", "," or "-"; None for (part of) a digit
+
+
+@dataclass(frozen=True)
+class InkLine:
+    top: int
+    bottom: int
+    pieces: list[Piece]
+    height: float  # of the line's digits, in working pixels
+    labels: np.ndarray  # the image's shape: each ink pixel of the line has its component's label
+
+
+def _bands(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Bands of rows holding ink; a band much lower than the tallest (a detached dot, hat or
+    dash) joins its nearest neighbour."""
+    rows = np.flatnonzero(mask.any(1))
+    if not len(rows):
+        return []
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    bands = [[int(s), int(e) + 1] for s, e in zip(rows[np.r_[0, breaks + 1]],
+                                                   rows[np.r_[breaks, len(rows) - 1]],
+                                                   strict=True)]
+    tallest = max(e - s for s, e in bands)
+    while len(bands) > 1:
+        small = [i for i, (s, e) in enumerate(bands) if e - s < 0.5 * tallest]
+        if not small:
+            break
+        i = small[0]
+        gaps = [(bands[i][0] - bands[i - 1][1], i - 1) if i > 0 else (np.inf, -1),
+                (bands[i + 1][0] - bands[i][1], i + 1) if i + 1 < len(bands) else (np.inf, -1)]
+        j = min(gaps)[1]
+        a, b = sorted((i, j))
+        bands[a] = [bands[a][0], bands[b][1]]
+        del bands[b]
+    return [(s, e) for s, e in bands]
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Shared columns of two spans, as a share of the narrower."""
+    shared = min(a[1], b[1]) - max(a[0], b[0])
+    return max(0, shared) / max(1, min(a[1] - a[0], b[1] - b[0]))
+
+
+def _groups(parts: list[Component]) -> list[list[Component]]:
+    """Components sharing most of their columns, joined; left to right."""
+    groups: list[list[Component]] = []
+    for part in sorted(parts, key=lambda c: c.left):
+        span = (part.left, part.right)
+        for group in groups:
+            if _overlap(span, (min(c.left for c in group), max(c.right for c in group))) \
+                    >= MERGE_OVERLAP:
+                group.append(part)
+                break
+        else:
+            groups.append([part])
+    return sorted(groups, key=lambda g: min(c.left for c in g))
+
+
+def _box(group: list[Component]) -> tuple[int, int, int, int]:
+    return (min(c.top for c in group), max(c.bottom for c in group),
+            min(c.left for c in group), max(c.right for c in group))
+
+
+def _mark(box: tuple[int, int, int, int], height: float, band: tuple[float, float]) -> str | None:
+    """What a small group is: ".", ",", "-", "" for a speck, or None if it is no mark."""
+    top, bottom, left, right = box
+    h, w = bottom - top, right - left
+    if h >= MARK * height or w >= 0.7 * height:
+        return None
+    if max(h, w) < SPECK * height:
+        return ""
+    middle = (top + bottom) / 2
+    base_top, baseline = band
+    relative = (middle - base_top) / max(1.0, baseline - base_top)  # 0 at the top, 1 at base
+    if w >= 1.8 * h and w >= 0.2 * height and 0.25 < relative < 0.8:
+        return "-"
+    if relative > 0.7 and h <= 0.3 * height and w <= 0.3 * height and w / max(h, 1) >= 0.4:
+        return "." if bottom <= baseline + 0.1 * height else ","
+    if relative > 0.7 and bottom > baseline + 0.05 * height and h > w:
+        return ","
+    return None
+
+
+def _cuts(mask: np.ndarray, left: int, right: int, height: float) -> list[int]:
+    """Where a wide group may be cut: the columns of least ink, a piece's width apart."""
+    profile = mask[:, left:right].sum(0).astype(float)
+    margin = max(1, int(MIN_PIECE * height))
+    candidates = [c for c in range(margin, len(profile) - margin)
+                  if profile[c] <= profile[c - 1] and profile[c] <= profile[c + 1]]
+    chosen: list[int] = []
+    for c in sorted(candidates, key=lambda c: (profile[c], c)):
+        if all(abs(c - d) >= margin for d in chosen):
+            chosen.append(c)
+    expected = max(1, round((right - left) / (0.6 * height)))
+    return sorted(left + c for c in chosen[: 2 * expected])
+
+
+def segment(mask: np.ndarray) -> list[InkLine]:
+    """The lines of ``mask``, top to bottom, each as pieces left to right."""
+    lines = []
+    for top, bottom in _bands(mask):
+        band = np.zeros_like(mask)
+        band[top:bottom] = mask[top:bottom]
+        parts = components(band)
+        labels = label_map(mask.shape, parts)
+        ids = {id(part): label for label, part in enumerate(parts, 1)}
+        groups = _groups(parts)
+        boxes = [_box(g) for g in groups]
+        tall = [b for b in boxes if b[1] - b[0] >= 0.5 * (bottom - top)] or boxes
+        height = float(np.median([b[1] - b[0] for b in tall]))
+        digit_band = (float(np.median([b[0] for b in tall])),
+                      float(np.median([b[1] for b in tall])))
+        pieces: list[Piece] = []
+        for k, (group, box) in enumerate(zip(groups, boxes, strict=True)):
+            mark = _mark(box, height, digit_band)
+            if mark == "":
+                continue
+            g_top, g_bottom, left, right = box
+            edges = [left, right]
+            if mark is None and right - left > WIDE * height:
+                edges = [left, *_cuts(band, left, right, height), right]
+            for a, b in itertools.pairwise(edges):
+                pieces.append(Piece(a, b, g_top, g_bottom, k,
+                                    tuple(ids[id(c)] for c in group), mark))
+        if pieces:
+            lines.append(InkLine(top, bottom, pieces, height, labels))
+    return lines
