@@ -52,8 +52,10 @@ class InkLine:
 
 
 def _bands(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Bands of rows holding ink; a band much lower than the tallest (a detached dot, hat or
-    dash) joins its nearest neighbour."""
+    """Bands of rows holding ink, one per line of writing. A band much lower than the tallest
+    (a detached dot, hat or dash) joins its nearest neighbour; bands whose ink shares columns
+    across a gap shorter than a third of the smaller one (a stroke broken by a faint pen) are
+    one band."""
     rows = np.flatnonzero(mask.any(1))
     if not len(rows):
         return []
@@ -61,6 +63,14 @@ def _bands(mask: np.ndarray) -> list[tuple[int, int]]:
     bands = [[int(s), int(e) + 1] for s, e in zip(rows[np.r_[0, breaks + 1]],
                                                    rows[np.r_[breaks, len(rows) - 1]],
                                                    strict=True)]
+    k = 0
+    while k < len(bands) - 1:
+        (s0, e0), (s1, e1) = bands[k], bands[k + 1]
+        shared = (mask[s0:e0].any(0) & mask[s1:e1].any(0)).any()
+        if shared and s1 - e0 < min(e0 - s0, e1 - s1) / 3:
+            bands[k : k + 2] = [[s0, e1]]
+        else:
+            k += 1
     tallest = max(e - s for s, e in bands)
     while len(bands) > 1:
         small = [i for i, (s, e) in enumerate(bands) if e - s < 0.5 * tallest]
