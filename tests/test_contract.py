@@ -80,7 +80,10 @@ INFERENCE_MODULES = [
     "digitrec.inference.result", "digitrec.serve", "digitrec.serve.app",
     "digitrec.serve.schemas", "digitrec.serve.deps", "digitrec.serve.limits",
     "digitrec.serve.routes.predict", "digitrec.serve.routes.meta", "digitrec.cli",
-    "digitrec.cli.predict", "digitrec.cli.serve", "digitrec.cli.info",
+    "digitrec.cli.predict", "digitrec.cli.read", "digitrec.cli.serve", "digitrec.cli.info",
+    "digitrec.reading", "digitrec.reading.reader", "digitrec.reading.search",
+    "digitrec.reading.segment", "digitrec.reading.result", "digitrec.vision.components",
+    "digitrec.serve.routes.read",
     "digitrec.evaluation.metrics", "digitrec.training.recipes",
 ]
 

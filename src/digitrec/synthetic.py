@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 STYLES = ("photo", "scan", "board", "canvas")
 
@@ -99,18 +99,28 @@ def render(digit: np.ndarray, rng: np.random.Generator, style: str | None = None
         side = int(rng.choice([200, 280, 400]))
         height = int(side * rng.uniform(0.45, 0.8))
         coverage = _place(_ink_layer(digit, height, pen, angle), side, side, rng)
-        rgba = np.zeros((side, side, 4), np.uint8)
-        rgba[..., 3] = (coverage * 255).astype(np.uint8)  # black strokes, transparent elsewhere
-        buf = io.BytesIO()
-        Image.fromarray(rgba, "RGBA").save(buf, "PNG")
-        return Rendered(buf.getvalue(), ".png", style, f"canvas-{pen}")
+        return _canvas_file(coverage, f"canvas-{pen}")
 
     w, h = [(320, 240), (480, 360), (640, 480), (360, 480)][int(rng.integers(0, 4))]
     small = rng.random() < 0.2
     height = int(h * (rng.uniform(0.15, 0.25) if small else rng.uniform(0.3, 0.75)))
     coverage = _place(_ink_layer(digit, height, pen, angle), h, w, rng)
-    details = [style, pen] + (["small"] if small else [])
+    return _sheet_file(coverage, style, rng, [style, pen] + (["small"] if small else []))
 
+
+def _canvas_file(coverage: np.ndarray, details: str) -> Rendered:
+    """Ink coverage as a web canvas exports it: black strokes on transparent pixels, PNG."""
+    rgba = np.zeros((*coverage.shape, 4), np.uint8)
+    rgba[..., 3] = (coverage * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, "PNG")
+    return Rendered(buf.getvalue(), ".png", "canvas", details)
+
+
+def _sheet_file(coverage: np.ndarray, style: str, rng: np.random.Generator,
+                details: list[str]) -> Rendered:
+    """Ink coverage on paper (or chalk on a board), photographed or scanned, as a JPEG."""
+    h, w = coverage.shape
     if style == "board":  # chalk on a dark board: light ink on a dark background
         paper = rng.uniform(30, 70) + 8 * _smooth_noise(rng, h, w, 6)
         ink_level = rng.uniform(190, 240)
@@ -141,3 +151,123 @@ def render(digit: np.ndarray, rng: np.random.Generator, style: str | None = None
     image.save(buf, "JPEG", quality=quality)
     details.append(f"q{quality}")
     return Rendered(buf.getvalue(), ".jpg", style, "-".join(details))
+
+
+SPACINGS = {  # gap between neighbouring characters' ink, in digit heights
+    "gap": (0.15, 0.45),
+    "touch": (-0.08, -0.01),
+    "overlap": (-0.22, -0.1),
+}
+
+
+def _mark_layer(mark: str, height: int, pen: int) -> np.ndarray:
+    """A decimal point, comma or minus sign as a pen draws it, in a box of the digits' height
+    (taller for a comma, whose tail hangs below the line)."""
+    box = Image.new("L", (max(4, height // 2), height + height // 4), 0)
+    draw = ImageDraw.Draw(box)
+    w = box.width
+    if mark == ".":
+        r = max(2, pen)
+        draw.ellipse((w / 2 - r, height - 2 * r, w / 2 + r, height), fill=255)
+    elif mark == ",":
+        draw.line((w / 2, height - pen, w / 2 - pen, height + height // 6), fill=255,
+                  width=max(2, pen * 3 // 4))
+    else:
+        draw.line((pen, height * 0.5, w - pen, height * 0.48), fill=255, width=pen)
+    return np.asarray(box, np.float32) / 255
+
+
+def _trim(layer: np.ndarray) -> np.ndarray:
+    cols = np.flatnonzero(layer.max(0) > 0.05)
+    return layer[:, cols[0] : cols[-1] + 1] if len(cols) else layer
+
+
+def _glyphs(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
+            pen: str) -> list[tuple[str, np.ndarray]]:
+    """Each character's ink, trimmed to its columns: digits from the next of ``digits`` with
+    their own size and slant, marks drawn."""
+    glyphs = []
+    supply = iter(digits)
+    stroke = max(2, round(0.1 * height))
+    for ch in text:
+        if ch.isdigit():
+            size = int(height * rng.uniform(0.9, 1.1))
+            layer = _trim(_ink_layer(next(supply), size, pen, float(rng.uniform(-8, 8))))
+        else:
+            layer = _trim(_mark_layer(ch, height, stroke))
+        glyphs.append((ch, layer))
+    return glyphs
+
+
+def _stand(strip: np.ndarray, ch: str, glyph: np.ndarray, x: int, baseline: int,
+           height: int) -> None:
+    """Draw a glyph into the strip at column x: digits stand on the baseline; marks are drawn
+    in boxes that share it."""
+    gh = glyph.shape[0]
+    top = min(max(0, baseline - (gh if ch.isdigit() else height)), strip.shape[0] - gh)
+    region = strip[top : top + gh, x : x + glyph.shape[1]]
+    np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
+
+
+def number_layer(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
+                 spacing: str = "gap", pen: str = "normal") -> np.ndarray:
+    """Ink coverage of ``text`` (digits and ". , -") written in one line, the baseline
+    drifting, neighbours ``spacing`` apart (a key of SPACINGS)."""
+    low, high = SPACINGS[spacing]
+    glyphs = _glyphs(text, digits, height, rng, pen)
+    lead = int(0.3 * height)
+    width = sum(g.shape[1] for _, g in glyphs) + int(2 * lead + len(glyphs) * high * height)
+    strip = np.zeros((int(1.8 * height), max(width, 1)), np.float32)
+    x = lead
+    for k, (ch, g) in enumerate(glyphs):
+        drift = int(rng.uniform(-0.04, 0.04) * height)
+        _stand(strip, ch, g, x, int(1.3 * height) + drift, height)
+        gap = rng.uniform(low, high) * height
+        if not ch.isdigit() or (k + 1 < len(glyphs) and not glyphs[k + 1][0].isdigit()):
+            gap = max(gap, 0.08 * height)  # marks are written apart from their digits
+        x += max(1, int(g.shape[1] + gap))
+    return _trim(strip[:, : x + lead])
+
+
+def form_layer(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
+               pen: str = "normal") -> np.ndarray:
+    """``text`` written into a printed comb field, one character per box; the boxes are in a
+    lighter ink than the writing."""
+    glyphs = _glyphs(text, digits, height, rng, pen)
+    cell = int(1.1 * height)
+    top, bottom = int(0.15 * height), int(1.45 * height)
+    strip = np.zeros((int(1.6 * height), cell * len(glyphs) + 4), np.float32)
+    for k, (ch, g) in enumerate(glyphs):
+        x = k * cell + max(2, (cell - g.shape[1]) // 2 + int(rng.uniform(-0.08, 0.08) * height))
+        _stand(strip, ch, g[:, : cell - 4], x, int(1.3 * height), height)
+    level = rng.uniform(0.4, 0.8)
+    line = max(1, height // 30)
+    boxes = np.zeros_like(strip)
+    boxes[top : top + line, :] = boxes[bottom : bottom + line, :] = level
+    for k in range(len(glyphs) + 1):
+        boxes[top : bottom + line, k * cell : k * cell + line] = level
+    return np.maximum(strip, boxes)
+
+
+def render_number(text: str, digits: list[np.ndarray], rng: np.random.Generator,
+                  style: str | None = None, spacing: str = "gap") -> Rendered:
+    """``text`` handwritten on one line and handed over as a file, as `render` does for one
+    digit: on a web canvas, or on paper (photo, scan, or a form with a box per character)."""
+    style = style or str(rng.choice(["photo", "scan", "form", "canvas"], p=[0.4, 0.2, 0.2, 0.2]))
+    pen = str(rng.choice(["normal", "thin", "thick"], p=[0.5, 0.25, 0.25]))
+    height = int(rng.integers(48, 96))
+    if style == "form":
+        strip = form_layer(text, digits, height, rng, pen)
+    else:
+        strip = number_layer(text, digits, height, rng, spacing, pen)
+    if style == "canvas":
+        h = int(strip.shape[0] * rng.uniform(1.3, 2.0))
+        w = int(strip.shape[1] * rng.uniform(1.1, 1.4))
+        return _canvas_file(_place(strip, h, w, rng), f"canvas-{pen}-{spacing}")
+    w, h = [(640, 480), (800, 600), (480, 360)][int(rng.integers(0, 3))]
+    if strip.shape[1] > 0.9 * w:  # a long number: written smaller to fit the sheet
+        scale = 0.9 * w / strip.shape[1]
+        strip = np.asarray(Image.fromarray(strip).resize(
+            (int(strip.shape[1] * scale), max(8, int(strip.shape[0] * scale))), Image.BILINEAR))
+    return _sheet_file(_place(strip, h, w, rng), "scan" if style == "form" else style, rng,
+                       [style, pen, spacing])

@@ -8,14 +8,38 @@ from typing import Protocol
 
 import numpy as np
 
-from ..vision import ImageSource, find_ink
+from ..vision import ImageSource, locate
+from ..vision.decode import gray_image
 from ..vision.normalise import crop_digit, crop_settings, fit_mnist, normalise_stroke
-from ..vision.pipeline import MAX_INK_SHARE, MIN_CONTRAST, Ink
+from ..vision.pipeline import MAX_INK_SHARE, MIN_CONTRAST, Ink, ink_of
 from .result import Character, Reading, TextLine
 from .search import Candidate, Path, best_path, constraint, penalty, spans
 from .segment import InkLine, segment
 
 GAP = 0.25  # groups closer than this (of the line's height) may be one broken character
+# Numbers are read at up to this many pixels on the longest side of the writing itself: a
+# digit in a 10-digit number across a photo is a few pixels wide in an overview of the frame.
+READ_SIDE = 512
+
+
+def focused_ink(source: ImageSource) -> Ink:
+    """The ink of the writing: found in an overview of the whole image, then again in a crop
+    around it at up to READ_SIDE pixels, where digits and marks are large enough to read."""
+    decoded = gray_image(source, READ_SIDE)
+    overview = ink_of(decoded)
+    groups = locate(overview.mask) if overview.contrast >= MIN_CONTRAST else []
+    heaviest = max((g.mass for g in groups), default=0)
+    groups = [g for g in groups if g.mass >= 0.02 * heaviest]  # not specks far away
+    if not groups:
+        return overview
+    margin = max(g.bottom - g.top for g in groups) / 2
+    top = overview.decoded(min(g.top for g in groups) - margin, 0)
+    bottom = overview.decoded(max(g.bottom for g in groups) + margin, 0)
+    left = overview.decoded(min(g.left for g in groups) - margin, 1)
+    right = overview.decoded(max(g.right for g in groups) + margin, 1)
+    box = (max(0, int(left)), max(0, int(top)), min(decoded.width, int(right) + 1),
+           min(decoded.height, int(bottom) + 1))
+    return ink_of(decoded.crop(box), READ_SIDE, (box[1], box[0]), overview.drafted)
 
 
 class Scorer(Protocol):
@@ -70,7 +94,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
          pattern: str | None = None) -> Reading:
     """Every line of digits in ``source``, each the best reading that has ``digits`` digits
     (a (low, high) range) and matches ``pattern`` in full, where given."""
-    ink = find_ink(source)
+    ink = focused_ink(source)
     if ink.contrast < MIN_CONTRAST:
         return Reading([], "no_ink")
     if ink.mask.mean() > MAX_INK_SHARE:

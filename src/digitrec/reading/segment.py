@@ -20,7 +20,7 @@ from ..vision.components import Component, components, label_map
 
 # Relative to the height of the line's digits.
 SPECK = 0.1  # marks smaller than this on both sides are dirt, not writing
-MARK = 0.45  # groups lower than this (and narrow) are marks, not digits
+MARK = 0.55  # groups lower than this (and narrow) are marks, not digits
 WIDE = 0.8  # groups wider than this may hold several digits
 MIN_PIECE = 0.3  # cuts are at least this far apart, and from a group's edges
 MERGE_OVERLAP = 0.5  # groups sharing this much of the narrower one's columns are one character
@@ -125,10 +125,10 @@ def _mark(box: tuple[int, int, int, int], height: float, band: tuple[float, floa
     relative = (middle - base_top) / max(1.0, baseline - base_top)  # 0 at the top, 1 at base
     if w >= 1.8 * h and w >= 0.2 * height and 0.25 < relative < 0.8:
         return "-"
-    if relative > 0.7 and h <= 0.3 * height and w <= 0.3 * height and w / max(h, 1) >= 0.4:
-        return "." if bottom <= baseline + 0.1 * height else ","
-    if relative > 0.7 and bottom > baseline + 0.05 * height and h > w:
-        return ","
+    if relative > 0.6 and max(h, w) <= 0.4 * height and 0.6 <= w / max(h, 1) <= 1.7:
+        return "."  # round: a dot, however thick the pen
+    if relative > 0.6 and h > 1.3 * w and bottom > baseline + 0.05 * height:
+        return ","  # a short tail hanging below the line
     return None
 
 
@@ -144,6 +144,16 @@ def _cuts(mask: np.ndarray, left: int, right: int, height: float) -> list[int]:
             chosen.append(c)
     expected = max(1, round((right - left) / (0.6 * height)))
     return sorted(left + c for c in chosen[: 2 * expected])
+
+
+def _trim_marks(pieces: list[Piece]) -> list[Piece]:
+    """A number neither ends in a point or comma nor starts with one, and a minus sign is
+    only its first character: a mark elsewhere at the ends is a speck of dirt."""
+    while pieces and pieces[-1].mark is not None:
+        pieces = pieces[:-1]
+    while pieces and pieces[0].mark in (".", ","):
+        pieces = pieces[1:]
+    return pieces
 
 
 def segment(mask: np.ndarray) -> list[InkLine]:
@@ -173,6 +183,7 @@ def segment(mask: np.ndarray) -> list[InkLine]:
             for a, b in itertools.pairwise(edges):
                 pieces.append(Piece(a, b, g_top, g_bottom, k,
                                     tuple(ids[id(c)] for c in group), mark))
+        pieces = _trim_marks(pieces)
         if pieces:
             lines.append(InkLine(top, bottom, pieces, height, labels))
     return lines

@@ -30,7 +30,7 @@ def _label(source: ImageSource) -> str:
     return str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
 
 
-def open_image(source: ImageSource) -> Image.Image:
+def open_image(source: ImageSource, side: int = WORK_SIDE) -> Image.Image:
     """Decode a path, bytes or PIL image into an oriented, first-frame PIL image.
 
     Large JPEGs are decoded at reduced size directly (DCT scaling), the cheapest place to shrink.
@@ -66,8 +66,8 @@ def open_image(source: ImageSource) -> Image.Image:
     width, height = img.size
     _check_size(name, width, height)
     try:
-        if img.format == "JPEG" and max(width, height) > 2 * WORK_SIDE:
-            scale = WORK_SIDE / max(width, height)
+        if img.format == "JPEG" and max(width, height) > 2 * side:
+            scale = side / max(width, height)
             img.draft(img.mode, (int(width * scale) + 1, int(height * scale) + 1))
         img.load()  # decode now, so a truncated file fails here with its name
         drafted = width / img.width  # source pixels per decoded pixel
@@ -116,16 +116,16 @@ def ndarray_to_gray(array: np.ndarray) -> Image.Image:
     return Image.fromarray(a)
 
 
-def working_size(gray: Image.Image) -> tuple[np.ndarray, float, int]:
-    """Resize so the longest side is between MIN_WORK_SIDE and WORK_SIDE: (float pixels in
+def working_size(gray: Image.Image, work_side: int = WORK_SIDE) -> tuple[np.ndarray, float, int]:
+    """Resize so the longest side is between MIN_WORK_SIDE and ``work_side``: (float pixels in
     [0, 1], working pixels per source pixel, margin added around a tiny source in its pixels)."""
     side, pad = max(gray.size), 0
     width = gray.width
-    if side > WORK_SIDE:
-        factor = side // WORK_SIDE
+    if side > work_side:
+        factor = side // work_side
         if factor > 1:
             gray = gray.reduce(factor)  # integer box reduction: fast and antialiased
-        scale = WORK_SIDE / max(gray.size)
+        scale = work_side / max(gray.size)
         if scale < 1:
             gray = gray.resize((max(1, round(gray.width * scale)),
                                 max(1, round(gray.height * scale))), Image.BOX)
@@ -146,11 +146,12 @@ def _with_margin(gray: Image.Image) -> tuple[Image.Image, int]:
     return Image.fromarray(np.pad(a, pad, constant_values=int(np.median(border)))), pad
 
 
-def gray_image(source: ImageSource) -> Image.Image:
-    """Decode any supported source into an 8-bit grayscale PIL image."""
+def gray_image(source: ImageSource, side: int = WORK_SIDE) -> Image.Image:
+    """Decode any supported source into an 8-bit grayscale PIL image; large JPEGs at no less
+    than ``side`` pixels on their longest side."""
     if isinstance(source, np.ndarray):
         return ndarray_to_gray(source)
-    img = open_image(source)
+    img = open_image(source, side)
     gray = to_gray(img)
     gray.info[DRAFTED] = img.info.get(DRAFTED, 1.0)  # kept for mapping boxes back
     return gray

@@ -60,7 +60,10 @@ def normalise_stroke(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     size = round(abs(target - width) / 2) // 2 * 2 + 1  # odd filter size
     if size < 3 or 0.8 * target < width < 1.6 * target:  # close enough to MNIST: leave it
         return ink
-    return extreme_filter(ink, size, largest=width < target)
+    out = extreme_filter(ink, size, largest=width < target)
+    # Thinning can erase a few specks altogether (their "strokes" are narrower than the
+    # filter): then there was nothing to thin.
+    return out if out.any() else ink
 
 
 def fit_mnist(crop: np.ndarray) -> np.ndarray:
@@ -76,7 +79,10 @@ def fit_mnist(crop: np.ndarray) -> np.ndarray:
         small = np.clip(small / peak, 0, 1)
     ys, xs = np.indices(small.shape)
     mass = small.sum()
-    cy, cx = (ys * small).sum() / mass, (xs * small).sum() / mass
+    if mass > 0:
+        cy, cx = (ys * small).sum() / mass, (xs * small).sum() / mass
+    else:  # nothing survived the resize: centre the box instead
+        cy, cx = (small.shape[0] - 1) / 2, (small.shape[1] - 1) / 2
     top = round(14.0 - cy)
     left = round(14.0 - cx)
     top, left = min(max(top, 0), 28 - small.shape[0]), min(max(left, 0), 28 - small.shape[1])

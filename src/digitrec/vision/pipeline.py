@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
-from .decode import DRAFTED, ImageSource, gray_image, working_size
+from .decode import DRAFTED, WORK_SIDE, ImageSource, gray_image, working_size
 from .ink import ink_map, ink_mask
 from .locate import Box, digit_box
 from .normalise import crop_digit, fit_mnist, normalise_stroke
@@ -61,28 +62,40 @@ class Processed:
 class Ink:
     """An image's ink at the working size: soft coverage in [0, 1], the strict mask of ink
     pixels, whether the image was inverted, how strongly the ink stands out, and how working
-    pixels map back to the source's: source = working / scale - pad."""
+    pixels map back to the source's."""
 
     coverage: np.ndarray
     mask: np.ndarray
     inverted: bool
     contrast: float
-    scale: float = 1.0
-    pad: int = 0
+    scale: float = 1.0  # working pixels per decoded pixel
+    pad: int = 0  # margin added around a tiny image, in decoded pixels
+    origin: tuple[int, int] = (0, 0)  # where the working area starts, in decoded pixels
+    drafted: float = 1.0  # source pixels per decoded pixel (large JPEGs decode smaller)
+
+    def decoded(self, value: float, axis: int) -> float:
+        """A working coordinate along ``axis`` (0 rows, 1 columns) in decoded pixels."""
+        return value / self.scale - self.pad + self.origin[axis]
 
     def source_box(self, box: Box) -> Box:
         """A (top, bottom, left, right) box at the working size, in the source's pixels."""
-        return tuple(max(0, round(v / self.scale - self.pad)) for v in box)  # type: ignore
+        return tuple(max(0, round(self.decoded(v, k // 2) * self.drafted))  # type: ignore
+                     for k, v in enumerate(box))
+
+
+def ink_of(gray: Image.Image, work_side: int = WORK_SIDE, origin: tuple[int, int] = (0, 0),
+           drafted: float | None = None) -> Ink:
+    """The ink of a decoded grayscale image, worked at ``work_side`` pixels at most."""
+    array, scale, pad = working_size(gray, work_side)
+    coverage, inverted, contrast = ink_map(array)
+    mask = ink_mask(coverage) if contrast >= MIN_CONTRAST else np.zeros(array.shape, bool)
+    return Ink(coverage, mask, inverted, contrast, scale, pad, origin,
+               drafted or gray.info.get(DRAFTED, 1.0))
 
 
 def find_ink(source: ImageSource) -> Ink:
     """Decode any image and find its ink: the part of the pipeline every reader shares."""
-    decoded = gray_image(source)
-    gray, scale, pad = working_size(decoded)
-    coverage, inverted, contrast = ink_map(gray)
-    mask = ink_mask(coverage) if contrast >= MIN_CONTRAST else np.zeros(gray.shape, bool)
-    scale /= decoded.info.get(DRAFTED, 1.0)
-    return Ink(coverage, mask, inverted, contrast, scale, pad)
+    return ink_of(gray_image(source))
 
 
 def preprocess(source: ImageSource) -> Processed:

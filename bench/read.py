@@ -1,0 +1,321 @@
+"""Reading whole numbers: `digitrec read` against a naive segmentation and the offline OCR tools
+a user would try, on handwritten numbers composed from MNIST *test* digits.
+
+    python bench/read.py                 # 100 numbers per condition, about 15 minutes
+    python bench/read.py -n 20           # a quick look
+
+Each number is drawn by `digitrec.synthetic.render_number`: MNIST test digits (never training
+digits; European 1s and crossed 7s in 30% of them) written on one line with their own size and
+slant and a drifting baseline, as a photo of paper, a scan, a web canvas, or a printed form with
+a box per character. Conditions, each reported on its own so weaknesses show:
+
+  gap, touch, overlap   5 digits whose ink has clear gaps, touches, or overlaps (photo, scan,
+                        canvas)
+  form                  5 digits in a comb field, one per box
+  lengths 1-10          1 to 10 digits, gaps
+  marks                 numbers with a decimal point, a comma or a minus sign, gaps
+  uci                   scikit-learn's 8x8 UCI digits (other writers) strung into 5-digit numbers
+
+Readers: digitrec `read`; a naive segmentation (connected components of the same ink mask,
+left to right, each classified by the same model); Tesseract 5 (`--psm 7`, a whitelist of
+0-9 . , -), RapidOCR and pmsh-ocr, each skipped with a note when not installed. Metrics:
+exact-string accuracy, character error rate (edit distance over length), exact accuracy of the
+95% a reader is most sure of (readers with a confidence), and median ms per number (one
+thread). Also: per-character accuracy on the `gap` numbers against the model's accuracy on the
+same digits alone, and the end-to-end time of 640x480 photos of 5-digit numbers. Prints the
+tables and writes bench/results/read.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import digitrec
+from digitrec.data import load_mnist
+from digitrec.synthetic import render_number
+from digitrec.training.glyphs import with_variants
+from digitrec.vision import find_ink
+from digitrec.vision.components import components
+from digitrec.vision.normalise import crop_digit, fit_mnist, normalise_stroke
+
+RESULTS = Path(__file__).parent / "results" / "read.json"
+# A reader takes an encoded image and returns (text, confidence or None).
+Reader = Callable[[bytes], tuple[str, float | None]]
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def make_numbers(count: int, seed: int, data_dir: str | None) -> dict[str, list[dict]]:
+    """Every condition's numbers: the file, its text, and (for digits) the 28x28 sources."""
+    mnist = load_mnist(data_dir, progress=False)
+    rng = np.random.default_rng(seed)
+    images = with_variants(mnist.test_images, mnist.test_labels, 0.3, rng)
+    conditions: dict[str, list[dict]] = {}
+
+    def number(length: int, marks: bool = False) -> tuple[str, list[int]]:
+        picks = [int(i) for i in rng.integers(0, len(images), length)]
+        text = "".join(str(mnist.test_labels[i]) for i in picks)
+        if marks:
+            kind = str(rng.choice([".", ",", "-"]))
+            if kind == "-":
+                text = "-" + text
+            else:
+                at = int(rng.integers(1, length))
+                text = text[:at] + kind + text[at:]
+        return text, picks
+
+    plans = [("gap", 5, "gap", None, False), ("touch", 5, "touch", None, False),
+             ("overlap", 5, "overlap", None, False), ("form", 5, "gap", "form", False),
+             ("lengths 1-10", 0, "gap", None, False), ("marks", 0, "gap", None, True)]
+    for name, length, spacing, style, marks in plans:
+        rows = conditions[name] = []
+        for _ in range(count):
+            n = length or int(rng.integers(1 if not marks else 2, 11))
+            text, picks = number(n, marks)
+            look = style or str(rng.choice(["photo", "scan", "canvas"], p=[0.5, 0.25, 0.25]))
+            rendered = render_number(text, [images[i] for i in picks], rng, look, spacing)
+            rows.append({"data": rendered.data, "text": text, "digits": images[picks],
+                         "labels": mnist.test_labels[picks], "details": rendered.details})
+    uci = _uci_numbers(count, rng)
+    if uci:
+        conditions["uci"] = uci
+    return conditions
+
+
+def _uci_numbers(count: int, rng: np.random.Generator) -> list[dict]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        print("scikit-learn not installed: UCI numbers skipped", file=sys.stderr)
+        return []
+    uci = load_digits()
+    images = (uci.images * (255 / 16)).round().astype(np.uint8)  # white ink on black
+    rows = []
+    for _ in range(count):
+        picks = rng.integers(0, len(images), 5)
+        big = [np.asarray(Image.fromarray(images[i]).resize((48, 48), Image.NEAREST))
+               for i in picks]
+        strip = np.zeros((72, 5 * 60 + 24), np.uint8)
+        for k, im in enumerate(big):
+            strip[12:60, 12 + 60 * k : 60 + 60 * k] = im
+        buf = io.BytesIO()
+        Image.fromarray(255 - strip).save(buf, "PNG")
+        rows.append({"data": buf.getvalue(), "text": "".join(str(uci.target[i]) for i in picks),
+                     "digits": None, "labels": None, "details": "uci"})
+    return rows
+
+
+def naive_reader(model: digitrec.Model) -> Reader:
+    """Connected components of digitrec's own ink mask, left to right, each through the same
+    model: what a first attempt at reading numbers looks like."""
+    def read(data: bytes) -> tuple[str, float | None]:
+        ink = find_ink(data)
+        parts = [c for c in components(ink.mask)]
+        if not parts:
+            return "", 0.0
+        tallest = max(c.height for c in parts)
+        parts = [c for c in parts if c.height >= 0.3 * tallest]
+        images = []
+        for c in parts:
+            mask = np.zeros_like(ink.mask)
+            for r, s, e in c.runs:
+                mask[r, s:e] = True
+            crop, core = crop_digit(ink.coverage, mask, c.box)
+            images.append(fit_mnist(normalise_stroke(crop, core)))
+        probs = model.probabilities(np.stack(images))
+        return "".join(str(d) for d in probs.argmax(1)), float(probs.max(1).prod())
+
+    return read
+
+
+def tesseract_reader() -> Reader | None:
+    if shutil.which("tesseract") is None:
+        print("tesseract not installed (apt-get install tesseract-ocr): skipped", file=sys.stderr)
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="digitrec-tess-"))
+
+    def read(data: bytes) -> tuple[str, float | None]:
+        path = folder / "number.png"
+        Image.open(io.BytesIO(data)).convert("RGBA").save(path)
+        out = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-c",
+                              "tessedit_char_whitelist=0123456789.,-"],
+                             capture_output=True, text=True)
+        return "".join(out.stdout.split()), None
+
+    return read
+
+
+def _on_white(data: bytes) -> np.ndarray:
+    """BGR pixels as OpenCV-based tools expect, transparency on white."""
+    img = Image.open(io.BytesIO(data)).convert("RGBA")
+    white = Image.new("RGBA", img.size, "white")
+    return np.asarray(Image.alpha_composite(white, img).convert("RGB"))[:, :, ::-1].copy()
+
+
+def rapidocr_reader() -> Reader | None:
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError:
+        print("rapidocr-onnxruntime not installed: skipped", file=sys.stderr)
+        return None
+    engine = RapidOCR()
+    allowed = set("0123456789.,-")
+
+    def read(data: bytes) -> tuple[str, float | None]:
+        result, _ = engine(_on_white(data))
+        if not result:
+            return "", 0.0
+        result = sorted(result, key=lambda r: min(p[0] for p in r[0]))
+        text = "".join(ch for _, t, _ in result for ch in t if ch in allowed)
+        return text, float(min(score for _, _, score in result))
+
+    return read
+
+
+def pmsh_reader() -> Reader | None:
+    try:
+        from pmsh import PMSHOCR
+    except ImportError:
+        print("pmsh-ocr not installed: skipped", file=sys.stderr)
+        return None
+    engine = PMSHOCR()
+
+    def read(data: bytes) -> tuple[str, float | None]:
+        result = engine.inference(_on_white(data))
+        if not result:
+            return "", 0.0
+        return result["ctc_text"].replace(" ", ""), float(result["ctc_prob"])
+
+    return read
+
+
+def score(rows: list[dict], reader: Reader) -> dict:
+    texts, confidences, times = [], [], []
+    for row in rows:
+        began = time.perf_counter()
+        text, confidence = reader(row["data"])
+        times.append(time.perf_counter() - began)
+        texts.append(text)
+        confidences.append(confidence)
+    truth = [r["text"] for r in rows]
+    exact = np.array([a == b for a, b in zip(texts, truth, strict=True)])
+    result = {
+        "numbers": len(rows),
+        "exact": float(exact.mean()),
+        "cer": sum(edit_distance(a, b) for a, b in zip(texts, truth, strict=True))
+        / sum(len(t) for t in truth),
+        "ms_median": 1000 * statistics.median(times),
+        "texts": texts,
+    }
+    if all(c is not None for c in confidences):
+        keep = np.argsort(-np.array(confidences), kind="stable")[: int(0.95 * len(rows))]
+        result["exact_top95"] = float(exact[keep].mean())
+    return result
+
+
+def character_accuracy(model: digitrec.Model, rows: list[dict], texts: list[str]) -> dict:
+    """On numbers read with as many characters as written: share of digits read right, against
+    the model's accuracy on the same 28x28 digits alone."""
+    same = [(r, t) for r, t in zip(rows, texts, strict=True) if len(t) == len(r["text"])]
+    read_right = sum(sum(a == b for a, b in zip(t, r["text"], strict=True)) for r, t in same)
+    total = sum(len(r["text"]) for r, _ in same)
+    digits = np.concatenate([r["digits"] for r in rows])
+    labels = np.concatenate([r["labels"] for r in rows])
+    alone = float((model.probabilities(digits).argmax(1) == labels).mean())
+    return {"numbers_same_length": len(same), "read": read_right / max(1, total),
+            "alone": alone, "alone_digits": len(labels)}
+
+
+def photo_speed(model: digitrec.Model, data_dir: str | None, repeats: int = 50) -> float:
+    """Median ms to read a 640x480 photo of a 5-digit number, decode included."""
+    mnist = load_mnist(data_dir, progress=False)
+    rng = np.random.default_rng(7)
+    while True:
+        picks = rng.integers(0, 10000, 5)
+        rendered = render_number("".join(str(mnist.test_labels[i]) for i in picks),
+                                 list(mnist.test_images[picks]), rng, "photo", "gap")
+        if Image.open(io.BytesIO(rendered.data)).size == (640, 480):
+            break
+    for _ in range(3):
+        model.read(rendered.data)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        model.read(rendered.data)
+        times.append(time.perf_counter() - began)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--count", type=int, default=100, help="numbers per condition")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    model = digitrec.load_model(threads=1)
+    conditions = make_numbers(args.count, args.seed, args.data_dir)
+    readers: dict[str, Reader] = {
+        "digitrec read": lambda data: (lambda r: (r.text, r.confidence))(model.read(data)),
+        "naive segmentation": naive_reader(model),
+    }
+    for name, make in (("Tesseract 5", tesseract_reader), ("RapidOCR", rapidocr_reader),
+                       ("pmsh-ocr", pmsh_reader)):
+        reader = make()
+        if reader is not None:
+            readers[name] = reader
+    results = {cond: {name: score(rows, reader) for name, reader in readers.items()}
+               for cond, rows in conditions.items()}
+    chars = character_accuracy(model, conditions["gap"], results["gap"]["digitrec read"]["texts"])
+    speed = photo_speed(model, args.data_dir)
+    report = {"benchmark": "read", "command": "python bench/read.py " + " ".join(sys.argv[1:]),
+              "results": results, "characters_gap": chars, "photo_5_digits_ms": speed,
+              "versions": {"digitrec": digitrec.__version__}}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1) + "\n")
+    _print(report)
+
+
+def _print(report: dict) -> None:
+    results = report["results"]
+    names = list(next(iter(results.values())))
+    print("| numbers | count | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for cond, by in results.items():
+        cells = [f"{r['exact']:.1%} ({r['cer']:.1%})" for r in by.values()]
+        print(f"| {cond} | {next(iter(by.values()))['numbers']} | " + " | ".join(cells) + " |")
+    print("\nexact of the most confident 95% | ms per number (median)")
+    for cond, by in results.items():
+        cells = [f"{r.get('exact_top95', float('nan')):.1%} | {r['ms_median']:.1f}"
+                 for r in by.values()]
+        print(f"| {cond} | " + " | ".join(cells) + " |")
+    c = report["characters_gap"]
+    print(f"\ngap numbers, per character: read {c['read']:.2%} against {c['alone']:.2%} for the "
+          f"same {c['alone_digits']} digits alone; 640x480 photo of 5 digits: "
+          f"{report['photo_5_digits_ms']:.1f} ms")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
