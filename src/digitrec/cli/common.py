@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -26,6 +30,16 @@ def add_model(p: argparse.ArgumentParser, what: str = "ONNX model") -> None:
                         "with digitrec)")
 
 
+def add_images_and_format(p: argparse.ArgumentParser, json_help: str, csv_help: str) -> None:
+    """The images to read, and --json or --csv instead of the table."""
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="image files, folders of images, or glob patterns")
+    add_model(p)
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help=json_help)
+    output.add_argument("--csv", action="store_true", help=csv_help)
+
+
 def expand_paths(patterns: list[str]) -> list[tuple[str, str | None]]:
     """(path, problem) for every image named by files, folders and glob patterns."""
     found: list[tuple[str, str | None]] = []
@@ -41,3 +55,22 @@ def expand_paths(patterns: list[str]) -> list[tuple[str, str | None]]:
             matches = sorted(glob.glob(pattern))
             found += [(p, None) for p in matches] or [(pattern, "no such file")]
     return found
+
+
+def print_results(args: argparse.Namespace, rows: list[dict[str, Any]], csv_fields: list[str],
+                  csv_row: Callable[[dict[str, Any]], list[Any]],
+                  table: Callable[[list[dict[str, Any]]], None], problems: list[str]) -> int:
+    """Print the rows as JSON, CSV or a table, each problem as one error line; the exit code."""
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(csv_fields)
+        writer.writerows(csv_row(r) for r in rows)
+    else:
+        table(rows)
+    for problem in problems:
+        print(f"digitrec: error: {problem}", file=sys.stderr)
+    return 1 if problems else 0

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import DigitrecError
-from .common import add_model, add_threads, expand_paths
+from .common import add_images_and_format, add_threads, expand_paths, print_results
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Read the handwritten digit in each image: photos of paper, scans, canvas "
                     "drawings, MNIST-style images. Each is turned into MNIST's form first (ink "
                     "white on black, cropped, fitted to 20x20, centred by mass in 28x28).")
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="image files, folders of images, or glob patterns")
-    add_model(p)
-    output = p.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print JSON, one object per image")
-    output.add_argument("--csv", action="store_true", help="print CSV with all probabilities")
+    add_images_and_format(p, "print JSON, one object per image",
+                          "print CSV with all probabilities")
     p.add_argument("--min-confidence", type=float, default=0.5, metavar="P",
                    help="mark answers below this probability as uncertain (default 0.5); "
                         "images unlike any digit the model learned (a letter, a scribble) "
@@ -38,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_model
-    from ..inference.result import failure
+    from ..inference.result import CSV_FIELDS, csv_row, failure
     from ..vision import Processed, preprocess
 
     model = load_model(args.model, threads=args.threads)
@@ -59,20 +54,14 @@ def run(args: argparse.Namespace) -> int:
                               if path in problems else
                               predictions[path].to_dict(args.min_confidence, decimals=4))}
             for path, _ in paths]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    elif args.csv:
-        _print_csv(rows)
-    else:
-        _print_table(rows)
-    for problem in problems.values():
-        print(f"digitrec: error: {problem}", file=sys.stderr)
+    code = print_results(args, rows, CSV_FIELDS, csv_row, _print_table,
+                         [str(p) for p in problems.values()])
     if args.save_processed:
         _save_processed(predictions, Path(args.save_processed))
     if args.show:
         plots.prediction_figure(list(predictions.items()), Path(args.show))
         print(f"figure written to {args.show}", file=sys.stderr)
-    return 1 if problems else 0
+    return code
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -87,16 +76,6 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         flag = ("  (uncertain)" if r["status"] == "uncertain" else "") + (
             "  (unlike any digit)" if r["unusual"] else "")
         print(f"{r['file']:<{width}}  {r['digit']:>5}  {r['confidence']:>10.1%}  {top}{flag}")
-
-
-def _print_csv(rows: list[dict[str, Any]]) -> None:
-    import csv
-
-    from ..inference.result import CSV_FIELDS, csv_row
-
-    writer = csv.writer(sys.stdout)
-    writer.writerow(CSV_FIELDS)
-    writer.writerows(csv_row(r) for r in rows)
 
 
 def _save_processed(predictions: dict, folder: Path) -> None:

@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import sys
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import DigitrecError
-from .common import add_model, add_threads, expand_paths
+from ..reading.search import check_pattern, parse_digits
+from .common import add_images_and_format, add_threads, expand_paths, print_results
 
 
-def _digits(text: str) -> tuple[int, int]:
-    """'5' or '4-6' -> an inclusive range."""
-    match = re.fullmatch(r"(\d+)(?:-(\d+))?", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (5) or a range (4-6)")
-    low = int(match.group(1))
-    return low, int(match.group(2) or low)
+def _argument(check: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type from a checker that raises DigitrecError: a usage error, exit 2."""
+    def parse(text: str) -> object:
+        try:
+            return check(text)
+        except DigitrecError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
 
-
-def _pattern(text: str) -> str:
-    try:
-        re.compile(text)
-    except re.error as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {exc}") from None
-    return text
+    return parse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,16 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Read every number in each image, one line of text per line of writing, "
                     "top to bottom: digits, '.', ',' and '-'. Each character's box is given in "
                     "the image's pixels.")
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="image files, folders of images, or glob patterns")
-    add_model(p)
-    output = p.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true",
-                        help="print JSON, one object per image, with every character")
-    output.add_argument("--csv", action="store_true", help="print CSV, one row per image")
-    p.add_argument("--digits", type=_digits, metavar="N",
+    add_images_and_format(p, "print JSON, one object per image, with every character",
+                          "print CSV, one row per image")
+    p.add_argument("--digits", type=_argument(parse_digits), metavar="N",
                    help="each line has N digits, or N-M: the best reading with that many")
-    p.add_argument("--pattern", type=_pattern, metavar="REGEX",
+    p.add_argument("--pattern", type=_argument(check_pattern), metavar="REGEX",
                    help=r"each line matches this regular expression in full, e.g. '\d{5}' or "
                         r"'\d\d/\d\d/\d{4}': the best reading that does")
     add_threads(p)
@@ -53,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_model
-    from ..reading.result import read_failure
+    from ..reading.result import CSV_FIELDS, csv_row, read_failure
 
     model = load_model(args.model, threads=args.threads)
     rows: list[dict[str, Any]] = []
@@ -67,21 +55,7 @@ def run(args: argparse.Namespace) -> int:
         except DigitrecError as exc:
             rows.append({"file": path, **read_failure(str(exc), exc.code)})
             problems.append(str(exc))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    elif args.csv:
-        import csv
-
-        from ..reading.result import CSV_FIELDS, csv_row
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(CSV_FIELDS)
-        writer.writerows(csv_row(r) for r in rows)
-    else:
-        _print_table(rows)
-    for problem in problems:
-        print(f"digitrec: error: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return print_results(args, rows, CSV_FIELDS, csv_row, _print_table, problems)
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import DigitrecError
 from .segment import Piece
 
 MAX_SPAN = 4  # pieces one character may join
@@ -119,6 +120,26 @@ def _pruned(paths: list[Path], beam: int) -> list[Path]:
         if len(bucket) < beam:
             bucket.append(path)
     return [p for bucket in kept.values() for p in bucket]
+
+
+def parse_digits(text: str) -> tuple[int, int]:
+    """'5' or '4-6' (from a command line or a query string) -> an inclusive range."""
+    match = re.fullmatch(r"(\d{1,3})(?:-(\d{1,3}))?", text.strip())
+    if not match:
+        raise DigitrecError(f"digits: {text!r} is not a count (5) or a range (4-6)",
+                            "bad_parameter")
+    low = int(match.group(1))
+    return low, int(match.group(2) or low)
+
+
+def check_pattern(text: str) -> str:
+    """A regular expression a reading must match, refused in one line if it does not compile."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise DigitrecError(f"pattern: {text!r} is not a regular expression ({exc})",
+                            "bad_parameter") from None
+    return text
 
 
 def constraint(digits: tuple[int, int] | None, pattern: str | None) -> Callable[[str], bool]:

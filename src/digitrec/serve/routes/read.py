@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from ...errors import DigitrecError
+from ...reading.search import check_pattern, parse_digits
 from ..deps import ReaderDep, image_upload
 from ..schemas import ERRORS, IMAGE_BODY, ReadResult
 
@@ -19,20 +19,8 @@ def _constraints(digits: str | None, pattern: str | None) -> tuple[tuple[int, in
     if len(digits or "") > 20 or len(pattern or "") > 200:
         raise DigitrecError("digits or pattern is too long (at most 20 and 200 characters)",
                             "bad_parameter")
-    span = None
-    if digits:
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", digits)
-        if not match:
-            raise DigitrecError(f"digits: {digits!r} is not a count (5) or a range (4-6)",
-                                "bad_parameter")
-        span = (int(match.group(1)), int(match.group(2) or match.group(1)))
-    if pattern:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise DigitrecError(f"pattern: {pattern!r} is not a regular expression ({exc})",
-                                "bad_parameter") from None
-    return span, pattern or None
+    return (parse_digits(digits) if digits else None,
+            check_pattern(pattern) if pattern else None)
 
 
 @router.post("/read", response_model=ReadResult, responses=ERRORS, openapi_extra=IMAGE_BODY,
