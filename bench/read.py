@@ -272,6 +272,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--no-peers", action="store_true",
+                        help="digitrec and the naive segmentation only (a quick check)")
     args = parser.parse_args()
 
     model = digitrec.load_model(threads=1)
@@ -280,18 +282,19 @@ def main() -> None:
         "digitrec read": lambda data: (lambda r: (r.text, r.confidence))(model.read(data)),
         "naive segmentation": naive_reader(model),
     }
-    for name, make in (("Tesseract 5", tesseract_reader), ("RapidOCR", rapidocr_reader),
-                       ("pmsh-ocr", pmsh_reader)):
+    peers = () if args.no_peers else (("Tesseract 5", tesseract_reader),
+                                        ("RapidOCR", rapidocr_reader), ("pmsh-ocr", pmsh_reader))
+    for name, make in peers:
         reader = make()
         if reader is not None:
             readers[name] = reader
     results = {cond: {name: score(rows, reader) for name, reader in readers.items()}
                for cond, rows in conditions.items()}
     chars = character_accuracy(model, conditions["gap"], results["gap"]["digitrec read"]["texts"])
-    speed = photo_speed(model, args.data_dir)
+    speed = photo_speed(model, args.data_dir, 10 if args.no_peers else 50)
     report = {"benchmark": "read", "command": "python bench/read.py " + " ".join(sys.argv[1:]),
               "results": results, "characters_gap": chars, "photo_5_digits_ms": speed,
-              "versions": {"digitrec": digitrec.__version__}}
+              "versions": {"digitrec": digitrec.__version__}, "output": str(args.output)}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=1) + "\n")
     _print(report)
@@ -314,7 +317,7 @@ def _print(report: dict) -> None:
     print(f"\ngap numbers, per character: read {c['read']:.2%} against {c['alone']:.2%} for the "
           f"same {c['alone_digits']} digits alone; 640x480 photo of 5 digits: "
           f"{report['photo_5_digits_ms']:.1f} ms")
-    print(f"written to {RESULTS}")
+    print(f"written to {report['output']}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).parents[1] / "bench" / "accuracy.py"
+READ = Path(__file__).parents[1] / "bench" / "read.py"
 
 
 def test_accuracy_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
@@ -30,3 +31,22 @@ def test_accuracy_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
     assert report["ensemble"]["onnx_test_accuracy"] > 0.5
     assert (tmp_path / "time_to_accuracy.png").stat().st_size > 10_000
     assert "| best, ensemble of 2 |" in result.stdout
+
+
+def test_read_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(READ), "-n", "3", "--no-peers", "--data-dir", str(mnist_dir),
+         "--output", str(tmp_path / "read.json")],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "read.json").read_text())
+    conditions = report["results"]
+    assert {"gap", "touch", "overlap", "form", "lengths 1-10", "marks"} <= set(conditions)
+    for by_reader in conditions.values():
+        assert set(by_reader) == {"digitrec read", "naive segmentation"}
+        for r in by_reader.values():
+            assert r["numbers"] == 3 and 0 <= r["exact"] <= 1 and r["cer"] >= 0
+    # Three numbers with clear gaps between their digits: digitrec reads most characters.
+    assert conditions["gap"]["digitrec read"]["cer"] < 0.3
+    assert report["photo_5_digits_ms"] > 0
+    assert "| gap | 3 |" in result.stdout
