@@ -1,6 +1,7 @@
 """End to end in a real browser: the real server on a loopback port, Debian's Chromium driven by
 Playwright, a digit drawn with the mouse and an MNIST digit uploaded."""
 
+import itertools
 import shutil
 import socket
 import subprocess
@@ -97,3 +98,28 @@ def test_uploading_an_mnist_digit_shows_its_label(page: Page, mnist, tmp_path: P
     expect(page.locator("#uploaded")).to_be_visible()
     expect(page.locator("#processed")).to_be_visible()
     page.screenshot(path=str(tmp_path / "uploaded.png"))
+
+
+def test_number_mode_reads_three_digits_as_they_are_written(page: Page, tmp_path: Path) -> None:
+    page.locator("#mode-number").click()
+    expect(page.locator("#mode-number")).to_have_attribute("aria-pressed", "true")
+    box = page.locator("#pad").bounding_box()
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+    def stroke(points: list[tuple[float, float]]) -> None:
+        page.mouse.move(*at(*points[0]))
+        page.mouse.down()
+        for a, b in itertools.pairwise(points):
+            for i in range(1, 9):  # in small steps, as a hand moves
+                page.mouse.move(*at(a[0] + (b[0] - a[0]) * i / 8, a[1] + (b[1] - a[1]) * i / 8))
+        page.mouse.up()
+
+    stroke([(0.2, 0.2), (0.205, 0.8)])  # a 1
+    stroke([(0.38, 0.22), (0.5, 0.22), (0.42, 0.8)])  # a 7
+    stroke([(0.72, 0.2), (0.64, 0.35), (0.64, 0.65), (0.72, 0.8), (0.8, 0.65), (0.8, 0.35),
+            (0.72, 0.2)])  # a 0
+    expect(page.locator("#digit")).to_have_text("170", timeout=15_000)
+    assert "%" in page.locator("#confidence").inner_text()
+    page.screenshot(path=str(tmp_path / "number.png"))

@@ -205,3 +205,11 @@ def test_cli_and_api_read_numbers(mnist, tmp_path) -> None:
         assert refused.status_code == 415 and refused.json()["code"] == "not_an_image"
         bad = client.post("/api/read?digits=many", content=path.read_bytes())
         assert bad.status_code == 422 and bad.json()["code"] == "bad_parameter"
+
+
+def test_an_upright_one_on_a_wide_canvas_is_a_digit_not_a_ruled_line(model) -> None:
+    # Taller than half the frame and thin against its width: the single-digit pipeline's rule
+    # for ruled lines would erase it; the reader judges thinness against the height.
+    canvas = strokes([[(170, 56), (172, 224)], [(320, 62), (420, 62), (350, 224)]],
+                     size=(840, 280), width=18)
+    assert model.read(canvas).text == "17"

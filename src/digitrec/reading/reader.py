@@ -20,13 +20,16 @@ GAP = 0.25  # groups closer than this (of the line's height) may be one broken c
 # Numbers are read at up to this many pixels on the longest side of the writing itself: a
 # digit in a 10-digit number across a photo is a few pixels wide in an overview of the frame.
 READ_SIDE = 512
+# A stroke from top to bottom thinner than this share of the frame's height is print (a form's
+# box, a margin), not a pen's 1; in a wide frame, the default (a share of its width) is not.
+UPRIGHT_PRINT = 0.03
 
 
 def focused_ink(source: ImageSource) -> Ink:
     """The ink of the writing: found in an overview of the whole image, then again in a crop
     around it at up to READ_SIDE pixels, where digits and marks are large enough to read."""
     decoded = gray_image(source, READ_SIDE)
-    overview = ink_of(decoded)
+    overview = ink_of(decoded, upright_width=UPRIGHT_PRINT)
     groups = locate(overview.mask) if overview.contrast >= MIN_CONTRAST else []
     heaviest = max((g.mass for g in groups), default=0)
     groups = [g for g in groups if g.mass >= 0.02 * heaviest]  # not specks far away
@@ -39,7 +42,8 @@ def focused_ink(source: ImageSource) -> Ink:
     right = overview.decoded(max(g.right for g in groups) + margin, 1)
     box = (max(0, int(left)), max(0, int(top)), min(decoded.width, int(right) + 1),
            min(decoded.height, int(bottom) + 1))
-    return ink_of(decoded.crop(box), READ_SIDE, (box[1], box[0]), overview.drafted)
+    return ink_of(decoded.crop(box), READ_SIDE, (box[1], box[0]), overview.drafted,
+                  upright_width=UPRIGHT_PRINT)
 
 
 class Scorer(Protocol):

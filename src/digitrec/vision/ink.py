@@ -41,8 +41,12 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool, float]:
     return flat, inverted, contrast
 
 
-def ink_mask(ink: np.ndarray) -> np.ndarray:
-    """Which pixels are ink: a noise-aware Otsu threshold, specks and ruled lines removed."""
+def ink_mask(ink: np.ndarray, upright_width: float | None = None) -> np.ndarray:
+    """Which pixels are ink: a noise-aware Otsu threshold, specks and ruled lines removed.
+
+    Lines from top to bottom count as ruled when thinner than 2.5% of the frame's width, or
+    than ``upright_width`` of its height where given: in a crop around a line of writing a 1
+    is as tall as a printed box's edge, and only thinner strokes are print."""
     # A 3x3 mean first: sensor noise (amplified in shadows by the division) averages out,
     # strokes do not.
     ink = sum3x3(np.pad(ink, 1, mode="edge")) / 9
@@ -53,19 +57,22 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     # keeps strokes 2+ pixels wide.
     mask = sum3x3(np.pad(mask, 1).astype(np.uint8)) >= 5
     mask[_lines(mask.mean(1)), :] = False
-    mask[:, _lines(mask.mean(0))] = False
+    width = None if upright_width is None else upright_width * mask.shape[0]
+    mask[:, _lines(mask.mean(0), width)] = False
     return mask
 
 
-def _lines(coverage: np.ndarray) -> np.ndarray:
+def _lines(coverage: np.ndarray, thin: float | None = None) -> np.ndarray:
     """Rows (or columns) that are ruled lines or the sheet's edge, from each one's ink coverage.
 
     A ruled line is thin and crosses half the frame or more (noise breaks it up); the sheet's
     edge leaves a band across most of the frame, within a tenth of the frame from its border
     with nothing in between. A digit is neither: even a 7's bar in a tightly cropped image is
-    thicker than a line and shorter than the frame.
+    thicker than a line and shorter than the frame. ``thin`` is a ruled line's widest, in
+    pixels: by default 2.5% of the frame.
     """
     n = len(coverage)
+    thin = max(1, int(0.025 * n)) if thin is None else max(1, int(thin))
     out = np.zeros(n, bool)
     empty = coverage < 0.01
     near = max(1, n // 10)
@@ -73,7 +80,7 @@ def _lines(coverage: np.ndarray) -> np.ndarray:
     def at_edge(s: int, e: int) -> bool:
         return bool((s <= near and empty[:s].all()) or (e >= n - near and empty[e:].all()))
 
-    for threshold, keep in ((0.5, lambda s, e: e - s <= max(1, int(0.025 * n))),
+    for threshold, keep in ((0.5, lambda s, e: e - s <= thin),
                             (0.75, at_edge)):
         flagged = np.concatenate(([0], (coverage > threshold).astype(np.int8), [0]))
         edges = np.flatnonzero(np.diff(flagged))

@@ -84,11 +84,13 @@ class Ink:
 
 
 def ink_of(gray: Image.Image, work_side: int = WORK_SIDE, origin: tuple[int, int] = (0, 0),
-           drafted: float | None = None) -> Ink:
-    """The ink of a decoded grayscale image, worked at ``work_side`` pixels at most."""
+           drafted: float | None = None, upright_width: float | None = None) -> Ink:
+    """The ink of a decoded grayscale image, worked at ``work_side`` pixels at most (see
+    `ink_mask` for ``upright_width``)."""
     array, scale, pad = working_size(gray, work_side)
     coverage, inverted, contrast = ink_map(array)
-    mask = ink_mask(coverage) if contrast >= MIN_CONTRAST else np.zeros(array.shape, bool)
+    mask = (ink_mask(coverage, upright_width) if contrast >= MIN_CONTRAST
+            else np.zeros(array.shape, bool))
     return Ink(coverage, mask, inverted, contrast, scale, pad, origin,
                drafted or gray.info.get(DRAFTED, 1.0))
 

@@ -15,6 +15,7 @@ let current = null;
 let timer = null;
 let inFlight = false;
 let pending = null; // the newest image waiting for the request in flight
+let mode = "digit"; // or "number": a wide canvas, read by /api/read
 
 function buildBars() {
   const bars = $("bars");
@@ -99,12 +100,14 @@ function send(blob) {
   inFlight = true;
   document.body.classList.add("busy");
   setStatus("Reading…", "");
-  fetch("/api/predict", { method: "POST", body: blob,
-                          headers: { "Content-Type": blob.type || "application/octet-stream" } })
+  const reading = mode === "number";
+  fetch(reading ? "/api/read" : "/api/predict", {
+    method: "POST", body: blob,
+    headers: { "Content-Type": blob.type || "application/octet-stream" } })
     .then(async (response) => {
       const body = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
-      show(body);
+      if (reading) showReading(body); else show(body);
     })
     .catch((error) => showError(error.message))
     .finally(() => {
@@ -156,6 +159,34 @@ function show(result) {
   }
 }
 
+function showReading(result) {
+  const digit = $("digit");
+  $("processed").hidden = true;
+  if (!result.lines.length) {
+    digit.textContent = "–";
+    digit.classList.add("none");
+    $("confidence").textContent = "";
+    setStatus(result.reason || "No number found.", "warn");
+    return;
+  }
+  digit.textContent = result.text;
+  digit.classList.remove("none");
+  $("confidence").textContent =
+    `${(100 * result.confidence).toFixed(1)}% sure · ${result.timing_ms.toFixed(1)} ms`;
+  const unsure = result.confidence < LOW_CONFIDENCE;
+  setStatus(unsure ? "Not sure: are the digits apart and clearly drawn?" : "Done.",
+            unsure ? "warn" : "");
+}
+
+function setMode(next) {
+  mode = next;
+  document.body.classList.toggle("number-mode", mode === "number");
+  $("mode-digit").setAttribute("aria-pressed", String(mode === "digit"));
+  $("mode-number").setAttribute("aria-pressed", String(mode === "number"));
+  pad.width = mode === "number" ? 840 : 280; // resizing a canvas clears it
+  clearAll();
+}
+
 function showError(message) {
   $("digit").textContent = "!";
   $("digit").classList.add("none");
@@ -170,7 +201,7 @@ function reset() {
   $("confidence").textContent = "";
   $("processed").hidden = true;
   setBars(null);
-  setStatus("Draw a digit to start.", "");
+  setStatus(mode === "number" ? "Write a number to start." : "Draw a digit to start.", "");
 }
 
 function clearAll() {
@@ -199,6 +230,8 @@ function upload(file) {
 }
 
 $("clear").addEventListener("click", clearAll);
+$("mode-digit").addEventListener("click", () => setMode("digit"));
+$("mode-number").addEventListener("click", () => setMode("number"));
 $("undo").addEventListener("click", undo);
 $("file").addEventListener("change", (event) => upload(event.target.files[0]));
 
