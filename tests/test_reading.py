@@ -213,3 +213,4 @@ def test_an_upright_one_on_a_wide_canvas_is_a_digit_not_a_ruled_line(model) -> N
     canvas = strokes([[(170, 56), (172, 224)], [(320, 62), (420, 62), (350, 224)]],
                      size=(840, 280), width=18)
     assert model.read(canvas).text == "17"
+

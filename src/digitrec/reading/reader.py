@@ -90,7 +90,7 @@ def _characters(ink: Ink, line: InkLine, path: Path,
                                                    max(c.bottom for c in chosen),
                                                    chosen[0].left, chosen[-1].right))
         out.append(Character(char, (left, top, right, bottom), p, cand.probabilities,
-                             images.get((cand.start, cand.end))))
+                             images.get((cand.start, cand.end)), cand.unusual))
     return out
 
 
@@ -121,9 +121,10 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
     for n, (k, start, end) in enumerate(jobs):
         pieces = lines[k].pieces
         width = (pieces[end - 1].right - pieces[start].left) / lines[k].height
-        cost = penalty(None if novelty is None else float(novelty[n]), model.novelty_threshold,
-                       width)
-        per_line[k].append(Candidate(start, end, probs[n], cost))
+        distance = None if novelty is None else float(novelty[n])
+        threshold = model.novelty_threshold
+        per_line[k].append(Candidate(start, end, probs[n], penalty(distance, threshold, width),
+                                     unusual=bool(distance and threshold and distance > threshold)))
         seen[k][(start, end)] = images[n]
     accept = constraint(digits, pattern) if digits or pattern else None
     out = []

@@ -22,13 +22,14 @@ class Character:
     confidence: float  # the model's probability for a digit; 1 for a mark read by its shape
     probabilities: np.ndarray | None = None  # (10,) for a digit
     processed: np.ndarray | None = None  # the 28x28 the model saw, for a digit
+    unusual: bool = False  # unlike any digit the model learned (a letter, a scribble?)
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
         def num(v: float) -> float:
             return round(v, decimals) if decimals is not None else v
 
         return {"char": self.char, "box": list(self.box), "confidence": num(self.confidence),
-                "probabilities": None if self.probabilities is None
+                "unusual": self.unusual, "probabilities": None if self.probabilities is None
                 else [num(float(p)) for p in self.probabilities]}
 
 

@@ -42,6 +42,7 @@ class Candidate:
     probabilities: np.ndarray | None  # None for a mark
     penalty: float  # subtracted from every label's log-probability
     mark: str = ""
+    unusual: bool = False  # farther from the digits learned than the model's threshold
 
     def labels(self, count: int) -> list[tuple[str, float, float]]:
         """The ``count`` likeliest readings: (character, probability, score)."""

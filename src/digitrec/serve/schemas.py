@@ -32,6 +32,7 @@ class ReadCharacter(BaseModel):
     char: str = Field(description='a digit, or ".", "," or "-"')
     box: list[int] = Field(description="left, top, right, bottom, in the image's pixels")
     confidence: float = Field(description="the model's probability for a digit; 1 for a mark")
+    unusual: bool = Field(description="unlike any digit the model learned (a letter?)")
     probabilities: list[float] | None = Field(description="of each digit 0-9, for a digit")
 
 
