@@ -17,7 +17,7 @@ from .locate import Box
 @dataclass(frozen=True)
 class Component:
     """One connected group of ink pixels: its box, pixel count, and its pixels as runs
-    (row, start, end) so its own mask can be drawn without its neighbours'."""
+    (row, start, end), from which `label_map` tells its pixels from its neighbours'."""
 
     top: int
     bottom: int
