@@ -133,49 +133,40 @@ function setBars(probabilities) {
   });
 }
 
-function show(result) {
+// The answer's text (a digit or a number), or null with the reason nothing was read; then
+// how sure the model is and a status line, of which `doubt` is the warning, if any.
+function showAnswer(text, result, reason, doubt) {
   const digit = $("digit");
+  if (text === null) {
+    digit.textContent = "–";
+    digit.classList.add("none");
+    $("confidence").textContent = "";
+    setStatus(reason, "warn");
+    return;
+  }
+  digit.textContent = text;
+  digit.classList.remove("none");
+  $("confidence").textContent =
+    `${(100 * result.confidence).toFixed(1)}% sure · ${result.timing_ms.toFixed(1)} ms`;
+  setStatus(doubt || "Done.", doubt ? "warn" : "");
+}
+
+function show(result) {
   const processed = $("processed");
   processed.hidden = !result.processed;
   if (result.processed) processed.src = result.processed;
   setBars(result.probabilities);
-  if (result.digit === null) {
-    digit.textContent = "–";
-    digit.classList.add("none");
-    $("confidence").textContent = "";
-    setStatus(result.reason || "No digit found.", "warn");
-    return;
-  }
-  digit.textContent = result.digit;
-  digit.classList.remove("none");
-  $("confidence").textContent =
-    `${(100 * result.confidence).toFixed(1)}% sure · ${result.timing_ms.toFixed(1)} ms`;
-  if (result.unusual) {
-    setStatus("This looks unlike any digit the model learned.", "warn");
-  } else if (result.confidence < LOW_CONFIDENCE) {
-    setStatus("Not sure: is it one digit, clearly drawn?", "warn");
-  } else {
-    setStatus("Done.", "");
-  }
+  const doubt = result.unusual ? "This looks unlike any digit the model learned."
+    : result.confidence < LOW_CONFIDENCE ? "Not sure: is it one digit, clearly drawn?" : null;
+  showAnswer(result.digit, result, result.reason || "No digit found.", doubt);
 }
 
 function showReading(result) {
-  const digit = $("digit");
   $("processed").hidden = true;
-  if (!result.lines.length) {
-    digit.textContent = "–";
-    digit.classList.add("none");
-    $("confidence").textContent = "";
-    setStatus(result.reason || "No number found.", "warn");
-    return;
-  }
-  digit.textContent = result.text;
-  digit.classList.remove("none");
-  $("confidence").textContent =
-    `${(100 * result.confidence).toFixed(1)}% sure · ${result.timing_ms.toFixed(1)} ms`;
-  const unsure = result.confidence < LOW_CONFIDENCE;
-  setStatus(unsure ? "Not sure: are the digits apart and clearly drawn?" : "Done.",
-            unsure ? "warn" : "");
+  const doubt = result.confidence < LOW_CONFIDENCE
+    ? "Not sure: are the digits apart and clearly drawn?" : null;
+  showAnswer(result.lines.length ? result.text : null, result,
+             result.reason || "No number found.", doubt);
 }
 
 function setMode(next) {
