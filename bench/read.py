@@ -48,7 +48,7 @@ from digitrec.data import load_mnist
 from digitrec.synthetic import render_number
 from digitrec.training.glyphs import with_variants
 from digitrec.vision import find_ink
-from digitrec.vision.components import components
+from digitrec.vision.components import components, label_map
 from digitrec.vision.normalise import crop_digit, fit_mnist, normalise_stroke
 
 RESULTS = Path(__file__).parent / "results" / "read.json"
@@ -130,16 +130,14 @@ def naive_reader(model: digitrec.Model) -> Reader:
     model: what a first attempt at reading numbers looks like."""
     def read(data: bytes) -> tuple[str, float | None]:
         ink = find_ink(data)
-        parts = [c for c in components(ink.mask)]
+        parts = components(ink.mask)
         if not parts:
             return "", 0.0
         tallest = max(c.height for c in parts)
         parts = [c for c in parts if c.height >= 0.3 * tallest]
         images = []
         for c in parts:
-            mask = np.zeros_like(ink.mask)
-            for r, s, e in c.runs:
-                mask[r, s:e] = True
+            mask = label_map(ink.mask.shape, [c]) > 0
             crop, core = crop_digit(ink.coverage, mask, c.box)
             images.append(fit_mnist(normalise_stroke(crop, core)))
         probs = model.probabilities(np.stack(images))

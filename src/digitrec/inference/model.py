@@ -54,19 +54,18 @@ class Model:
     def classify(self, processed: list[Processed]) -> list[Prediction]:
         """Predictions for images already through `preprocess`."""
         found = [p.image for p in processed if p.image is not None]
-        threshold = self.novelty_threshold
-        names = [OUTPUT_NAME] if threshold is None else [OUTPUT_NAME, NOVELTY_NAME]
-        results = self._run(np.stack(found), names) if found else [[], []]
-        probs, novelty = iter(results[0]), iter(results[-1])
+        probs, novelty = self.scores(np.stack(found)) if found else ([], None)
+        rows = iter(probs)
+        distances = iter(novelty if novelty is not None else [None] * len(found))
         out = []
         for p in processed:
             if p.image is None:
                 out.append(Prediction(None, None, None, p.reason, reason_code=p.reason_code))
                 continue
-            row = next(probs)
-            distance = None if threshold is None else float(next(novelty))
+            row, distance = next(rows), next(distances)
+            distance = None if distance is None else float(distance)
             out.append(Prediction(int(row.argmax()), row, p.image, novelty=distance,
-                                  unusual=distance is not None and distance > threshold))
+                                  unusual=self.unusual(distance)))
         return out
 
     def read(self, image: ImageSource, digits: int | tuple[int, int] | None = None,
@@ -82,8 +81,9 @@ class Model:
         span = (digits, digits) if isinstance(digits, int) else digits
         return read(self, image, span, pattern)
 
-    def read_batch(self, images: Iterable[ImageSource], digits: int | tuple[int, int] | None
-                   = None, pattern: str | None = None) -> list[Reading]:
+    def read_batch(self, images: Iterable[ImageSource],
+                   digits: int | tuple[int, int] | None = None,
+                   pattern: str | None = None) -> list[Reading]:
         """`read` for many images."""
         return [self.read(image, digits, pattern) for image in images]
 
@@ -94,6 +94,12 @@ class Model:
             return self._run(images, [OUTPUT_NAME])[0], None
         probs, novelty = self._run(images, [OUTPUT_NAME, NOVELTY_NAME])
         return probs, novelty
+
+    def unusual(self, distance: float | None) -> bool:
+        """Whether a distance from the digits learned is beyond the model's threshold: the
+        99.5th percentile of real validation digits."""
+        return (distance is not None and self.novelty_threshold is not None
+                and distance > self.novelty_threshold)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 10) for images already in MNIST's form (no preprocessing).

@@ -51,7 +51,7 @@ class Prediction:
                 decimals: int | None = None) -> dict[str, Any]:
         """The JSON form of a result; ``decimals`` rounds the probabilities for display."""
         def num(value: float) -> float:
-            return round(value, decimals) if decimals is not None else value
+            return rounded(value, decimals)
 
         probabilities = (None if self.probabilities is None
                          else [num(float(p)) for p in self.probabilities])
@@ -66,6 +66,11 @@ class Prediction:
             "reason": self.reason,
             "reason_code": self.reason_code,
         }
+
+
+def rounded(value: float, decimals: int | None) -> float:
+    """``value`` to ``decimals`` places for display, or as it is."""
+    return round(value, decimals) if decimals is not None else value
 
 
 def failure(message: str, code: str) -> dict[str, Any]:

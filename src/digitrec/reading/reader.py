@@ -11,7 +11,7 @@ import numpy as np
 from ..vision import ImageSource, locate
 from ..vision.decode import gray_image
 from ..vision.normalise import crop_digit, crop_settings, fit_mnist, normalise_stroke
-from ..vision.pipeline import MAX_INK_SHARE, MIN_CONTRAST, Ink, ink_of
+from ..vision.pipeline import Ink, ink_of
 from .result import Character, Reading, TextLine
 from .search import Candidate, Path, best_path, constraint, penalty, spans
 from .segment import InkLine, segment
@@ -30,7 +30,7 @@ def focused_ink(source: ImageSource) -> Ink:
     around it at up to READ_SIDE pixels, where digits and marks are large enough to read."""
     decoded = gray_image(source, READ_SIDE)
     overview = ink_of(decoded, upright_width=UPRIGHT_PRINT)
-    groups = locate(overview.mask) if overview.contrast >= MIN_CONTRAST else []
+    groups = locate(overview.mask)  # empty where no ink stands out
     heaviest = max((g.mass for g in groups), default=0)
     groups = [g for g in groups if g.mass >= 0.02 * heaviest]  # not specks far away
     if not groups:
@@ -50,6 +50,8 @@ class Scorer(Protocol):
     novelty_threshold: float | None
 
     def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def unusual(self, distance: float | None) -> bool: ...
 
 
 def _character_image(ink: Ink, line: InkLine, start: int, end: int,
@@ -99,10 +101,9 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
     """Every line of digits in ``source``, each the best reading that has ``digits`` digits
     (a (low, high) range) and matches ``pattern`` in full, where given."""
     ink = focused_ink(source)
-    if ink.contrast < MIN_CONTRAST:
-        return Reading([], "no_ink")
-    if ink.mask.mean() > MAX_INK_SHARE:
-        return Reading([], "texture")
+    refusal = ink.refusal()
+    if refusal:
+        return Reading([], refusal)
     lines = segment(ink.mask)
     if not lines:
         return Reading([], "faint")
@@ -122,9 +123,9 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
         pieces = lines[k].pieces
         width = (pieces[end - 1].right - pieces[start].left) / lines[k].height
         distance = None if novelty is None else float(novelty[n])
-        threshold = model.novelty_threshold
-        per_line[k].append(Candidate(start, end, probs[n], penalty(distance, threshold, width),
-                                     unusual=bool(distance and threshold and distance > threshold)))
+        per_line[k].append(Candidate(start, end, probs[n],
+                                     penalty(distance, model.novelty_threshold, width),
+                                     unusual=model.unusual(distance)))
         seen[k][(start, end)] = images[n]
     accept = constraint(digits, pattern) if digits or pattern else None
     out = []

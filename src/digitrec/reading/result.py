@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..inference.result import rounded
 from ..vision import REASONS
 
 # Reasons a reading can be empty besides the single-digit pipeline's.
@@ -25,12 +26,10 @@ class Character:
     unusual: bool = False  # unlike any digit the model learned (a letter, a scribble?)
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
-        def num(v: float) -> float:
-            return round(v, decimals) if decimals is not None else v
-
-        return {"char": self.char, "box": list(self.box), "confidence": num(self.confidence),
-                "unusual": self.unusual, "probabilities": None if self.probabilities is None
-                else [num(float(p)) for p in self.probabilities]}
+        return {"char": self.char, "box": list(self.box),
+                "confidence": rounded(self.confidence, decimals), "unusual": self.unusual,
+                "probabilities": None if self.probabilities is None
+                else [rounded(float(p), decimals) for p in self.probabilities]}
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class TextLine:
     characters: list[Character] = field(default_factory=list)
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
-        return {"text": self.text, "confidence": _round(self.confidence, decimals),
+        return {"text": self.text, "confidence": rounded(self.confidence, decimals),
                 "characters": [c.to_dict(decimals) for c in self.characters]}
 
 
@@ -68,7 +67,7 @@ class Reading:
         return [c for line in self.lines for c in line.characters]
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
-        return {"text": self.text, "confidence": _round(self.confidence, decimals),
+        return {"text": self.text, "confidence": rounded(self.confidence, decimals),
                 "status": "ok" if self.lines else "no number",
                 "lines": [line.to_dict(decimals) for line in self.lines],
                 "reason": self.reason, "reason_code": self.reason_code}
@@ -90,6 +89,3 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
     return [record["file"], record["text"], record["confidence"], record["status"], chars,
             record["reason_code"] or "", record.get("error") or record["reason"] or ""]
 
-
-def _round(value: float, decimals: int | None) -> float:
-    return round(value, decimals) if decimals is not None else value

@@ -16,14 +16,13 @@ from .locate import Box
 
 @dataclass(frozen=True)
 class Component:
-    """One connected group of ink pixels: its box, pixel count, and its pixels as runs
-    (row, start, end), from which `label_map` tells its pixels from its neighbours'."""
+    """One connected group of ink pixels: its box, and its pixels as runs (row, start, end),
+    from which `label_map` tells its pixels from its neighbours'."""
 
     top: int
     bottom: int
     left: int
     right: int
-    area: int
     runs: tuple[tuple[int, int, int], ...]
 
     @property
@@ -33,10 +32,6 @@ class Component:
     @property
     def height(self) -> int:
         return self.bottom - self.top
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
 
 
 def _row_runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
@@ -79,8 +74,7 @@ def components(mask: np.ndarray) -> list[Component]:
     for group in groups.values():
         rows = [r for r, _, _ in group]
         out.append(Component(min(rows), max(rows) + 1, min(s for _, s, _ in group),
-                             max(e for _, _, e in group), sum(e - s for _, s, e in group),
-                             tuple(group)))
+                             max(e for _, _, e in group), tuple(group)))
     return sorted(out, key=lambda c: (c.left, c.top))
 
 

@@ -73,6 +73,13 @@ class Ink:
     origin: tuple[int, int] = (0, 0)  # where the working area starts, in decoded pixels
     drafted: float = 1.0  # source pixels per decoded pixel (large JPEGs decode smaller)
 
+    def refusal(self) -> str | None:
+        """Why no writing can be read in this ink at all: "no_ink" when nothing stands out
+        enough to be ink, "texture" when too much of it does; else None."""
+        if self.contrast < MIN_CONTRAST:
+            return "no_ink"
+        return "texture" if self.mask.mean() > MAX_INK_SHARE else None
+
     def decoded(self, value: float, axis: int) -> float:
         """A working coordinate along ``axis`` (0 rows, 1 columns) in decoded pixels."""
         return value / self.scale - self.pad + self.origin[axis]
@@ -103,13 +110,12 @@ def find_ink(source: ImageSource) -> Ink:
 def preprocess(source: ImageSource) -> Processed:
     """The whole pipeline: any image in, the model's 28x28 (or the reason there is none) out."""
     ink = find_ink(source)
-    if ink.contrast < MIN_CONTRAST:
-        return Processed(None, "no_ink", ink.inverted)
+    refusal = ink.refusal()
+    if refusal:
+        return Processed(None, refusal, ink.inverted)
     box = digit_box(ink.mask)
-    if box is None:
+    if box is None:  # an empty mask: "texture" needs ink, so the order of checks is moot
         return Processed(None, "faint", ink.inverted)
-    if ink.mask.mean() > MAX_INK_SHARE:
-        return Processed(None, "texture", ink.inverted)
     crop, core = crop_digit(ink.coverage, ink.mask, box)
     if crop.shape[1] > MAX_ASPECT * crop.shape[0]:
         return Processed(None, "too_wide", ink.inverted)
