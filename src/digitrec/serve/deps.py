@@ -76,9 +76,13 @@ class Reader:
             raise DigitrecError(str(exc).replace("<bytes>", filename, 1), exc.code) from None
 
 
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
 async def image_upload(request: Request) -> tuple[bytes, str]:
     """One image from a request: the `file` field of a form, or the raw body; with its name."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if is_form(request):
         async with request.form(max_files=1, max_fields=10) as form:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):

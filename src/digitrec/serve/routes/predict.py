@@ -6,14 +6,10 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from ...errors import DigitrecError
-from ..deps import ReaderDep, image_upload
+from ..deps import ReaderDep, image_upload, is_form
 from ..schemas import BATCH_BODY, ERRORS, IMAGE_BODY, MAX_BATCH, BatchItem, BatchResult, Result
 
 router = APIRouter(prefix="/api")
-
-
-def _is_form(request: Request) -> bool:
-    return request.headers.get("content-type", "").startswith("multipart/form-data")
 
 
 @router.post("/predict", response_model=Result, responses=ERRORS, openapi_extra=IMAGE_BODY,
@@ -28,7 +24,7 @@ async def predict(request: Request, reader: ReaderDep) -> Result:
 async def predict_batch(request: Request, reader: ReaderDep) -> BatchResult:
     """A form with up to 64 files in `files`; a file that cannot be read gets an `error`
     and the others are still read."""
-    if not _is_form(request):
+    if not is_form(request):
         raise DigitrecError("send the images as multipart/form-data files named 'files'",
                             "not_multipart")
     async with request.form(max_files=MAX_BATCH, max_fields=MAX_BATCH) as form:
