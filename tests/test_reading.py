@@ -190,9 +190,11 @@ def test_cli_and_api_read_numbers(mnist, tmp_path) -> None:
     Image.fromarray(page([digit_ink(mnist, i) for i in (0, 1, 2)], gap=10)).save(path)
     (tmp_path / "bad.png").write_text("not an image")
     out = subprocess.run([sys.executable, "-m", "digitrec", "read", "--json", str(path),
-                          str(tmp_path / "bad.png")], capture_output=True, text=True,
-                         timeout=120)
+                          str(tmp_path / "bad.png"), "--show", str(tmp_path / "seen.png")],
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
+    assert (tmp_path / "seen-1-number.png").is_file()  # one picture per image read
+    assert not list(tmp_path.glob("seen-2-*")) and not list(tmp_path.glob(".*tmp*"))
     rows = json.loads(out.stdout)
     assert rows[0]["text"] == "721" and rows[0]["status"] == "ok"
     assert [c["char"] for c in rows[0]["lines"][0]["characters"]] == ["7", "2", "1"]
@@ -205,6 +207,30 @@ def test_cli_and_api_read_numbers(mnist, tmp_path) -> None:
         assert refused.status_code == 415 and refused.json()["code"] == "not_an_image"
         bad = client.post("/api/read?digits=many", content=path.read_bytes())
         assert bad.status_code == 422 and bad.json()["code"] == "bad_parameter"
+
+
+def test_the_picture_shows_each_box_reading_and_input(model, mnist, tmp_path) -> None:
+    from digitrec.reading.picture import GREEN, INPUT, picture
+
+    image = page([digit_ink(mnist, i) for i in (0, 1, 2)], gap=20)  # 721
+    reading = model.read(image)
+    drawn = np.asarray(picture(image, reading)).astype(int)
+    height, width = image.shape
+    assert drawn.shape[0] > height and drawn.shape[1] >= width
+    green = (np.abs(drawn - GREEN).sum(2) < 60)
+    for char in reading.characters:
+        left, top, right, bottom = char.box
+        assert green[top:bottom, left].mean() > 0.9  # the box's left edge
+        assert not green[top + 5 : bottom - 5, left + 5 : right - 5].all()
+    below = drawn[height:, :, 0]
+    # The model's inputs under the image, on white: as many black squares as characters.
+    edge = below[np.argmax((below < 30).sum(1))]  # a row along the squares' empty borders
+    dark = np.flatnonzero(edge < 30)
+    assert len(np.flatnonzero(np.diff(dark) > 1)) + 1 == 3 and dark[-1] < 3 * (INPUT + 8) + 8
+    bad = subprocess.run([sys.executable, "-m", "digitrec", "read", "--show",
+                          str(tmp_path / "seen.txt"), str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "seen.txt" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_an_upright_one_on_a_wide_canvas_is_a_digit_not_a_ruled_line(model) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..errors import DigitrecError
+from ..reading.picture import check_picture
 from ..reading.search import check_pattern, parse_digits
 from .common import add_images_and_format, add_threads, expand_paths, print_results
 
@@ -35,27 +37,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pattern", type=_argument(check_pattern), metavar="REGEX",
                    help=r"each line matches this regular expression in full, e.g. '\d{5}' or "
                         r"'\d\d/\d\d/\d{4}': the best reading that does")
+    p.add_argument("--show", type=_argument(check_picture), metavar="OUT.png",
+                   help="draw each image with its characters' boxes and readings, and the "
+                        "28x28 inputs the model saw, into OUT.png (several images: "
+                        "OUT-1-NAME.png, OUT-2-NAME.png, ...)")
     add_threads(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_model
+    from ..reading.picture import picture, save_picture
     from ..reading.result import CSV_FIELDS, csv_row, read_failure
 
     model = load_model(args.model, threads=args.threads)
     rows: list[dict[str, Any]] = []
     problems = []
-    for path, problem in expand_paths(args.paths):
+    paths = expand_paths(args.paths)
+    many = len(paths) > 1
+    for k, (path, problem) in enumerate(paths, 1):
         try:
             if problem:
                 raise DigitrecError(f"{path}: {problem}", code="not_found")
             reading = model.read(path, args.digits, args.pattern)
+            if args.show:
+                save_picture(picture(path, reading), _picture_path(args.show, path, k, many))
             rows.append({"file": path, **reading.to_dict(decimals=4)})
         except DigitrecError as exc:
             rows.append({"file": path, **read_failure(str(exc), exc.code)})
             problems.append(str(exc))
     return print_results(args, rows, CSV_FIELDS, csv_row, _print_table, problems)
+
+
+def _picture_path(out: Path, image: str, k: int, many: bool) -> Path:
+    """Where the picture of the k-th image goes: OUT itself for one image."""
+    return out.with_name(f"{out.stem}-{k}-{Path(image).stem}{out.suffix}") if many else out
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
