@@ -15,6 +15,14 @@ from digitrec.data import MNIST, load_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Shapes that are no digit, as lines (x0, y0, x1, y1) in a 280x280 frame.
+NOT_DIGITS = {
+    "A": [(60, 240, 140, 40), (140, 40, 220, 240), (95, 160, 185, 160)],
+    "X": [(60, 60, 220, 220), (220, 60, 60, 220)],
+    "K": [(90, 40, 90, 240), (90, 140, 200, 40), (120, 120, 200, 240)],
+    "hash": [(100, 40, 90, 240), (180, 40, 170, 240), (40, 100, 240, 100), (40, 180, 240, 180)],
+}
+
 
 # CI sets it: there a test whose data or tool is missing fails instead of skipping, so a
 # broken setup cannot pass as a green run.

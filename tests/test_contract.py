@@ -82,7 +82,8 @@ INFERENCE_MODULES = [
     "digitrec.serve.routes.predict", "digitrec.serve.routes.meta", "digitrec.cli",
     "digitrec.cli.predict", "digitrec.cli.read", "digitrec.cli.serve", "digitrec.cli.info",
     "digitrec.reading", "digitrec.reading.reader", "digitrec.reading.search",
-    "digitrec.reading.segment", "digitrec.reading.result", "digitrec.vision.components",
+    "digitrec.reading.segment", "digitrec.reading.result", "digitrec.reading.picture",
+    "digitrec.vision.components",
     "digitrec.serve.routes.read",
     "digitrec.evaluation.metrics", "digitrec.training.recipes",
 ]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NOT_DIGITS
 from PIL import Image, ImageDraw
 
 from digitrec import load_model
@@ -114,14 +115,6 @@ def _drawn(strokes) -> np.ndarray:
     for line in strokes:
         draw.line(line, fill=0, width=14)
     return np.asarray(page)
-
-
-NOT_DIGITS = {
-    "A": [(60, 240, 140, 40), (140, 40, 220, 240), (95, 160, 185, 160)],
-    "X": [(60, 60, 220, 220), (220, 60, 60, 220)],
-    "K": [(90, 40, 90, 240), (90, 140, 200, 40), (120, 120, 200, 240)],
-    "hash": [(100, 40, 90, 240), (180, 40, 170, 240), (40, 100, 240, 100), (40, 180, 240, 180)],
-}
 
 
 def test_letters_and_marks_are_flagged_unlike_any_digit(mnist) -> None:

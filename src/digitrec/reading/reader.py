@@ -10,13 +10,13 @@ import numpy as np
 
 from ..vision import ImageSource, locate
 from ..vision.decode import gray_image
+from ..vision.locate import NEAR
 from ..vision.normalise import crop_digit, crop_settings, fit_mnist, normalise_stroke
 from ..vision.pipeline import Ink, ink_of
 from .result import Character, Reading, TextLine
 from .search import Candidate, Path, best_path, constraint, penalty, spans
 from .segment import InkLine, segment
 
-GAP = 0.25  # groups closer than this (of the line's height) may be one broken character
 # Numbers are read at up to this many pixels on the longest side of the writing itself: a
 # digit in a 10-digit number across a photo is a few pixels wide in an overview of the frame.
 READ_SIDE = 512
@@ -111,7 +111,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
     images: list[np.ndarray] = []
     settings = crop_settings(ink.coverage)
     for k, line in enumerate(lines):
-        for start, end in spans(line.pieces, GAP * line.height):
+        for start, end in spans(line.pieces, NEAR * line.height):
             image = _character_image(ink, line, start, end, settings)
             if image is not None:
                 jobs.append((k, start, end))

@@ -23,6 +23,8 @@ SPECK = 0.1  # marks smaller than this on both sides are dirt, not writing
 MARK = 0.55  # groups lower than this (and narrow) are marks, not digits
 WIDE = 0.8  # groups wider than this may hold several digits
 MIN_PIECE = 0.3  # cuts are at least this far apart, and from a group's edges
+EDGE_THIN = 0.08  # a form's box edge is no wider than this share of its height
+EDGE_TALL = 1.1  # ...and taller than the line's median piece of ink by this
 MERGE_OVERLAP = 0.5  # groups sharing this much of the narrower one's columns are one character
 
 
@@ -112,14 +114,30 @@ def _box(group: list[Component]) -> tuple[int, int, int, int]:
             min(c.left for c in group), max(c.right for c in group))
 
 
+def _box_edges(boxes: list[tuple[int, int, int, int]]) -> set[int]:
+    """Which groups are the printed edges of a form's boxes: hairline uprights standing on the
+    same rules, two or more, taller than the line's other ink. (A pen's 1 is thicker for its
+    height, and no taller than its neighbours.)"""
+    thin = [k for k, (t, b, x0, x1) in enumerate(boxes) if x1 - x0 <= EDGE_THIN * (b - t)]
+    others = [b - t for k, (t, b, _, _) in enumerate(boxes) if k not in thin]
+    if len(thin) < 2 or not others:
+        return set()
+    tops = np.median([boxes[k][0] for k in thin])
+    bottoms = np.median([boxes[k][1] for k in thin])
+    level = 0.1 * (bottoms - tops)
+    edges = {k for k in thin if abs(boxes[k][0] - tops) <= level
+             and abs(boxes[k][1] - bottoms) <= level}
+    if len(edges) < 2 or bottoms - tops < EDGE_TALL * float(np.median(others)):
+        return set()
+    return edges
+
+
 def _mark(box: tuple[int, int, int, int], height: float, band: tuple[float, float]) -> str | None:
-    """What a small group is: ".", ",", "-", "" for a speck, or None if it is no mark."""
+    """What a small group is: ".", ",", "-", or None if it is no mark."""
     top, bottom, left, right = box
     h, w = bottom - top, right - left
     if h >= MARK * height or w >= 0.7 * height:
         return None
-    if max(h, w) < SPECK * height:
-        return ""
     middle = (top + bottom) / 2
     base_top, baseline = band
     relative = (middle - base_top) / max(1.0, baseline - base_top)  # 0 at the top, 1 at base
@@ -166,6 +184,8 @@ def segment(mask: np.ndarray) -> list[InkLine]:
         labels = label_map(mask.shape, parts)
         ids = {id(part): label for label, part in enumerate(parts, 1)}
         groups = _groups(parts)
+        edges = _box_edges([_box(g) for g in groups])
+        groups = [g for k, g in enumerate(groups) if k not in edges]
         boxes = [_box(g) for g in groups]
         tall = [b for b in boxes if b[1] - b[0] >= 0.5 * (bottom - top)] or boxes
         height = float(np.median([b[1] - b[0] for b in tall]))
@@ -173,9 +193,9 @@ def segment(mask: np.ndarray) -> list[InkLine]:
                       float(np.median([b[1] for b in tall])))
         pieces: list[Piece] = []
         for k, (group, box) in enumerate(zip(groups, boxes, strict=True)):
+            if all(max(c.bottom - c.top, c.right - c.left) < SPECK * height for c in group):
+                continue  # specks, however far apart (where a form's box edge met its rules)
             mark = _mark(box, height, digit_band)
-            if mark == "":
-                continue
             g_top, g_bottom, left, right = box
             edges = [left, right]
             if mark is None and right - left > WIDE * height:

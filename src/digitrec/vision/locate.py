@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 Box = tuple[int, int, int, int]  # top, bottom, left, right; bottom and right exclusive
+# Ink this close to a digit (a share of its size) may be part of it: a detached hat or upright,
+# a stroke broken by a faint pen. Reading numbers joins groups by the same rule.
+NEAR = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -53,17 +56,25 @@ def locate(mask: np.ndarray) -> list[InkGroup]:
     return groups
 
 
-def _main_run(profile: np.ndarray, across: int) -> tuple[int, int]:
-    """The stretch of the profile holding the digit: the heaviest run of non-empty entries,
-    joined by the runs lying within a third of the digit's size (a 5's hat, a 4's open top),
-    while marks further away are left out. The size is the larger of the run's length and
-    ``across``, the digit's extent on the other axis: a 5's hat is long but thin."""
-    starts, ends = _runs(profile)
-    cumulative = np.concatenate(([0], np.cumsum(profile)))
+def _extent(flags: np.ndarray) -> int:
+    """From the first set entry to the last."""
+    found = np.flatnonzero(flags)
+    return int(found[-1] - found[0] + 1) if len(found) else 0
+
+
+def _main_run(mask: np.ndarray, axis: int) -> tuple[int, int]:
+    """The stretch of ``mask`` along ``axis`` (1: columns, 0: rows) holding the digit: the
+    heaviest run of ink, joined by the runs lying within NEAR of the digit's size (a 5's hat,
+    a 4's open top, the upright of a 4 drawn apart), while marks further away are left out.
+    The size is the larger of the run's length and its ink's extent across: a 5's hat is long
+    but thin, and a 4's upright is narrow but tall."""
+    starts, ends = _runs(mask.sum(1 - axis))
+    cumulative = np.concatenate(([0], np.cumsum(mask.sum(1 - axis))))
     best = int(np.argmax(cumulative[ends] - cumulative[starts]))
     lo, hi = starts[best], ends[best]
     for _ in range(len(starts)):
-        reach = max(hi - lo, across) / 3
+        run = mask[:, lo:hi] if axis == 1 else mask[lo:hi]
+        reach = max(hi - lo, _extent(run.any(axis))) * NEAR
         near = (ends >= lo - reach) & (starts <= hi + reach)
         new_lo, new_hi = starts[near].min(), ends[near].max()
         if (new_lo, new_hi) == (lo, hi):
@@ -77,11 +88,9 @@ def digit_box(mask: np.ndarray) -> Box | None:
     if not mask.any():
         return None
     top, bottom, left, right = 0, mask.shape[0], 0, mask.shape[1]
-    height = 0  # the digit's height is unknown before the first pass
     for _ in range(2):  # rows and columns refine each other
         sub = mask[top:bottom, left:right]
-        c0, c1 = _main_run(sub.sum(0), across=height)
-        r0, r1 = _main_run(sub[:, c0:c1].sum(1), across=c1 - c0)
+        c0, c1 = _main_run(sub, axis=1)
+        r0, r1 = _main_run(sub[:, c0:c1], axis=0)
         top, bottom, left, right = top + r0, top + r1, left + c0, left + c1
-        height = bottom - top
     return top, bottom, left, right
