@@ -214,6 +214,14 @@ def test_what_is_left_of_a_forms_print_is_no_digit(mnist, leftover: str) -> None
     assert all(p.left % 130 >= 30 for p in line.pieces)  # the digits, not the edges
 
 
+def test_the_sheets_edge_along_the_frame_is_no_writing(model, mnist) -> None:
+    # A photo whose top left corner shows the table beyond the sheet: a dark band along the
+    # border, in the same columns as the writing.
+    image = page([digit_ink(mnist, i) for i in (30, 31, 32, 33, 34)], gap=10, margin=150)
+    image[:8, : image.shape[1] // 3] = 60
+    assert model.read(image).text == labels(mnist, [30, 31, 32, 33, 34])
+
+
 def test_constraints_choose_the_best_reading_that_fits(model, mnist) -> None:
     image = page([digit_ink(mnist, i) for i in (0, 1, 2)], gap=10)  # 721
     assert model.read(image, digits=3).text == "721"

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from ..vision import ImageSource, locate
+from ..vision.components import components
 from ..vision.decode import gray_image
 from ..vision.locate import NEAR
 from ..vision.normalise import crop_digit, crop_settings, fit_mnist, normalise_stroke
@@ -23,6 +24,22 @@ READ_SIDE = 512
 # A stroke from top to bottom thinner than this share of the frame's height is print (a form's
 # box, a margin), not a pen's 1; in a wide frame, the default (a share of its width) is not.
 UPRIGHT_PRINT = 0.03
+EDGE_BAND = 0.05  # a band along the frame's border thinner than this share of it is no writing
+
+
+def _without_sheet_edges(mask: np.ndarray) -> np.ndarray:
+    """The mask less thin bands of ink along its border: what is left of the sheet's edge or
+    the table beyond it, which would widen the crop around the writing to the frame's edge."""
+    height, width = mask.shape
+    out = mask.copy()
+    for c in components(mask):
+        tall, wide = c.bottom - c.top, c.right - c.left
+        flat = (c.top == 0 or c.bottom == height) and tall < min(EDGE_BAND * height, wide / 4)
+        upright = (c.left == 0 or c.right == width) and wide < min(EDGE_BAND * width, tall / 4)
+        if flat or upright:
+            for row, start, end in c.runs:
+                out[row, start:end] = False
+    return out
 
 
 def focused_ink(source: ImageSource) -> Ink:
@@ -30,7 +47,7 @@ def focused_ink(source: ImageSource) -> Ink:
     around it at up to READ_SIDE pixels, where digits and marks are large enough to read."""
     decoded = gray_image(source, READ_SIDE)
     overview = ink_of(decoded, upright_width=UPRIGHT_PRINT)
-    groups = locate(overview.mask)  # empty where no ink stands out
+    groups = locate(_without_sheet_edges(overview.mask))  # empty where no ink stands out
     heaviest = max((g.mass for g in groups), default=0)
     groups = [g for g in groups if g.mass >= 0.02 * heaviest]  # not specks far away
     if not groups:
