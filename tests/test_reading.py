@@ -134,6 +134,10 @@ def with_marks(mnist, marks: str) -> tuple[np.ndarray, str]:
         elif ch == ",":
             draw.line((16, 70, 10, 92), fill=255, width=8)
             mark = mark.resize((30, SIZE + 20))
+        elif ch == ";":  # a short comma in a thick pen: nearly as round as a dot, but lower
+            mark = Image.new("L", (30, SIZE + 20), 0)
+            ImageDraw.Draw(mark).line((16, 84, 11, 108), fill=255, width=12)
+            ch = ","
         else:
             draw.line((6, 45, 44, 43), fill=255, width=8)
         inks.append(np.asarray(mark, np.float32))
@@ -141,7 +145,7 @@ def with_marks(mnist, marks: str) -> tuple[np.ndarray, str]:
     return page(inks, gap=0), text
 
 
-@pytest.mark.parametrize("layout", ["d.dd", "-dd", "dd,dd", "-d.d"])
+@pytest.mark.parametrize("layout", ["d.dd", "-dd", "dd,dd", "-d.d", "d;dd"])
 def test_decimal_points_commas_and_minus_signs(model, mnist, layout: str) -> None:
     image, text = with_marks(mnist, layout)
     assert model.read(image).text == text

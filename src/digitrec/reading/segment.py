@@ -143,10 +143,10 @@ def _mark(box: tuple[int, int, int, int], height: float, band: tuple[float, floa
     relative = (middle - base_top) / max(1.0, baseline - base_top)  # 0 at the top, 1 at base
     if w >= 1.8 * h and w >= 0.2 * height and 0.25 < relative < 0.8:
         return "-"
+    if relative > 0.6 and h > 1.3 * w and bottom > baseline + 0.1 * height:
+        return ","  # a short tail hanging below the line (a dot sits on it)
     if relative > 0.6 and max(h, w) <= 0.4 * height and 0.6 <= w / max(h, 1) <= 1.7:
         return "."  # round: a dot, however thick the pen
-    if relative > 0.6 and h > 1.3 * w and bottom > baseline + 0.05 * height:
-        return ","  # a short tail hanging below the line
     return None
 
 
