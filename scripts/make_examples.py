@@ -2,8 +2,9 @@
 
     python scripts/make_examples.py        # needs MNIST (see the README)
 
-Each example is one digit rendered by `digitrec.synthetic`, chosen to show one situation the
-preprocessing handles; the digit's true label is the last part of the file name.
+examples/digits/ holds one digit per image, rendered by `digitrec.synthetic`, each chosen to
+show one situation the preprocessing handles; examples/numbers/ holds whole numbers for
+`digitrec read`. The true label or text is the last part of each file name.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data import load_mnist
-from digitrec.synthetic import render
+from digitrec.synthetic import render, render_number
 from digitrec.training.glyphs import crossed_seven, european_one
 
 HERE = Path(__file__).parents[1] / "examples"
@@ -27,6 +28,20 @@ EXAMPLES = {
     "european-one": (2, "photo", ("normal",)),
     "crossed-seven": (17, "scan", ("normal",)),
 }
+# name: (text, style, spacing, words the rendering's details must contain); the digits are the
+# first MNIST test digits of each label, in the order the text needs them
+NUMBERS = {
+    "photo": ("2026", "photo", "gap", ("shadow",)),
+    "form-zip": ("90210", "form", "gap", ("normal",)),
+    "canvas-price": ("-12.50", "canvas", "gap", ("normal",)),
+    "scan-ruled-amount": ("1375,80", "scan", "gap", ("ruled",)),
+}
+
+
+def write(path: Path, data: bytes, details: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    print(f"{path.relative_to(HERE)}: {details}")
 
 
 def main() -> None:
@@ -42,9 +57,20 @@ def main() -> None:
             rendered = render(digit[0], np.random.default_rng(seed), style)
             if all(word in rendered.details for word in wanted):
                 break
-        path = HERE / f"{name}-{label}{rendered.suffix}"
-        path.write_bytes(rendered.data)
-        print(f"{path.name}: {rendered.details}")
+        write(HERE / "digits" / f"{name}-{label}{rendered.suffix}", rendered.data,
+              rendered.details)
+    used: dict[int, int] = {}  # label -> how many of its digits the numbers took
+    for name, (text, style, spacing, wanted) in NUMBERS.items():
+        digits = []
+        for ch in filter(str.isdigit, text):
+            k = used[int(ch)] = used.get(int(ch), 0) + 1
+            digits.append(mnist.test_images[np.flatnonzero(mnist.test_labels == int(ch))[k]])
+        for seed in range(1000):
+            rendered = render_number(text, digits, np.random.default_rng(seed), style, spacing)
+            if all(word in rendered.details for word in wanted):
+                break
+        write(HERE / "numbers" / f"{name}-{text}{rendered.suffix}", rendered.data,
+              rendered.details)
 
 
 if __name__ == "__main__":
