@@ -301,6 +301,14 @@ def test_the_picture_shows_each_box_reading_and_input(model, mnist, tmp_path) ->
                           str(tmp_path / "seen.txt"), str(tmp_path)], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "seen.txt" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "a-file").write_text("")  # a folder the picture cannot go into
+    path = tmp_path / "number.png"
+    Image.fromarray(image).save(path)
+    blocked = subprocess.run([sys.executable, "-m", "digitrec", "read", "--show",
+                              str(tmp_path / "a-file" / "seen.png"), str(path)],
+                             capture_output=True, text=True, timeout=120)
+    assert blocked.returncode == 1 and "721" in blocked.stdout  # the reading still stands
+    assert blocked.stderr.count("\n") == 1 and "seen.png" in blocked.stderr
 
 
 def test_an_upright_one_on_a_wide_canvas_is_a_digit_not_a_ruled_line(model) -> None:

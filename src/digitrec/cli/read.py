@@ -60,12 +60,16 @@ def run(args: argparse.Namespace) -> int:
             if problem:
                 raise DigitrecError(f"{path}: {problem}", code="not_found")
             reading = model.read(path, args.digits, args.pattern)
-            if args.show:
-                save_picture(picture(path, reading), _picture_path(args.show, path, k, many))
-            rows.append({"file": path, **reading.to_dict(decimals=4)})
         except DigitrecError as exc:
             rows.append({"file": path, **read_failure(str(exc), exc.code)})
             problems.append(str(exc))
+            continue
+        rows.append({"file": path, **reading.to_dict(decimals=4)})
+        if args.show:  # a picture that cannot be written is a problem; the reading stands
+            try:
+                save_picture(picture(path, reading), _picture_path(args.show, path, k, many))
+            except DigitrecError as exc:
+                problems.append(str(exc))
     return print_results(args, rows, CSV_FIELDS, csv_row, _print_table, problems)
 
 

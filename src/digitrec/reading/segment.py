@@ -24,7 +24,7 @@ MARK = 0.55  # groups lower than this (and narrow) are marks, not digits
 WIDE = 0.8  # groups wider than this may hold several digits
 MIN_PIECE = 0.3  # cuts are at least this far apart, and from a group's edges
 EDGE_THIN = 0.08  # a form's box edge is no wider than this share of its height
-EDGE_TALL = 1.1  # ...and taller than the line's median piece of ink by this
+EDGE_TALL = 1.1  # ...and taller than the line's other groups (their median) by this
 MERGE_OVERLAP = 0.5  # groups sharing this much of the narrower one's columns are one character
 
 
@@ -184,8 +184,8 @@ def segment(mask: np.ndarray) -> list[InkLine]:
         labels = label_map(mask.shape, parts)
         ids = {id(part): label for label, part in enumerate(parts, 1)}
         groups = _groups(parts)
-        edges = _box_edges([_box(g) for g in groups])
-        groups = [g for k, g in enumerate(groups) if k not in edges]
+        printed = _box_edges([_box(g) for g in groups])
+        groups = [g for k, g in enumerate(groups) if k not in printed]
         boxes = [_box(g) for g in groups]
         tall = [b for b in boxes if b[1] - b[0] >= 0.5 * (bottom - top)] or boxes
         height = float(np.median([b[1] - b[0] for b in tall]))
