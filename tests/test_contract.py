@@ -83,7 +83,8 @@ INFERENCE_MODULES = [
     "digitrec.cli.predict", "digitrec.cli.read", "digitrec.cli.serve", "digitrec.cli.info",
     "digitrec.reading", "digitrec.reading.reader", "digitrec.reading.search",
     "digitrec.reading.segment", "digitrec.reading.result", "digitrec.reading.picture",
-    "digitrec.vision.components",
+    "digitrec.vision.components", "digitrec.reading.ctc", "digitrec.reading.combine",
+    "digitrec.inference.lines",
     "digitrec.serve.routes.read",
     "digitrec.evaluation.metrics", "digitrec.training.recipes",
 ]

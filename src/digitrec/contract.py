@@ -29,6 +29,11 @@ NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters
 # black. Bumped if that ever changes, so old model files can be recognised.
 PREPROCESSING = "mnist-28x28-v1"
 DIGITS = "0123456789"
+# The sequence reader's alphabet (CTC's blank is class 0, LINE_CHARS[k] class k + 1) and its
+# input: a line of writing cut to its ink's rows, LINE_HEIGHT pixels high, any width.
+LINE_CHARS = DIGITS + ".,-"
+LINE_HEIGHT = 32
+LINE_PREPROCESSING = "line-32-v1"
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import load_model
+    from ..inference.model import load_card
 
-    model = load_model(args.model, threads=1)
-    info = model.info()
+    path, card = load_card(args.model)  # a digit model or a sequence reader
+    info = card.to_dict()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{'model:':<21}{model.path}")
+    print(f"{'model:':<21}{path}")
     history = info.pop("history", [])
     for key in sorted(info, key=lambda k: (_FIRST.index(k) if k in _FIRST else len(_FIRST), k)):
         value = info[key]

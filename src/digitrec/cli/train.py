@@ -14,7 +14,8 @@ from .common import add_data_dir, add_threads
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
     "arch": (str, "network architecture: digitnet, digitnet-wide (twice the channels), tiny "
-                  "(10k weights, for microcontrollers) or seed (the Keras tutorial's CNN)"),
+                  "(10k weights, for microcontrollers), seed (the Keras tutorial's CNN), or "
+                  "linereader (the sequence reader `read` uses, trained on generated strings)"),
     "epochs": (int, "passes over the training images"),
     "batch_size": (int, "images per optimiser step"),
     "lr": (float, "learning rate (the peak rate for the onecycle schedule)"),
@@ -25,6 +26,7 @@ _RECIPE_FLAGS = {
     "variants": (float, "share of training 1s given a European flag and of 7s a crossbar, "
                         "which MNIST rarely has"),
     "seed": (int, "random seed for weights, shuffling and augmentation"),
+    "strings": (int, "strings generated from the training digits each epoch (linereader)"),
 }
 _RECIPE_SWITCHES = {
     "augment": "random rotation, scaling, shifts and elastic distortion of training images",
@@ -62,7 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train N networks (seeds SEED to SEED+N-1, each in OUT/member-K) "
                         "and export one model that averages their probabilities")
     p.add_argument("--subset", type=int, metavar="N",
-                   help="train on only the first N training images (a quick check)")
+                   help="train on only the first N training images (a quick check; for "
+                        "linereader also N strings an epoch)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     add_data_dir(p)
     add_threads(p)
@@ -88,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
     for k, member in enumerate(members):
         if not args.quiet:
             which = f"member {k + 1} of {len(members)}: " if len(members) > 1 else ""
+            what = (f"{member.recipe.strings:,} strings an epoch composed from {images:,} digits"
+                    if member.recipe.task == "read" else f"{images:,} images")
             print(f"{which}training {member.recipe.arch} for {member.recipe.epochs} epochs on "
-                  f"{images:,} images (validation {VALIDATION_SIZE:,}) "
+                  f"{what} (validation {VALIDATION_SIZE:,}) "
                   f"on {pick_device()} with {threads} threads", file=sys.stderr)
         try:
             trained.append(train_and_export(member, mnist, subset=args.subset,
@@ -104,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     for t in trained if len(trained) > 1 else []:
         print(f"member seed {t.result.recipe.seed}: validation accuracy "
               f"{t.validation_accuracy:.2%}, test accuracy {t.test_accuracy:.2%}")
-    print(f"validation accuracy {final.validation_accuracy:.2%}, "
+    exact = " (exact strings)" if final.result.recipe.task == "read" else ""
+    print(f"validation accuracy{exact} {final.validation_accuracy:.2%}, "
           f"test accuracy {final.test_accuracy:.2%}")
     print(f"model saved to {final.path}")
     return 0

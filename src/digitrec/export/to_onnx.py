@@ -7,12 +7,13 @@ import copy
 import logging
 import os
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..atomic import atomic_path
-from ..contract import INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME, ModelCard
+from ..contract import INPUT_NAME, LINE_HEIGHT, NOVELTY_NAME, OUTPUT_NAME, ModelCard
 from .subspace import DigitSubspace, distance
 
 
@@ -29,28 +30,59 @@ class _Deployed(nn.Module):
         return torch.softmax(self.net(x), dim=1), distance(x, self.mean, self.components)
 
 
+class _Columns(nn.Module):
+    """What a line reader's ONNX file computes: per-column probabilities (N, columns, classes)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.softmax(self.net(x), dim=2)
+
+
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], card: ModelCard,
                 subspace: DigitSubspace) -> None:
     """Write ``model`` (with a softmax) and its digit-likeness score as ONNX, with ``card``
     and the score's threshold in its metadata. The batch dimension stays dynamic."""
+    _export(_Deployed(_plain(model), subspace), torch.zeros(2, 1, 28, 28),
+            {0: torch.export.Dim("batch")}, [OUTPUT_NAME, NOVELTY_NAME],
+            card.replace(novelty_threshold=subspace.threshold), path)
+
+
+def export_line_reader(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) -> None:
+    """Write a line reader with a softmax over each column, for lines of any width."""
+    # The width is a multiple of 4 (the network pools by 4); the reader pads lines to one.
+    width = 4 * torch.export.Dim("quarter_width", min=2, max=4096)
+    _export(_Columns(_plain(model)), torch.zeros(2, 1, LINE_HEIGHT, 64),
+            {0: torch.export.Dim("batch"), 3: width}, [OUTPUT_NAME], card, path,
+            named={1: "columns"})
+
+
+def _plain(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
+
+
+def _export(module: nn.Module, example: Tensor, dims: dict[int, Any], outputs: list[str],
+            card: ModelCard, path: str | os.PathLike[str],
+            named: dict[int, str] | None = None) -> None:
+    """Export ``module`` with ``dims`` of its input dynamic; ``named`` output dimensions are
+    declared symbolic where the exporter wrote the example's size (a GRU's sequence length)."""
     import onnx
 
     # The exporter logs about optional operator sets (torchvision's) that a CNN never uses.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    net = copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
-    wrapped = _Deployed(net, subspace).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch's own internals, not ours
-        program = torch.onnx.export(
-            wrapped,
-            (torch.zeros(2, 1, 28, 28),),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME, NOVELTY_NAME],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            dynamo=True,
-            verbose=False,
-        )
+        # A GRU's flattened weights are re-assigned while tracing; the exported graph is right
+        # (tests/test_sequence.py compares it with torch).
+        warnings.filterwarnings("ignore", "The tensor attributes", UserWarning)
+        program = torch.onnx.export(module.eval(), (example,), input_names=[INPUT_NAME],
+                                    output_names=outputs, dynamic_shapes=(dims,),
+                                    dynamo=True, verbose=False)
     proto = program.model_proto
-    card.replace(novelty_threshold=subspace.threshold).write_into(proto)
+    for axis, name in (named or {}).items():
+        proto.graph.output[0].type.tensor_type.shape.dim[axis].dim_param = name
+    card.write_into(proto)
     with atomic_path(path) as tmp:
         onnx.save(proto, tmp)

@@ -17,16 +17,20 @@ from .result import Prediction
 
 if TYPE_CHECKING:
     from ..reading import Reading
+    from .lines import LineModel
 
 DEFAULT_MODEL = Path(__file__).parents[1] / "pretrained" / "default.onnx"
 MODEL_ENV = "DIGITREC_MODEL"  # names the model to use when none is given
+_UNLOADED = object()  # the sequence reader is loaded on first read
 
 
 class Model:
     """A loaded digit classifier. Build it with `load_model`."""
 
-    def __init__(self, session: Any, path: Path) -> None:
+    def __init__(self, session: Any, path: Path, threads: int | None = None) -> None:
         self._session = session
+        self._threads = threads
+        self._line_model: object = _UNLOADED
         self.path = path
         # What the file says, as stored (strings), and decoded by type.
         self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
@@ -79,7 +83,22 @@ class Model:
         from ..reading import read
 
         span = (digits, digits) if isinstance(digits, int) else digits
-        return read(self, image, span, pattern)
+        return read(self, image, span, pattern, self.line_model)
+
+    @property
+    def line_model(self) -> LineModel | None:
+        """The sequence reader `read` combines with segmentation: $DIGITREC_READER's, else the
+        shipped one; loaded on first use, so `predict` never pays for it. Set it to None to
+        read by segmentation alone."""
+        if self._line_model is _UNLOADED:
+            from .lines import load_line_model
+
+            self._line_model = load_line_model(threads=self._threads)
+        return self._line_model  # type: ignore[return-value]
+
+    @line_model.setter
+    def line_model(self, value: LineModel | None) -> None:
+        self._line_model = value
 
     def read_batch(self, images: Iterable[ImageSource],
                    digits: int | tuple[int, int] | None = None,
@@ -121,12 +140,11 @@ class Model:
         return self._session.run(outputs, {INPUT_NAME: x})
 
 
-def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
-    """Load an exported digitrec model; with no path, the one named by $DIGITREC_MODEL, else the
-    pretrained model shipped with digitrec."""
+def open_session(path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime session for a model file on the CPU, refused in one line if the file
+    is missing or no ONNX model."""
     import onnxruntime as ort
 
-    path = Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
     if not path.is_file():
         raise DigitrecError(f"{path}: model file not found")
     options = ort.SessionOptions()
@@ -134,9 +152,23 @@ def load_model(path: str | os.PathLike[str] | None = None, threads: int | None =
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # ONNX Runtime's warnings are not the user's business
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own untyped errors for bad files
         raise DigitrecError(f"{path}: not a valid ONNX model ({describe(exc)})") from None
+
+
+def load_card(path: str | os.PathLike[str] | None = None) -> tuple[Path, ModelCard]:
+    """A model file's card, whatever the model reads (digits or lines)."""
+    path = Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    metadata = dict(open_session(path, 1).get_modelmeta().custom_metadata_map)
+    return path, ModelCard.from_metadata(metadata, path)
+
+
+def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
+    """Load an exported digitrec model; with no path, the one named by $DIGITREC_MODEL, else the
+    pretrained model shipped with digitrec."""
+    path = Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    session = open_session(path, threads)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if ([i.name for i in inputs] != [INPUT_NAME] or inputs[0].shape[1:] != [1, 28, 28]
             or OUTPUT_NAME not in [o.name for o in outputs]):
@@ -144,4 +176,4 @@ def load_model(path: str | os.PathLike[str] | None = None, threads: int | None =
             f"{path}: not a digitrec model (expects input '{INPUT_NAME}' of shape (N, 1, 28, 28) "
             f"and output '{OUTPUT_NAME}')"
         )
-    return Model(session, path)  # reads the card: a file without one is refused here
+    return Model(session, path, threads)  # reads the card: a file without one is refused here

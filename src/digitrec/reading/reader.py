@@ -8,12 +8,16 @@ from typing import Protocol
 
 import numpy as np
 
+from ..contract import LINE_CHARS, LINE_HEIGHT
+from ..inference.lines import POOLING, LineModel
 from ..vision import ImageSource, locate
 from ..vision.components import components
 from ..vision.decode import gray_image
+from ..vision.filters import extreme_filter
 from ..vision.locate import NEAR
-from ..vision.normalise import crop_digit, crop_settings, fit_mnist, normalise_stroke
+from ..vision.normalise import crop_digit, crop_settings, fit_line, fit_mnist, normalise_stroke
 from ..vision.pipeline import Ink, ink_of
+from .combine import aligned_columns, choose, digit_probabilities
 from .result import Character, Reading, TextLine
 from .search import Candidate, Path, best_path, constraint, penalty, spans
 from .segment import InkLine, segment
@@ -113,10 +117,41 @@ def _characters(ink: Ink, line: InkLine, path: Path,
     return out
 
 
+def _line_ink(ink: Ink, line: InkLine, reach: int) -> np.ndarray:
+    """The soft ink of a line's pieces (grown by ``reach`` for their antialiased edges), without
+    other lines' ink, print or specks: what the sequence reader reads, before `fit_line`."""
+    left, right = line.pieces[0].left, line.pieces[-1].right
+    labels = line.labels[line.top : line.bottom, left:right]
+    ours = np.isin(labels, sorted({p for piece in line.pieces for p in piece.parts}))
+    near = extreme_filter(ours, 2 * reach + 1, largest=True) & ~((labels > 0) & ~ours)
+    return np.where(near, ink.coverage[line.top : line.bottom, left:right], 0)
+
+
+def _sequence_characters(ink: Ink, line: InkLine, probs: np.ndarray, text: str,
+                         line_width: int) -> list[Character]:
+    """Characters of a reading no segmentation spells, placed where the sequence reader
+    emitted them (columns of the line image mapped back to the ink)."""
+    left, right = line.pieces[0].left, line.pieces[-1].right
+    margin = LINE_HEIGHT // 4
+    scale = (right - left) / max(1, line_width - 2 * margin)  # ink pixels per image pixel
+    out = []
+    for ch, (first, last) in zip(text, aligned_columns(probs, text), strict=True):
+        x0 = left + max(0.0, (first * POOLING - margin) * scale)
+        x1 = left + min(right - left, ((last + 1) * POOLING - margin) * scale)
+        top, bottom, x0, x1 = ink.source_box((line.top, line.bottom, int(x0), int(x1) + 1))
+        column = probs[(first + last) // 2]
+        digit = ch.isdigit()
+        out.append(Character(ch, (x0, top, x1, bottom),
+                             float(column[LINE_CHARS.index(ch) + 1]) if digit else 1.0,
+                             digit_probabilities(column) if digit else None))
+    return out
+
+
 def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = None,
-         pattern: str | None = None) -> Reading:
+         pattern: str | None = None, lines_model: LineModel | None = None) -> Reading:
     """Every line of digits in ``source``, each the best reading that has ``digits`` digits
-    (a (low, high) range) and matches ``pattern`` in full, where given."""
+    (a (low, high) range) and matches ``pattern`` in full, where given; with ``lines_model``
+    (a sequence reader), the segmentation's and the sequence reader's readings combined."""
     ink = focused_ink(source)
     refusal = ink.refusal()
     if refusal:
@@ -148,10 +183,22 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
     out = []
     for k, line in enumerate(lines):
         path = best_path(line.pieces, per_line[k], accept)
-        if path is None:
+        if lines_model is None:
+            if path is None:
+                return Reading([], "no_match")
+            if path.chars:
+                chars = _characters(ink, line, path, seen[k])
+                out.append(TextLine(path.text, float(np.prod([c.confidence for c in chars])),
+                                    chars))
+            continue
+        image = fit_line(_line_ink(ink, line, settings[0]))
+        columns = lines_model.probabilities(image)
+        choice = choose(path, columns, line.pieces, per_line[k], accept)
+        if choice is None:
             return Reading([], "no_match")
-        if path.chars:
-            chars = _characters(ink, line, path, seen[k])
-            out.append(TextLine(path.text, float(np.prod([c.confidence for c in chars])),
-                                chars))
+        if not choice.text:
+            continue
+        chars = (_characters(ink, line, choice.path, seen[k]) if choice.path is not None
+                 else _sequence_characters(ink, line, columns, choice.text, image.shape[1]))
+        out.append(TextLine(choice.text, choice.probability, chars, choice.agreed))
     return Reading(out, None if out else "faint")

@@ -35,11 +35,15 @@ class Character:
 @dataclass(frozen=True)
 class TextLine:
     text: str
-    confidence: float  # the product of the characters' confidences
+    # The sequence reader's probability of the text; without one, the product of the
+    # characters' confidences.
+    confidence: float
     characters: list[Character] = field(default_factory=list)
+    agreed: bool | None = None  # whether both readers read this; None with one reader
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
         return {"text": self.text, "confidence": rounded(self.confidence, decimals),
+                "agreed": self.agreed,
                 "characters": [c.to_dict(decimals) for c in self.characters]}
 
 

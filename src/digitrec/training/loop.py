@@ -93,13 +93,14 @@ def train_epoch(state: TrainingState, data: EpochData, epoch: int, progress: boo
     return loss_sum.item() / n, correct.item() / n
 
 
-def _report(stats: EpochStats, epochs: int) -> None:
+def report(stats: EpochStats, epochs: int, unit: str = "img") -> None:
+    """One line per epoch, under the progress bar."""
     from tqdm import tqdm
 
     tqdm.write(f"epoch {stats.epoch}/{epochs}  loss {stats.train_loss:.4f}  "
                f"acc {stats.train_accuracy:.2%}  val_loss {stats.val_loss:.4f}  "
                f"val_acc {stats.val_accuracy:.2%}  {stats.seconds:.1f}s  "
-               f"{stats.images_per_second:,.0f} img/s")
+               f"{stats.images_per_second:,.0f} {unit}/s")
 
 
 def fit(
@@ -136,7 +137,7 @@ def fit(
         if out_dir is not None:
             save_checkpoint(out_dir / CHECKPOINT_NAME, state)
         if progress:
-            _report(stats, recipe.epochs)
+            report(stats, recipe.epochs)
         if on_epoch is not None:
             on_epoch(stats, state.model)
     state.model.eval()

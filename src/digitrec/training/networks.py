@@ -1,4 +1,5 @@
-"""The networks, by name. Each takes (N, 1, 28, 28) pixels in [0, 1] and returns (N, 10) logits."""
+"""The networks, by name. The digit networks take (N, 1, 28, 28) pixels in [0, 1] and return
+(N, 10) logits; the line reader takes a line (N, 1, 32, W) and returns per-column logits."""
 
 from __future__ import annotations
 
@@ -51,6 +52,36 @@ def digitnet(channels: tuple[int, int, int] = (32, 64, 128), pooled: bool = Fals
     return nn.Sequential(*body, *head)
 
 
+class LineReader(nn.Module):
+    """A line of writing -> (N, W / 4, 1 + characters) logits, one row per 4 columns, for CTC.
+
+    Convolutions see a digit's shape and pool the line's 32 rows down to one; a bidirectional
+    GRU then lets every column see its neighbours, so a digit cut by a touching neighbour is
+    still read whole (Shi et al.'s CRNN, scaled to 13 characters and a laptop CPU).
+    """
+
+    def __init__(self, classes: int = 14, channels: tuple[int, ...] = (24, 48, 64, 64),
+                 hidden: int = 64) -> None:
+        super().__init__()
+        a, b, c, d = channels
+        # A strided first convolution instead of convolving the full line, as in digitnet:
+        # that is where a CPU would spend its time.
+        self.features = nn.Sequential(
+            nn.Conv2d(1, a, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(a), nn.ReLU(),
+            nn.Conv2d(a, b, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(b),
+            nn.ReLU(),  # 8 x W/4
+            nn.Conv2d(b, c, 3, padding=1, bias=False), nn.MaxPool2d((2, 1)), nn.BatchNorm2d(c),
+            nn.ReLU(),  # 4 x W/4
+            nn.Conv2d(c, d, (4, 1), bias=False), nn.BatchNorm2d(d), nn.ReLU(),  # 1 x W/4
+        )  # fmt: skip
+        self.context = nn.GRU(d, hidden, batch_first=True, bidirectional=True)
+        self.classify = nn.Linear(2 * hidden, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        columns = self.features(x).squeeze(2).transpose(1, 2)  # (N, W/4, d)
+        return self.classify(self.context(columns)[0])
+
+
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "seed": seed,
     "digitnet": digitnet,
@@ -58,6 +89,7 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "digitnet-wide": partial(digitnet, (64, 128, 256)),
     # For microcontrollers: 10,124 weights, about 10 kB in int8.
     "tiny": partial(digitnet, (12, 24, 32), pooled=True),
+    "linereader": LineReader,
 }
 
 

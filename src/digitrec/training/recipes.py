@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..errors import DigitrecError
 
 SCHEDULES = ("onecycle", "constant")
+LINE_ARCHITECTURES = ("linereader",)  # networks that read a whole line, not one digit
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Recipe:
     variants: float = 0.3  # share of 1s drawn European (flagged) and of 7s crossed
     standardize: bool = False
     seed: int = 0
+    # The sequence reader (arch "linereader") trains on this many generated strings an epoch.
+    strings: int = 20_000
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -39,6 +42,13 @@ class Recipe:
             raise DigitrecError("augment strength must not be negative")
         if not 0 <= self.variants <= 1:
             raise DigitrecError("variants must be a fraction in [0, 1]")
+        if self.strings < 1:
+            raise DigitrecError("strings per epoch must be positive")
+
+    @property
+    def task(self) -> str:
+        """What the recipe trains: "read" (whole lines) or "digits"."""
+        return "read" if self.arch in LINE_ARCHITECTURES else "digits"
 
 
 PRESETS: dict[str, Recipe] = {
@@ -51,4 +61,7 @@ PRESETS: dict[str, Recipe] = {
     # The Keras tutorial's recipe: Adam at its default rate, no schedule, no augmentation.
     "seed": Recipe(arch="seed", epochs=5, batch_size=32, lr=1e-3, schedule="constant",
                    label_smoothing=0.0, augment=False, variants=0.0),
+    # The sequence reader for `digitrec read`: generated strings, not single digits.
+    "read": Recipe(arch="linereader", epochs=8, batch_size=32, lr=3e-3, label_smoothing=0.0,
+                   augment=False, variants=0.0, strings=20_000),
 }

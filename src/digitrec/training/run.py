@@ -14,23 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from .. import __version__
-from ..contract import ModelCard
+from ..contract import LINE_CHARS, LINE_PREPROCESSING, ModelCard
 from ..data import MNIST, SHA256
 from ..errors import DigitrecError
 from ..export.subspace import DigitSubspace
-from ..export.to_onnx import export_onnx
+from ..export.to_onnx import export_line_reader, export_onnx
 from .checkpoint import CHECKPOINT_NAME, read_checkpoint, resume_recipe
+from .lines import evaluate, fit_lines
 from .loop import fit
 from .networks import Ensemble, check_arch, count_parameters
 from .recipes import Recipe
 from .state import TrainResult
+from .strings import Strings
 from .validation import accuracy
 
 MODEL_NAME = "model.onnx"
+TEST_STRINGS = 1000  # strings of MNIST test digits a trained reader is tested on
 
 
 @dataclass
@@ -111,12 +115,32 @@ def train_and_export(
     train, val = mnist.split()
     if subset:
         train = (train[0][:subset], train[1][:subset])
+    if member.recipe.task == "read":
+        if subset:  # a quick check: as many strings an epoch as digits to compose them from
+            member = dataclasses.replace(
+                member, recipe=dataclasses.replace(member.recipe, strings=subset))
+        return _train_and_export_reader(member, mnist, train, val, progress)
     result = fit(member.recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
                  progress=progress, on_step=on_step)
     test_accuracy = accuracy(result.model, mnist.test_images, mnist.test_labels)
     subspace = subspace or DigitSubspace.fit(train[0], val[0])
     path = member.folder / MODEL_NAME
     export_onnx(result.model, path, model_card(result, test_accuracy), subspace)
+    return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
+
+
+def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
+                             val: tuple[np.ndarray, np.ndarray], progress: bool) -> Trained:
+    """The sequence reader's run: trained on strings of ``train``'s digits, tested once on
+    strings of MNIST's test digits (exact-string accuracy), exported for lines of any width."""
+    result = fit_lines(member.recipe, train, val, out_dir=member.folder,
+                       resume=member.checkpoint, progress=progress)
+    test = Strings(mnist.test_images, mnist.test_labels, seed=member.recipe.seed + 2)
+    test_accuracy = evaluate(result.model, test, TEST_STRINGS)[1]
+    path = member.folder / MODEL_NAME
+    card = model_card(result, test_accuracy).replace(classes=LINE_CHARS,
+                                                      preprocessing=LINE_PREPROCESSING)
+    export_line_reader(result.model, path, card)
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 
 

@@ -1,11 +1,13 @@
 """The located digit -> MNIST's form: cropped with its soft edges, strokes moved towards MNIST's
-width, fitted into 20x20 keeping its aspect ratio, centred by mass in 28x28."""
+width, fitted into 20x20 keeping its aspect ratio, centred by mass in 28x28. And a line of
+writing -> the sequence reader's form: cut to its ink, LINE_HEIGHT rows high."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
+from ..contract import LINE_HEIGHT
 from .filters import extreme_filter, noise_floor
 from .locate import Box
 
@@ -89,3 +91,19 @@ def fit_mnist(crop: np.ndarray) -> np.ndarray:
     out = np.zeros((28, 28), np.float32)
     out[top : top + small.shape[0], left : left + small.shape[1]] = small
     return out
+
+
+def fit_line(coverage: np.ndarray, height: int = LINE_HEIGHT) -> np.ndarray:
+    """A line's ink coverage (white on black, in [0, 1]) cut to its rows and columns, scaled
+    to ``height`` rows keeping its aspect ratio, with a quarter of that in paper either side:
+    the form both training and reading give the sequence reader."""
+    rows = np.flatnonzero(coverage.max(1) > 0.05)
+    cols = np.flatnonzero(coverage.max(0) > 0.05)
+    if not len(rows):
+        return np.zeros((height, height), np.float32)
+    ink = coverage[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+    width = max(1, round(ink.shape[1] * height / ink.shape[0]))
+    scaled = np.asarray(Image.fromarray(ink).resize((width, height), Image.BILINEAR,
+                                                    reducing_gap=2.0), np.float32)
+    margin = height // 4
+    return np.pad(np.clip(scaled, 0, 1), ((0, 0), (margin, margin)))

@@ -1,0 +1,116 @@
+"""Handwritten numbers composed on the fly from isolated MNIST digits, for the sequence reader.
+
+As Hochuli et al. (2018) did with NIST's digits: each sample is a random string of 1-12
+characters (digits, and in a share a decimal point, a comma or a minus sign) written on one line
+with its neighbours anywhere from 30% overlapped to wide apart, some pairs joined by a
+connecting stroke, some strokes broken, the baseline drifting and each digit its own size, slant
+and pen. The line is then cut to its ink's rows and scaled to LINE_HEIGHT, as the reader does
+with a line it found. A sample depends only on (seed, epoch, index), so a resumed run sees what
+an unbroken one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..contract import LINE_CHARS, LINE_HEIGHT
+from ..synthetic import SPACINGS, number_layer
+from ..vision.normalise import fit_line
+
+MAX_LENGTH = 12
+MARKS = 0.25  # share of strings with a point, a comma or a minus sign
+JOINED = 0.15  # chance that a neighbouring pair is joined by a connecting stroke
+BROKEN = 0.1  # chance that a string has a stroke broken by a faint pen
+PENS = ("normal", "thin", "thick")
+SPACING_SHARE = {"gap": 0.4, "touch": 0.35, "overlap": 0.25}
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: np.ndarray  # (LINE_HEIGHT, width) float32 in [0, 1], ink white on black
+    text: str
+
+
+def _text(rng: np.random.Generator) -> str:
+    length = int(rng.integers(1, MAX_LENGTH + 1))
+    digits = "".join(str(d) for d in rng.integers(0, 10, length))
+    if length < 2 or rng.random() >= MARKS:
+        return digits
+    mark = str(rng.choice([".", ",", "-"]))
+    if mark == "-":
+        return "-" + digits
+    at = int(rng.integers(1, length))
+    return digits[:at] + mark + digits[at:]
+
+
+def _join_and_break(strip: np.ndarray, rng: np.random.Generator, height: int) -> None:
+    """Connecting strokes between some neighbours along the baseline, and a gap rubbed out
+    of a stroke: what separates real strings from isolated digits set side by side."""
+    cols = strip.max(0) > 0.3
+    runs = np.flatnonzero(np.diff(np.concatenate(([0], cols.astype(np.int8), [0]))))
+    starts, ends = runs[::2], runs[1::2]
+    draw_on = Image.fromarray(strip)
+    draw = ImageDraw.Draw(draw_on)
+    pen = max(1, round(0.08 * height))
+    for end, start in zip(ends[:-1], starts[1:], strict=True):
+        if rng.random() < JOINED:
+            left_rows = np.flatnonzero(strip[:, end - 1] > 0.3)
+            right_rows = np.flatnonzero(strip[:, start] > 0.3)
+            if len(left_rows) and len(right_rows):
+                draw.line((end - 1, int(left_rows[-1]), start, int(right_rows[-1])),
+                          fill=1.0, width=pen)
+    strip[:] = np.asarray(draw_on)
+    if rng.random() < BROKEN:
+        inked = np.flatnonzero(cols)
+        if len(inked):
+            x = int(rng.choice(inked))
+            strip[:, x : x + max(1, pen // 2 + 1)] *= 0.1
+
+
+def sample(pools: list[np.ndarray], rng: np.random.Generator,
+           spacings: tuple[str, ...] = tuple(SPACINGS)) -> Sample:
+    """One random string, each digit drawn from ``pools[d]`` (MNIST images of d), its
+    neighbours one of ``spacings`` apart (keys of SPACINGS)."""
+    text = _text(rng)
+    chosen = [pools[int(ch)][int(rng.integers(0, len(pools[int(ch)])))]
+              for ch in text if ch.isdigit()]
+    height = int(rng.integers(34, 56))  # drawn larger than the line, then scaled down
+    weights = np.array([SPACING_SHARE[k] for k in spacings])
+    spacing = str(rng.choice(list(spacings), p=weights / weights.sum()))
+    strip = number_layer(text, chosen, height, rng, spacing, str(rng.choice(PENS)))
+    _join_and_break(strip, rng, height)
+    image = fit_line(strip)
+    if rng.random() < 0.5:  # the reader's ink is soft and a little noisy, not a clean render
+        image = np.clip(image + rng.normal(0, 0.05, image.shape).astype(np.float32), 0, 1)
+    return Sample(image, text)
+
+
+class Strings:
+    """An endless supply of strings from a set of digits (MNIST's form, white on black):
+    sample ``index`` of ``epoch`` is the same every time it is asked for."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> None:
+        self.pools = [images[labels == d] for d in range(10)]
+        self.seed = seed
+
+    def get(self, epoch: int, index: int) -> Sample:
+        return sample(self.pools, np.random.default_rng([self.seed, epoch, index]))
+
+    def batch(self, epoch: int, start: int, size: int) -> tuple[np.ndarray, list[str],
+                                                                 np.ndarray]:
+        """Samples [start, start + size) of ``epoch`` as one zero-padded array (N, 1, H, W),
+        their texts, and each one's width before padding."""
+        samples = [self.get(epoch, start + k) for k in range(size)]
+        widths = np.array([s.image.shape[1] for s in samples])
+        out = np.zeros((size, 1, LINE_HEIGHT, int(widths.max())), np.float32)
+        for k, s in enumerate(samples):
+            out[k, 0, :, : s.image.shape[1]] = s.image
+        return out, [s.text for s in samples], widths
+
+
+def encode(text: str) -> list[int]:
+    """A text as CTC class indices (blank is 0)."""
+    return [LINE_CHARS.index(ch) + 1 for ch in text]

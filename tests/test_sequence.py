@@ -1,0 +1,119 @@
+"""The sequence reader: generated strings, CTC decoding in numpy, the exported network, and a
+short real training run."""
+
+import numpy as np
+import pytest
+import torch
+
+from digitrec.contract import LINE_CHARS, LINE_HEIGHT
+from digitrec.reading import ctc
+from digitrec.training.strings import Strings, encode
+
+
+def table(path: str, sure: float = 0.9) -> np.ndarray:
+    """Per-column probabilities that spell ``path`` column by column ("_" a blank)."""
+    classes = 1 + len(LINE_CHARS)
+    probs = np.full((len(path), classes), (1 - sure) / (classes - 1))
+    for t, ch in enumerate(path):
+        probs[t, 0 if ch == "_" else LINE_CHARS.index(ch) + 1] = sure
+    return probs
+
+
+def test_best_path_merges_repeats_and_drops_blanks() -> None:
+    text, confidence = ctc.best_path(table("_11_1__22.55_-"))
+    assert text == "112.5-" and 0 < confidence < 1
+    assert ctc.best_path(table("____"))[0] == ""
+
+
+def test_beam_search_finds_the_likeliest_text_and_respects_a_constraint() -> None:
+    probs = table("_7_7_")
+    assert ctc.beam_search(probs)[0] == "77"
+    # A repeat needs a blank between: without one, "77" is read "7".
+    assert ctc.beam_search(table("_77_"))[0] == "7"
+    # The constraint picks the best text it allows, not the best text filtered.
+    one = ctc.beam_search(probs, accept=lambda t: len(t) == 1)
+    assert one is not None and one[0] == "7"
+    assert ctc.beam_search(probs, accept=lambda t: t == "12345") is None
+
+
+def test_score_sums_every_alignment() -> None:
+    probs = table("_3_")
+    # By brute force over all 14^3 paths that collapse to "3".
+    total = 0.0
+    classes = probs.shape[1]
+    three = LINE_CHARS.index("3") + 1
+    for a in range(classes):
+        for b in range(classes):
+            for c in range(classes):
+                path = [a, b, c]
+                collapsed = [k for i, k in enumerate(path) if k and (i == 0 or path[i - 1] != k)]
+                if collapsed == [three]:
+                    total += probs[0, a] * probs[1, b] * probs[2, c]
+    assert np.isclose(np.exp(ctc.score(probs, "3")), total)
+    assert ctc.score(probs, "33") < ctc.score(probs, "3")
+    assert ctc.score(table("_1_"), "1234") == -np.inf or ctc.score(table("_1_"), "1234") < -50
+
+
+def test_generated_strings_are_reproducible_and_labelled(mnist) -> None:
+    strings = Strings(mnist.train_images[:2000], mnist.train_labels[:2000], seed=3)
+    first, again = strings.get(4, 17), strings.get(4, 17)
+    assert first.text == again.text and np.array_equal(first.image, again.image)
+    assert strings.get(5, 17).text != first.text or not np.array_equal(
+        strings.get(5, 17).image, first.image)
+    x, texts, widths = strings.batch(0, 0, 50)
+    assert x.shape[:3] == (50, 1, LINE_HEIGHT) and x.shape[3] == widths.max()
+    for text in texts:
+        assert 1 <= len(text) <= 13 and set(text) <= set(LINE_CHARS)
+        assert [LINE_CHARS[c - 1] for c in encode(text)] == list(text)
+
+
+def test_every_character_is_drawn_once(mnist, monkeypatch) -> None:
+    # With gaps between neighbours and no joining strokes, each character is its own run of
+    # inked columns, or more where a digit is broken (MNIST, a thin pen): never fewer runs than
+    # characters (none dropped), and hardly more (none drawn twice).
+    import digitrec.training.strings as strings
+
+    monkeypatch.setattr(strings, "JOINED", 0.0)
+    monkeypatch.setattr(strings, "BROKEN", 0.0)
+    pools = [mnist.train_images[:3000][mnist.train_labels[:3000] == d] for d in range(10)]
+    characters = runs = 0
+    for k in range(40):
+        drawn = strings.sample(pools, np.random.default_rng(k), spacings=("gap",))
+        inked = np.concatenate(([0], (drawn.image > 0.35).any(0).astype(np.int8), [0]))
+        found = int((np.diff(inked) == 1).sum())
+        assert found >= len(drawn.text), (drawn.text, found)
+        characters, runs = characters + len(drawn.text), runs + found
+    assert runs <= 1.15 * characters  # measured 1.11: broken MNIST digits, thin pens
+
+
+def test_onnx_and_torch_agree_on_lines_of_any_width(tmp_path) -> None:
+    from digitrec.contract import LINE_PREPROCESSING, ModelCard
+    from digitrec.export.to_onnx import export_line_reader
+    from digitrec.inference.lines import load_line_model
+    from digitrec.training.networks import build_model
+
+    torch.manual_seed(0)
+    net = build_model("linereader").eval()
+    path = tmp_path / "reader.onnx"
+    export_line_reader(net, path, ModelCard("linereader", classes=LINE_CHARS,
+                                            preprocessing=LINE_PREPROCESSING))
+    reader = load_line_model(path, threads=1)
+    rng = np.random.default_rng(0)
+    for width in (40, 123, 400):
+        line = rng.random((LINE_HEIGHT, width)).astype(np.float32)
+        got = reader.probabilities(line)
+        padded = np.zeros((1, 1, LINE_HEIGHT, -(-width // 4) * 4), np.float32)
+        padded[0, 0, :, :width] = line
+        with torch.no_grad():
+            want = torch.softmax(net(torch.from_numpy(padded)), 2)[0].numpy()
+        assert got.shape == want.shape == (padded.shape[3] // 4, 1 + len(LINE_CHARS))
+        assert np.abs(got - want).max() < 1e-4
+
+
+def test_a_digit_model_is_no_sequence_reader() -> None:
+    from digitrec.errors import DigitrecError
+    from digitrec.inference.lines import load_line_model
+    from digitrec.inference.model import DEFAULT_MODEL
+
+    with pytest.raises(DigitrecError, match="not a digitrec sequence reader"):
+        load_line_model(DEFAULT_MODEL)
