@@ -45,6 +45,9 @@ from PIL import Image
 
 import digitrec
 from digitrec.data import load_mnist
+from digitrec.reading.combine import number_shaped
+from digitrec.reading.ctc import beam_search
+from digitrec.reading.reader import line_images
 from digitrec.synthetic import render_number
 from digitrec.training.glyphs import with_variants
 from digitrec.vision import find_ink
@@ -52,6 +55,7 @@ from digitrec.vision.components import components, label_map
 from digitrec.vision.normalise import crop_digit, fit_mnist, normalise_stroke
 
 RESULTS = Path(__file__).parent / "results" / "read.json"
+LENGTHS = ((1, 3), (4, 6), (7, 10))  # digits in a number, for the exact rate by length
 # A reader takes an encoded image and returns (text, confidence or None).
 Reader = Callable[[bytes], tuple[str, float | None]]
 
@@ -146,6 +150,25 @@ def naive_reader(model: digitrec.Model) -> Reader:
     return read
 
 
+def sequence_reader(model: digitrec.Model) -> Reader | None:
+    """The sequence reader alone: each line found as `read` finds it, read whole (CTC beam)."""
+    lines = model.line_model
+    if lines is None:
+        print("no sequence reader installed: its column skipped", file=sys.stderr)
+        return None
+
+    def read(data: bytes) -> tuple[str, float | None]:
+        texts, confidence = [], 1.0
+        for image in line_images(data):
+            found = beam_search(lines.probabilities(image), accept=number_shaped)
+            if found:
+                texts.append(found[0])
+                confidence *= found[1]
+        return "\n".join(texts), confidence if texts else 0.0
+
+    return read
+
+
 def tesseract_reader() -> Reader | None:
     if shutil.which("tesseract") is None:
         print("tesseract not installed (apt-get install tesseract-ocr): skipped", file=sys.stderr)
@@ -217,12 +240,16 @@ def score(rows: list[dict], reader: Reader) -> dict:
         confidences.append(confidence)
     truth = [r["text"] for r in rows]
     exact = np.array([a == b for a, b in zip(texts, truth, strict=True)])
+    digits = np.array([sum(ch.isdigit() for ch in t) for t in truth])
+    by_length = {f"{lo}-{hi}": float(exact[(digits >= lo) & (digits <= hi)].mean())
+                 for lo, hi in LENGTHS if ((digits >= lo) & (digits <= hi)).any()}
     result = {
         "numbers": len(rows),
         "exact": float(exact.mean()),
         "cer": sum(edit_distance(a, b) for a, b in zip(texts, truth, strict=True))
         / sum(len(t) for t in truth),
         "ms_median": 1000 * statistics.median(times),
+        "by_length": by_length,
         "texts": texts,
     }
     if all(c is not None for c in confidences):
@@ -278,8 +305,15 @@ def main() -> None:
     conditions = make_numbers(args.count, args.seed, args.data_dir)
     readers: dict[str, Reader] = {
         "digitrec read": lambda data: (lambda r: (r.text, r.confidence))(model.read(data)),
-        "naive segmentation": naive_reader(model),
     }
+    sequence = sequence_reader(model)
+    if sequence is not None:  # what each of the two readers `read` combines does alone
+        alone = digitrec.load_model(threads=1)
+        alone.line_model = None
+        readers["segmentation alone"] = lambda data: (lambda r: (r.text, r.confidence))(
+            alone.read(data))
+        readers["sequence alone"] = sequence
+    readers["naive segmentation"] = naive_reader(model)
     peers = () if args.no_peers else (("Tesseract 5", tesseract_reader),
                                         ("RapidOCR", rapidocr_reader), ("pmsh-ocr", pmsh_reader))
     for name, make in peers:
@@ -311,6 +345,11 @@ def _print(report: dict) -> None:
         cells = [f"{r.get('exact_top95', float('nan')):.1%} | {r['ms_median']:.1f}"
                  for r in by.values()]
         print(f"| {cond} | " + " | ".join(cells) + " |")
+    lengths = results.get("lengths 1-10", {})
+    if lengths:
+        print("\n1-10 digits with gaps, exact by length: "
+              + "; ".join(f"{name} " + ", ".join(f"{k}: {v:.0%}" for k, v in r["by_length"].items())
+                          for name, r in lengths.items()))
     c = report["characters_gap"]
     print(f"\ngap numbers, per character: read {c['read']:.2%} against {c['alone']:.2%} for the "
           f"same {c['alone_digits']} digits alone; 640x480 photo of 5 digits: "

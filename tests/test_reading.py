@@ -92,6 +92,18 @@ def test_touching_digits_are_split(model, mnist, indices) -> None:
     assert model.read(image).text == labels(mnist, indices)
 
 
+def test_the_sequence_reader_reads_what_cuts_cannot(model, mnist) -> None:
+    # Overlapping pairs: no column separates the digits. Each reader alone, and combined.
+    from digitrec.reading import read
+
+    pairs = [[i, i + 1] for i in range(100, 160, 2)]
+    images = [page([digit_ink(mnist, i) for i in pair], gap=-SIZE * 3 // 5) for pair in pairs]
+    truth = [labels(mnist, pair) for pair in pairs]
+    combined = sum(model.read(im).text == t for im, t in zip(images, truth, strict=True))
+    cut = sum(read(model, im).text == t for im, t in zip(images, truth, strict=True))
+    assert model.line_model is not None and combined > cut + 3, (combined, cut)
+
+
 def strokes(lines: list[list[tuple[int, int]]], size: tuple[int, int] = (300, 240),
             width: int = 14) -> np.ndarray:
     paper = Image.new("L", size, 255)
@@ -259,12 +271,14 @@ def test_cli_and_api_read_numbers(mnist, tmp_path) -> None:
     assert not list(tmp_path.glob("seen-2-*")) and not list(tmp_path.glob(".*tmp*"))
     rows = json.loads(out.stdout)
     assert rows[0]["text"] == "721" and rows[0]["status"] == "ok"
+    assert rows[0]["lines"][0]["agreed"] is True  # the shipped sequence reader read it too
     assert [c["char"] for c in rows[0]["lines"][0]["characters"]] == ["7", "2", "1"]
     assert rows[1]["status"] == "error" and rows[1]["reason_code"] == "not_an_image"
     assert out.stderr.count("digitrec: error: ") == 1 and "bad.png" in out.stderr
     with TestClient(create_app()) as client:
         body = client.post("/api/read?digits=3", content=path.read_bytes()).json()
         assert body["text"] == "721" and len(body["lines"][0]["characters"]) == 3
+        assert body["lines"][0]["agreed"] is True
         refused = client.post("/api/read", content=b"not an image")
         assert refused.status_code == 415 and refused.json()["code"] == "not_an_image"
         bad = client.post("/api/read?digits=many", content=path.read_bytes())

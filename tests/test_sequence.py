@@ -117,3 +117,23 @@ def test_a_digit_model_is_no_sequence_reader() -> None:
 
     with pytest.raises(DigitrecError, match="not a digitrec sequence reader"):
         load_line_model(DEFAULT_MODEL)
+
+
+def test_a_short_training_run_reads_generated_test_strings(mnist_dir, tmp_path) -> None:
+    # About a minute and a half on 2 cores: 8,000 strings, one epoch, then tested on strings of
+    # MNIST's test digits and exported; `digitrec info` reads its card.
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "reader"
+    run = subprocess.run([sys.executable, "-m", "digitrec", "train", "--preset", "read",
+                          "--epochs", "1", "--strings", "8000", "--quiet", "--out", str(out),
+                          "--data-dir", str(mnist_dir)], capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stderr
+    info = json.loads(subprocess.run([sys.executable, "-m", "digitrec", "info", "--json",
+                                      str(out / "model.onnx")], capture_output=True,
+                                     text=True, timeout=120).stdout)
+    assert info["architecture"] == "linereader" and info["classes"] == LINE_CHARS
+    assert info["test_accuracy"] > 0.3, info["test_accuracy"]  # exact strings of 1-12 chars

@@ -26,7 +26,7 @@ FLOOR = 4.0  # log-probability the segmentation concedes for a text none of its 
 NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
 
 
-def _number_shaped(text: str) -> bool:
+def number_shaped(text: str) -> bool:
     return NUMBER.fullmatch(text) is not None
 
 
@@ -42,7 +42,7 @@ def choose(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
            candidates: list[Candidate], accept: ctc.Accept | None) -> Choice | None:
     """The reading of a line from the segmentation's best path and the sequence reader's
     per-column probabilities, both within ``accept``; None if neither has one."""
-    sequence = ctc.beam_search(probs, accept=accept or _number_shaped)
+    sequence = ctc.beam_search(probs, accept=accept or number_shaped)
     if sequence is None and segmented is None:
         return None
     if segmented is None or sequence is None or segmented.text == sequence[0]:

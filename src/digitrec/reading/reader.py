@@ -127,23 +127,36 @@ def _line_ink(ink: Ink, line: InkLine, reach: int) -> np.ndarray:
     return np.where(near, ink.coverage[line.top : line.bottom, left:right], 0)
 
 
+def line_images(source: ImageSource) -> list[np.ndarray]:
+    """Each line of writing in ``source``, top to bottom, in the sequence reader's form."""
+    ink = focused_ink(source)
+    if ink.refusal():
+        return []
+    reach = crop_settings(ink.coverage)[0]
+    return [fit_line(_line_ink(ink, line, reach)) for line in segment(ink.mask)]
+
+
 def _sequence_characters(ink: Ink, line: InkLine, probs: np.ndarray, text: str,
-                         line_width: int) -> list[Character]:
+                         line_width: int, segmented: Path | None) -> list[Character]:
     """Characters of a reading no segmentation spells, placed where the sequence reader
-    emitted them (columns of the line image mapped back to the ink)."""
+    emitted them (columns of the line image mapped back to the ink). One standing where the
+    segmentation found ink unlike any digit (a letter?) is flagged unusual too."""
+    odd = [(line.pieces[c.start].left, line.pieces[c.end - 1].right)
+           for _, c, _ in (segmented.chars if segmented else ()) if c.unusual]
     left, right = line.pieces[0].left, line.pieces[-1].right
     margin = LINE_HEIGHT // 4
     scale = (right - left) / max(1, line_width - 2 * margin)  # ink pixels per image pixel
     out = []
     for ch, (first, last) in zip(text, aligned_columns(probs, text), strict=True):
-        x0 = left + max(0.0, (first * POOLING - margin) * scale)
-        x1 = left + min(right - left, ((last + 1) * POOLING - margin) * scale)
-        top, bottom, x0, x1 = ink.source_box((line.top, line.bottom, int(x0), int(x1) + 1))
+        x0_ink = int(left + max(0.0, (first * POOLING - margin) * scale))
+        x1_ink = int(left + min(right - left, ((last + 1) * POOLING - margin) * scale)) + 1
+        top, bottom, x0, x1 = ink.source_box((line.top, line.bottom, x0_ink, x1_ink))
         column = probs[(first + last) // 2]
         digit = ch.isdigit()
+        unusual = any(a < x1_ink and x0_ink < b for a, b in odd)
         out.append(Character(ch, (x0, top, x1, bottom),
                              float(column[LINE_CHARS.index(ch) + 1]) if digit else 1.0,
-                             digit_probabilities(column) if digit else None))
+                             digit_probabilities(column) if digit else None, unusual=unusual))
     return out
 
 
@@ -199,6 +212,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
         if not choice.text:
             continue
         chars = (_characters(ink, line, choice.path, seen[k]) if choice.path is not None
-                 else _sequence_characters(ink, line, columns, choice.text, image.shape[1]))
+                 else _sequence_characters(ink, line, columns, choice.text, image.shape[1],
+                                           path))
         out.append(TextLine(choice.text, choice.probability, chars, choice.agreed))
     return Reading(out, None if out else "faint")

@@ -38,7 +38,10 @@ class ReadCharacter(BaseModel):
 
 class ReadLine(BaseModel):
     text: str
-    confidence: float = Field(description="the product of its characters' confidences")
+    confidence: float = Field(description="the sequence reader's probability of the text "
+                                          "(without one, the product of its characters')")
+    agreed: bool | None = Field(description="whether the segmentation and the sequence "
+                                            "reader read the same; null with one reader")
     characters: list[ReadCharacter]
 
 
