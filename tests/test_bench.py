@@ -43,7 +43,8 @@ def test_read_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
     conditions = report["results"]
     assert {"gap", "touch", "overlap", "form", "lengths 1-10", "marks"} <= set(conditions)
     for by_reader in conditions.values():
-        assert set(by_reader) == {"digitrec read", "naive segmentation"}
+        assert set(by_reader) == {"digitrec read", "segmentation alone", "sequence alone",
+                                  "naive segmentation"}
         for r in by_reader.values():
             assert r["numbers"] == 3 and 0 <= r["exact"] <= 1 and r["cer"] >= 0
     # Three numbers with clear gaps between their digits: digitrec reads most characters.

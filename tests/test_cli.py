@@ -162,7 +162,7 @@ def test_ensemble_averages_members_trained_with_successive_seeds(mnist_dir: Path
 
 # -- predict ------------------------------------------------------------------------------------
 
-EXAMPLES = sorted((Path(__file__).parents[1] / "examples").iterdir())
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples" / "digits").iterdir())
 
 
 def _label(path: Path) -> int:

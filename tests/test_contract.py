@@ -111,7 +111,7 @@ def test_load_model_and_the_server_work_without_sched_getaffinity(monkeypatch) -
 
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     assert available_cores() == (os.cpu_count() or 1)
-    example = (Path(__file__).parents[1] / "examples" / "canvas-6.png").read_bytes()
+    example = (Path(__file__).parents[1] / "examples" / "digits" / "canvas-6.png").read_bytes()
     assert load_model().predict(example).digit == 6
     with TestClient(create_app()) as client:
         assert client.post("/api/predict", content=example).json()["digit"] == 6

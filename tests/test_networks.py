@@ -4,13 +4,21 @@ import torch
 from digitrec.errors import DigitrecError
 from digitrec.training.augment import Augmentation
 from digitrec.training.networks import ARCHITECTURES, Ensemble, Standardize, build_model
+from digitrec.training.recipes import LINE_ARCHITECTURES
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - set(LINE_ARCHITECTURES)))
 @pytest.mark.parametrize("batch", [1, 5])
 def test_output_shape(arch: str, batch: int) -> None:
     model = build_model(arch).eval()
     assert model(torch.rand(batch, 1, 28, 28)).shape == (batch, 10)
+
+
+@pytest.mark.parametrize("width", [8, 100, 403])
+def test_the_line_reader_gives_a_row_per_four_columns(width: int) -> None:
+    model = build_model("linereader").eval()
+    # A stride-2 convolution (padded) then a 2x pooling: ceil(width / 2) // 2 columns.
+    assert model(torch.rand(3, 1, 32, width)).shape == (3, -(-width // 2) // 2, 14)
 
 
 def test_seed_is_the_reference_network() -> None:
