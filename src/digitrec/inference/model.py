@@ -140,6 +140,11 @@ class Model:
         return self._session.run(outputs, {INPUT_NAME: x})
 
 
+def _model_path(path: str | os.PathLike[str] | None) -> Path:
+    """The model named, else $DIGITREC_MODEL's, else the shipped one."""
+    return Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+
+
 def open_session(path: Path, threads: int | None = None) -> Any:
     """An ONNX Runtime session for a model file on the CPU, refused in one line if the file
     is missing or no ONNX model."""
@@ -159,7 +164,7 @@ def open_session(path: Path, threads: int | None = None) -> Any:
 
 def load_card(path: str | os.PathLike[str] | None = None) -> tuple[Path, ModelCard]:
     """A model file's card, whatever the model reads (digits or lines)."""
-    path = Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    path = _model_path(path)
     metadata = dict(open_session(path, 1).get_modelmeta().custom_metadata_map)
     return path, ModelCard.from_metadata(metadata, path)
 
@@ -167,7 +172,7 @@ def load_card(path: str | os.PathLike[str] | None = None) -> tuple[Path, ModelCa
 def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
     """Load an exported digitrec model; with no path, the one named by $DIGITREC_MODEL, else the
     pretrained model shipped with digitrec."""
-    path = Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    path = _model_path(path)
     session = open_session(path, threads)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if ([i.name for i in inputs] != [INPUT_NAME] or inputs[0].shape[1:] != [1, 28, 28]

@@ -39,8 +39,8 @@ def number_shaped(text: str) -> bool:
 class Choice:
     text: str
     path: Path | None  # the segmentation spelling it, if any
-    agreed: bool  # both readers read this
-    probability: float  # the sequence reader's, summed over alignments
+    agreed: bool | None  # both readers read this; None where segmentation read alone
+    probability: float | None  # the sequence reader's, summed over alignments
 
 
 def choose(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
@@ -59,10 +59,10 @@ def choose(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
     for text in (segmented.text, sequence[0]):
         spelled = segmented if text == segmented.text else best_path(
             pieces, candidates, lambda t, want=text: t == want)
-        support = ctc.score(probs, text) + (spelled.score if spelled else floor)
-        options.append((support, text, spelled))
-    support, text, spelled = max(options, key=lambda o: o[0])
-    return Choice(text, spelled, False, float(np.exp(ctc.score(probs, text))))
+        heard = ctc.score(probs, text)
+        options.append((heard + (spelled.score if spelled else floor), heard, text, spelled))
+    _, heard, text, spelled = max(options, key=lambda o: o[0])
+    return Choice(text, spelled, False, float(np.exp(heard)))
 
 
 def aligned_columns(probs: np.ndarray, text: str) -> list[tuple[int, int]]:

@@ -73,8 +73,7 @@ def beam_search(probs: np.ndarray, width: int = 16,
                     _add(grown, prefix + ch, -math.inf, total + column[k])
         ranked = sorted(grown.items(), key=lambda kv: -_logsumexp(*kv[1]))
         beams = dict(ranked[:width])
-    ranked = sorted(beams.items(), key=lambda kv: -_logsumexp(*kv[1]))
-    for text, (blank, char) in ranked:
+    for text, (blank, char) in beams.items():  # best first: each step keeps them ranked
         if accept is None or accept(text):
             return text, math.exp(_logsumexp(blank, char))
     return None

@@ -17,7 +17,7 @@ from ..vision.filters import extreme_filter
 from ..vision.locate import NEAR
 from ..vision.normalise import crop_digit, crop_settings, fit_line, fit_mnist, normalise_stroke
 from ..vision.pipeline import Ink, ink_of
-from .combine import aligned_columns, choose, digit_probabilities
+from .combine import Choice, aligned_columns, choose, digit_probabilities
 from .result import Character, Reading, TextLine
 from .search import Candidate, Path, best_path, constraint, penalty, spans
 from .segment import InkLine, segment
@@ -197,16 +197,11 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
     for k, line in enumerate(lines):
         path = best_path(line.pieces, per_line[k], accept)
         if lines_model is None:
-            if path is None:
-                return Reading([], "no_match")
-            if path.chars:
-                chars = _characters(ink, line, path, seen[k])
-                out.append(TextLine(path.text, float(np.prod([c.confidence for c in chars])),
-                                    chars))
-            continue
-        image = fit_line(_line_ink(ink, line, settings[0]))
-        columns = lines_model.probabilities(image)
-        choice = choose(path, columns, line.pieces, per_line[k], accept)
+            choice = None if path is None else Choice(path.text, path, None, None)
+        else:
+            image = fit_line(_line_ink(ink, line, settings[0]))
+            columns = lines_model.probabilities(image)
+            choice = choose(path, columns, line.pieces, per_line[k], accept)
         if choice is None:
             return Reading([], "no_match")
         if not choice.text:
@@ -214,5 +209,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
         chars = (_characters(ink, line, choice.path, seen[k]) if choice.path is not None
                  else _sequence_characters(ink, line, columns, choice.text, image.shape[1],
                                            path))
-        out.append(TextLine(choice.text, choice.probability, chars, choice.agreed))
+        confidence = (choice.probability if choice.probability is not None
+                      else float(np.prod([c.confidence for c in chars])))
+        out.append(TextLine(choice.text, confidence, chars, choice.agreed))
     return Reading(out, None if out else "faint")

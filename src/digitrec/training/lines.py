@@ -16,15 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..inference.lines import POOLING
 from ..reading.ctc import best_path
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
-from .loop import report
+from .loop import epoch_seed, report
 from .recipes import Recipe
 from .state import EpochStats, TrainResult, new_state, pick_device
 from .strings import Strings, encode
 
 VALIDATION_STRINGS = 1000
-POOLING = 4  # input columns per output column
 
 
 def _ctc(model: nn.Module, x: np.ndarray, texts: list[str], widths: np.ndarray,
@@ -78,7 +78,7 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     held_out = Strings(*val, seed=recipe.seed + 1)
     for epoch in range(state.epoch + 1, recipe.epochs + 1):
         began = time.perf_counter()
-        torch.manual_seed(recipe.seed * 100_003 + epoch)
+        torch.manual_seed(epoch_seed(recipe.seed, epoch))
         state.model.train()
         loss_sum, right, n = 0.0, 0, recipe.strings
         bar = tqdm(total=n, unit="str", desc=f"epoch {epoch}/{recipe.epochs}", leave=False,

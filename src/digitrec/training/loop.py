@@ -36,7 +36,7 @@ class EpochData:
     augment: Augmentation | None
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
@@ -59,7 +59,7 @@ def train_epoch(state: TrainingState, data: EpochData, epoch: int, progress: boo
     from tqdm import tqdm
 
     recipe, model, n = state.recipe, state.model, len(data.labels)
-    torch.manual_seed(_epoch_seed(recipe.seed, epoch))
+    torch.manual_seed(epoch_seed(recipe.seed, epoch))
     model.train()
     order = torch.randperm(n, device=data.labels.device)
     loss_sum = torch.zeros((), device=data.labels.device)
