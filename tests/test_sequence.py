@@ -78,12 +78,38 @@ def test_every_character_is_drawn_once(mnist, monkeypatch) -> None:
     pools = [mnist.train_images[:3000][mnist.train_labels[:3000] == d] for d in range(10)]
     characters = runs = 0
     for k in range(40):
-        drawn = strings.sample(pools, np.random.default_rng(k), spacings=("gap",))
+        drawn = strings.sample(pools, np.random.default_rng(k), spacings=("gap",), looks=0.0)
         inked = np.concatenate(([0], (drawn.image > 0.35).any(0).astype(np.int8), [0]))
         found = int((np.diff(inked) == 1).sum())
         assert found >= len(drawn.text), (drawn.text, found)
         characters, runs = characters + len(drawn.text), runs + found
     assert runs <= 1.15 * characters  # measured 1.11: broken MNIST digits, thin pens
+
+
+def test_strings_handed_over_as_files_are_found_again(mnist, monkeypatch) -> None:
+    # A share of training strings goes through a photo, scan, form or canvas file and the
+    # reader's own line finding: what comes back is one line of LINE_HEIGHT whose ink still
+    # shows every character (runs of inked columns, with gaps between neighbours).
+    import digitrec.training.strings as strings
+
+    monkeypatch.setattr(strings, "JOINED", 0.0)
+    monkeypatch.setattr(strings, "BROKEN", 0.0)
+    monkeypatch.setattr(strings, "COARSE", 0.0)
+    pools = [mnist.train_images[:3000][mnist.train_labels[:3000] == d] for d in range(10)]
+    found = complete = 0
+    for k in range(40):
+        rng = np.random.default_rng(k)
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 8))))
+        chosen = [pools[int(ch)][int(rng.integers(0, 100))] for ch in text]
+        image = strings._as_read(text, chosen, 44, rng, "gap", "normal")
+        if image is None:
+            continue
+        found += 1
+        assert image.shape[0] == LINE_HEIGHT and image.dtype == np.float32
+        inked = np.concatenate(([0], (image > 0.35).any(0).astype(np.int8), [0]))
+        complete += int((np.diff(inked) == 1).sum()) >= len(text)
+    assert found >= 38, found  # measured: 40 of 40 found, all 40 complete
+    assert complete >= 0.9 * found, (complete, found)
 
 
 def test_onnx_and_torch_agree_on_lines_of_any_width(tmp_path) -> None:

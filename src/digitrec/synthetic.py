@@ -260,14 +260,22 @@ def render_number(text: str, digits: list[np.ndarray], rng: np.random.Generator,
         strip = form_layer(text, digits, height, rng, pen)
     else:
         strip = number_layer(text, digits, height, rng, spacing, pen)
+    return on_file(strip, style, rng, [style, pen, spacing])
+
+
+def on_file(strip: np.ndarray, style: str, rng: np.random.Generator, details: list[str],
+            frame: tuple[int, int] | None = None) -> Rendered:
+    """A line of ink coverage handed over as a file in ``style`` (photo, scan, form, canvas or
+    board): placed in a frame (w, h) of a camera's or scanner's size unless one is given,
+    written smaller where it would not fit."""
     if style == "canvas":
         h = int(strip.shape[0] * rng.uniform(1.3, 2.0))
         w = int(strip.shape[1] * rng.uniform(1.1, 1.4))
-        return _canvas_file(_place(strip, h, w, rng), f"canvas-{pen}-{spacing}")
-    w, h = [(640, 480), (800, 600), (480, 360)][int(rng.integers(0, 3))]
+        return _canvas_file(_place(strip, h, w, rng), "-".join(details))
+    w, h = frame or [(640, 480), (800, 600), (480, 360)][int(rng.integers(0, 3))]
     if strip.shape[1] > 0.9 * w:  # a long number: written smaller to fit the sheet
         scale = 0.9 * w / strip.shape[1]
         strip = np.asarray(Image.fromarray(strip).resize(
             (int(strip.shape[1] * scale), max(8, int(strip.shape[0] * scale))), Image.BILINEAR))
     return _sheet_file(_place(strip, h, w, rng), "scan" if style == "form" else style, rng,
-                       [style, pen, spacing])
+                       details)

@@ -25,12 +25,11 @@ from ..errors import DigitrecError
 from ..export.subspace import DigitSubspace
 from ..export.to_onnx import export_line_reader, export_onnx
 from .checkpoint import CHECKPOINT_NAME, read_checkpoint, resume_recipe
-from .lines import evaluate, fit_lines
+from .lines import default_workers, evaluate, fit_lines, fixed_strings
 from .loop import fit
 from .networks import Ensemble, check_arch, count_parameters
 from .recipes import Recipe
-from .state import TrainResult
-from .strings import Strings
+from .state import TrainResult, pick_device
 from .validation import accuracy
 
 MODEL_NAME = "model.onnx"
@@ -135,8 +134,9 @@ def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarr
     strings of MNIST's test digits (exact-string accuracy), exported for lines of any width."""
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
                        resume=member.checkpoint, progress=progress)
-    test = Strings(mnist.test_images, mnist.test_labels, seed=member.recipe.seed + 2)
-    test_accuracy = evaluate(result.model, test, TEST_STRINGS)[1]
+    test = fixed_strings((mnist.test_images, mnist.test_labels), member.recipe.seed + 2,
+                         TEST_STRINGS, default_workers(pick_device()))
+    test_accuracy = evaluate(result.model, test)[1]
     path = member.folder / MODEL_NAME
     card = model_card(result, test_accuracy).replace(classes=LINE_CHARS,
                                                       preprocessing=LINE_PREPROCESSING)

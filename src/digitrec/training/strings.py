@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..contract import LINE_CHARS, LINE_HEIGHT
-from ..synthetic import SPACINGS, number_layer
+from ..reading.reader import line_images
+from ..synthetic import SPACINGS, form_layer, number_layer, on_file
 from ..vision.normalise import fit_line
 
 MAX_LENGTH = 12
@@ -25,6 +26,12 @@ MARKS = 0.25  # share of strings with a point, a comma or a minus sign
 JOINED = 0.15  # chance that a neighbouring pair is joined by a connecting stroke
 BROKEN = 0.1  # chance that a string has a stroke broken by a faint pen
 PENS = ("normal", "thin", "thick")
+# Share of strings handed over as a file (a photo, a scan, a comb form or a web canvas, as the
+# benchmark renders them) and found again as `read` finds a line: the reader then learns the
+# ink it is given at inference (thresholded, cut from print, re-scaled), not only clean ink.
+LOOKS = 0.3
+LOOK_STYLES = {"photo": 0.4, "scan": 0.2, "form": 0.2, "canvas": 0.2}
+COARSE = 0.15  # of those, written so small that the pixels show when enlarged (a zoomed crop)
 SPACING_SHARE = {"gap": 0.4, "touch": 0.35, "overlap": 0.25}
 
 
@@ -70,17 +77,51 @@ def _join_and_break(strip: np.ndarray, rng: np.random.Generator, height: int) ->
             strip[:, x : x + max(1, pen // 2 + 1)] *= 0.1
 
 
+def _coarse(strip: np.ndarray, rng: np.random.Generator, height: int) -> np.ndarray:
+    """The strip as a digit height of 8-14 pixels would give it, enlarged without smoothing."""
+    scale = rng.uniform(8, 14) / height
+    h, w = strip.shape
+    small = Image.fromarray(strip).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                          Image.BILINEAR)
+    return np.asarray(small.resize((w, h), Image.NEAREST))
+
+
+def _as_read(text: str, chosen: list[np.ndarray], height: int, rng: np.random.Generator,
+             spacing: str, pen: str) -> np.ndarray | None:
+    """The string drawn in one of LOOK_STYLES, saved as that style's file and found again by
+    the reader's own line finding; None where it does not find exactly one line."""
+    styles = list(LOOK_STYLES)
+    style = str(rng.choice(styles, p=[LOOK_STYLES[k] for k in styles]))
+    if style == "form":
+        strip = form_layer(text, chosen, height, rng, pen)
+    else:
+        strip = number_layer(text, chosen, height, rng, spacing, pen)
+        _join_and_break(strip, rng, height)
+    if rng.random() < COARSE:
+        strip = _coarse(strip, rng, height)
+    frame = (int(strip.shape[1] * rng.uniform(1.15, 1.6)),
+             int(strip.shape[0] * rng.uniform(1.5, 3)))
+    lines = line_images(on_file(strip, style, rng, [style], frame).data)
+    return lines[0] if len(lines) == 1 else None
+
+
 def sample(pools: list[np.ndarray], rng: np.random.Generator,
-           spacings: tuple[str, ...] = tuple(SPACINGS)) -> Sample:
+           spacings: tuple[str, ...] = tuple(SPACINGS), looks: float = LOOKS) -> Sample:
     """One random string, each digit drawn from ``pools[d]`` (MNIST images of d), its
-    neighbours one of ``spacings`` apart (keys of SPACINGS)."""
+    neighbours one of ``spacings`` apart (keys of SPACINGS); a share ``looks`` of them
+    rendered as files and found again."""
     text = _text(rng)
     chosen = [pools[int(ch)][int(rng.integers(0, len(pools[int(ch)])))]
               for ch in text if ch.isdigit()]
     height = int(rng.integers(34, 56))  # drawn larger than the line, then scaled down
     weights = np.array([SPACING_SHARE[k] for k in spacings])
     spacing = str(rng.choice(list(spacings), p=weights / weights.sum()))
-    strip = number_layer(text, chosen, height, rng, spacing, str(rng.choice(PENS)))
+    pen = str(rng.choice(PENS))
+    if rng.random() < looks:
+        found = _as_read(text, chosen, height, rng, spacing, pen)
+        if found is not None:
+            return Sample(found, text)
+    strip = number_layer(text, chosen, height, rng, spacing, pen)
     _join_and_break(strip, rng, height)
     image = fit_line(strip)
     if rng.random() < 0.5:  # the reader's ink is soft and a little noisy, not a clean render
