@@ -269,9 +269,10 @@ def on_file(strip: np.ndarray, style: str, rng: np.random.Generator, details: li
     board): placed in a frame (w, h) of a camera's or scanner's size unless one is given,
     written smaller where it would not fit."""
     if style == "canvas":
-        h = int(strip.shape[0] * rng.uniform(1.3, 2.0))
-        w = int(strip.shape[1] * rng.uniform(1.1, 1.4))
-        return _canvas_file(_place(strip, h, w, rng), "-".join(details))
+        if frame is None:
+            h = int(strip.shape[0] * rng.uniform(1.3, 2.0))
+            frame = (int(strip.shape[1] * rng.uniform(1.1, 1.4)), h)
+        return _canvas_file(_place(strip, frame[1], frame[0], rng), "-".join(details))
     w, h = frame or [(640, 480), (800, 600), (480, 360)][int(rng.integers(0, 3))]
     if strip.shape[1] > 0.9 * w:  # a long number: written smaller to fit the sheet
         scale = 0.9 * w / strip.shape[1]

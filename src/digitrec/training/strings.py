@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..contract import LINE_CHARS, LINE_HEIGHT
+from ..errors import DigitrecError
 from ..reading.reader import line_images
 from ..synthetic import SPACINGS, form_layer, number_layer, on_file
 from ..vision.normalise import fit_line
@@ -99,9 +100,12 @@ def _as_read(text: str, chosen: list[np.ndarray], height: int, rng: np.random.Ge
         _join_and_break(strip, rng, height)
     if rng.random() < COARSE:
         strip = _coarse(strip, rng, height)
-    frame = (int(strip.shape[1] * rng.uniform(1.15, 1.6)),
-             int(strip.shape[0] * rng.uniform(1.5, 3)))
-    lines = line_images(on_file(strip, style, rng, [style], frame).data)
+    h, w = strip.shape
+    frame = (int(max(w, h) * rng.uniform(1.15, 1.6)), int(h * rng.uniform(1.5, 3)))
+    try:
+        lines = line_images(on_file(strip, style, rng, [style], frame).data)
+    except DigitrecError:  # a file `read` refuses: it is never read, so never trained on
+        return None
     return lines[0] if len(lines) == 1 else None
 
 
