@@ -69,16 +69,20 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
-def make_numbers(count: int, seed: int, data_dir: str | None) -> dict[str, list[dict]]:
-    """Every condition's numbers: the file, its text, and (for digits) the 28x28 sources."""
+def make_numbers(count: int, seed: int, data_dir: str | None,
+                 validation: bool = False) -> dict[str, list[dict]]:
+    """Every condition's numbers: the file, its text, and (for digits) the 28x28 sources.
+    From MNIST's test digits, or with ``validation`` its validation split's (for fitting
+    anything, bench/combine.py), then without the UCI strings (other writers, a test alone)."""
     mnist = load_mnist(data_dir, progress=False)
     rng = np.random.default_rng(seed)
-    images = with_variants(mnist.test_images, mnist.test_labels, 0.3, rng)
+    digits, labels = mnist.split()[1] if validation else (mnist.test_images, mnist.test_labels)
+    images = with_variants(digits, labels, 0.3, rng)
     conditions: dict[str, list[dict]] = {}
 
     def number(length: int, marks: bool = False) -> tuple[str, list[int]]:
         picks = [int(i) for i in rng.integers(0, len(images), length)]
-        text = "".join(str(mnist.test_labels[i]) for i in picks)
+        text = "".join(str(labels[i]) for i in picks)
         if marks:
             kind = str(rng.choice([".", ",", "-"]))
             if kind == "-":
@@ -99,8 +103,8 @@ def make_numbers(count: int, seed: int, data_dir: str | None) -> dict[str, list[
             look = style or str(rng.choice(["photo", "scan", "canvas"], p=[0.5, 0.25, 0.25]))
             rendered = render_number(text, [images[i] for i in picks], rng, look, spacing)
             rows.append({"data": rendered.data, "text": text, "digits": images[picks],
-                         "labels": mnist.test_labels[picks], "details": rendered.details})
-    uci = _uci_numbers(count, rng)
+                         "labels": labels[picks], "details": rendered.details})
+    uci = [] if validation else _uci_numbers(count, rng)
     if uci:
         conditions["uci"] = uci
     return conditions

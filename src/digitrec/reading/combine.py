@@ -1,10 +1,11 @@
 """Two readers of one line, and which reading stands.
 
 The segmentation reader cuts a line into characters and classifies each; the sequence reader
-reads the whole line at once (CTC). Where their readings agree, that is the reading. Where they
+reads the whole line at once (CTC). Where their readings agree (the sequence reader's best path
+or its beam search spelling the segmentation's text), that is the reading. Where they
 differ, each reading is scored by both: the sequence reader's probability of the text summed
 over alignments, plus the best segmentation that spells it (or, when no cut of the ink spells
-it, the segmentation's own best less FLOOR: touching digits are exactly where no cut is right).
+it, the segmentation's own best less a concession: touching digits are where no cut is right).
 The better-supported reading wins, and the line is marked as a disagreement.
 """
 
@@ -20,12 +21,21 @@ from . import ctc
 from .search import Candidate, Path, best_path
 from .segment import Piece
 
-# Log-probability the segmentation concedes for a text none of its cuts spell. Low, the
-# sequence reader's confident mistakes on writing unlike its training strings (UCI's blocky 8x8
-# digits) override right segmentations; high, the segmentation's wrong cuts of touching digits
-# stand. On the benchmark (bench/NOTES.md) 4 read UCI strings 48% against 64% by cuts alone, and
-# 12 gave up 5 and 8 points on touching and overlapping digits; 8 is between.
-FLOOR = 8.0
+
+@dataclass(frozen=True)
+class Balance:
+    """How the two readers' scores are weighed where they disagree: a reading's support is
+    ``sequence`` x the sequence reader's log-probability of it, plus the segmentation's best
+    path that spells it, or (no cut of the ink spells it) the segmentation's best less
+    ``floor``. A low floor lets the sequence reader's confident mistakes on writing unlike its
+    training strings override right cuts; a high one keeps wrong cuts of touching digits."""
+
+    sequence: float = 1.0
+    floor: float = 8.0
+
+
+# Fitted by bench/combine.py on numbers of MNIST's validation digits (never the benchmark's).
+BALANCE = Balance()
 # Without --pattern, what a number looks like: a minus sign first if any, points and commas
 # only between digits (the segmentation's marks obey the same rule).
 NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
@@ -43,26 +53,68 @@ class Choice:
     probability: float | None  # the sequence reader's, summed over alignments
 
 
+@dataclass(frozen=True)
+class Option:
+    text: str
+    heard: float  # the sequence reader's log-probability of it, summed over alignments
+    spelled: Path | None  # the segmentation's best path spelling it, if any cut does
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What both readers say of a line: one option where they agree (or only one has a
+    reading), the segmentation's and the sequence reader's where they differ."""
+
+    options: tuple[Option, ...]
+    agreed: bool
+    segmented: Path | None
+
+
+def weigh(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
+          candidates: list[Candidate], accept: ctc.Accept | None) -> Evidence | None:
+    """Both readers' readings of a line within ``accept``, each scored by both: from the
+    segmentation's best path and the sequence reader's per-column probabilities. None if
+    neither has a reading."""
+    if segmented is not None and ctc.best_path(probs)[0] == segmented.text:
+        # The sequence reader's likeliest columns already spell the segmentation's text: two
+        # readers agree, and the beam (most of the time `read` spends on this reader) could
+        # only put a text of more summed alignments first.
+        sequence: tuple[str, float] | None = (segmented.text, 0.0)
+    else:
+        sequence = ctc.beam_search(probs, accept=accept or number_shaped)
+    texts = list(dict.fromkeys(t for t in (segmented and segmented.text,
+                                           sequence and sequence[0]) if t is not None))
+    if not texts:
+        return None
+
+    def spelled(text: str) -> Path | None:
+        if segmented is None or text == segmented.text:
+            return segmented
+        return best_path(pieces, candidates, lambda t: t == text)
+
+    options = tuple(Option(text, ctc.score(probs, text), spelled(text)) for text in texts)
+    agreed = len(options) == 1 and segmented is not None and sequence is not None
+    return Evidence(options, agreed, segmented)
+
+
+def decide(evidence: Evidence, balance: Balance = BALANCE) -> Choice:
+    """The better-supported of a line's options (see Balance)."""
+    def support(option: Option) -> float:
+        cut = option.spelled.score if option.spelled is not None else (
+            evidence.segmented.score - balance.floor if evidence.segmented is not None else 0.0)
+        return balance.sequence * option.heard + cut
+
+    best = max(evidence.options, key=support)
+    return Choice(best.text, best.spelled, evidence.agreed, float(np.exp(best.heard)))
+
+
 def choose(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
-           candidates: list[Candidate], accept: ctc.Accept | None) -> Choice | None:
+           candidates: list[Candidate], accept: ctc.Accept | None,
+           balance: Balance = BALANCE) -> Choice | None:
     """The reading of a line from the segmentation's best path and the sequence reader's
     per-column probabilities, both within ``accept``; None if neither has one."""
-    sequence = ctc.beam_search(probs, accept=accept or number_shaped)
-    if sequence is None and segmented is None:
-        return None
-    if segmented is None or sequence is None or segmented.text == sequence[0]:
-        text = segmented.text if segmented is not None else sequence[0]  # type: ignore[index]
-        return Choice(text, segmented, segmented is not None and sequence is not None,
-                      float(np.exp(ctc.score(probs, text))))
-    floor = segmented.score - FLOOR
-    options = []
-    for text in (segmented.text, sequence[0]):
-        spelled = segmented if text == segmented.text else best_path(
-            pieces, candidates, lambda t, want=text: t == want)
-        heard = ctc.score(probs, text)
-        options.append((heard + (spelled.score if spelled else floor), heard, text, spelled))
-    _, heard, text, spelled = max(options, key=lambda o: o[0])
-    return Choice(text, spelled, False, float(np.exp(heard)))
+    evidence = weigh(segmented, probs, pieces, candidates, accept)
+    return None if evidence is None else decide(evidence, balance)
 
 
 def aligned_columns(probs: np.ndarray, text: str) -> list[tuple[int, int]]:

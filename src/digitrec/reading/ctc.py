@@ -57,14 +57,16 @@ def beam_search(probs: np.ndarray, width: int = 16,
     beams: dict[str, tuple[float, float]] = {"": (0.0, -math.inf)}
     for t in range(len(probs)):
         column = logp[t]
-        options = [0, *np.flatnonzero(probs[t] > prune).tolist()]
+        options = np.flatnonzero(probs[t] > prune)
+        options = options[options > 0].tolist()
+        if not options:  # a blank column: every prefix stays, now ending in a blank
+            beams = {p: (_logsumexp(b, c) + column[0], -math.inf) for p, (b, c) in beams.items()}
+            continue
         grown: dict[str, tuple[float, float]] = {}
         for prefix, (blank, char) in beams.items():
             total = _logsumexp(blank, char)
+            _add(grown, prefix, total + column[0], -math.inf)
             for k in options:
-                if k == 0:
-                    _add(grown, prefix, total + column[0], -math.inf)
-                    continue
                 ch = CHARS[k - 1]
                 if prefix.endswith(ch):
                     _add(grown, prefix, -math.inf, char + column[k])  # the same one goes on
@@ -85,19 +87,18 @@ def score(probs: np.ndarray, text: str) -> float:
     labels = [0]
     for ch in text:
         labels += [CHARS.index(ch) + 1, 0]
-    logp = np.log(np.maximum(probs, 1e-12))
+    logp = np.log(np.maximum(probs, 1e-12))[:, labels]  # (columns, states)
     n = len(labels)
+    # A state may be entered from itself, the one before, and (a character differing from
+    # the previous character) the one two before, skipping the blank between them.
+    skip = np.zeros(n, bool)
+    skip[2:] = [labels[s] != 0 and labels[s] != labels[s - 2] for s in range(2, n)]
     alpha = np.full(n, -np.inf)
     alpha[0] = logp[0, 0]
     if n > 1:
-        alpha[1] = logp[0, labels[1]]
-    for t in range(1, len(probs)):
-        previous = alpha.copy()
-        for s in range(n):
-            best = previous[s]
-            if s > 0:
-                best = np.logaddexp(best, previous[s - 1])
-            if s > 1 and labels[s] != 0 and labels[s] != labels[s - 2]:
-                best = np.logaddexp(best, previous[s - 2])
-            alpha[s] = best + logp[t, labels[s]]
+        alpha[1] = logp[0, 1]
+    for t in range(1, len(logp)):
+        before = np.concatenate(([-np.inf], alpha[:-1]))
+        two_before = np.where(skip, np.concatenate(([-np.inf, -np.inf], alpha[:-2])), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, before), two_before) + logp[t]
     return float(np.logaddexp(alpha[-1], alpha[-2])) if n > 1 else float(alpha[-1])
