@@ -54,6 +54,31 @@ def test_score_sums_every_alignment() -> None:
     assert ctc.score(table("_1_"), "1234") == -np.inf or ctc.score(table("_1_"), "1234") < -50
 
 
+def test_score_of_repeated_and_different_characters_by_brute_force() -> None:
+    # A repeat ("11") must pass through a blank; different characters ("12") may not.
+    import itertools
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(1 + len(LINE_CHARS)), size=4)
+    for text in ("11", "12", "1"):
+        want = [LINE_CHARS.index(ch) + 1 for ch in text]
+        total = 0.0
+        for path in itertools.product(range(probs.shape[1]), repeat=len(probs)):
+            collapsed = [k for i, k in enumerate(path) if k and (i == 0 or path[i - 1] != k)]
+            if collapsed == want:
+                total += float(np.prod(probs[np.arange(len(probs)), path]))
+        assert np.isclose(np.exp(ctc.score(probs, text)), total), text
+
+
+def test_beam_search_over_columns_that_are_surely_blank() -> None:
+    # Columns where no character passes the pruning threshold only extend every prefix with a
+    # blank; the text and its summed probability are what the full search gives.
+    probs = table("__7____7___", sure=1 - 1e-6)
+    text, p = ctc.beam_search(probs)
+    # (less the alignments through characters below the threshold: 1e-7 each here)
+    assert text == "77" and np.isclose(p, np.exp(ctc.score(probs, "77")), rtol=1e-6)
+
+
 def test_generated_strings_are_reproducible_and_labelled(mnist) -> None:
     strings = Strings(mnist.train_images[:2000], mnist.train_labels[:2000], seed=3)
     first, again = strings.get(4, 17), strings.get(4, 17)
@@ -164,3 +189,20 @@ def test_a_short_training_run_reads_generated_test_strings(mnist_dir, tmp_path) 
     assert info["architecture"] == "linereader" and info["classes"] == LINE_CHARS
     # Exact strings of 1-12 characters, every spacing (measured: 28%; the full preset, 71%).
     assert info["test_accuracy"] > 0.2, info["test_accuracy"]
+
+
+def test_the_balance_decides_between_readers_that_disagree() -> None:
+    # The segmentation reads "17" (no cut spells "77"); the sequence reader is sure of "77".
+    # Support = weight x the sequence reader's log-probability + the segmentation's path that
+    # spells the text, or its best less the floor: a low floor lets the sequence reader win.
+    from digitrec.reading.combine import Balance, Evidence, Option, decide
+    from digitrec.reading.search import Path
+
+    cut = Path(-1.0, ())
+    evidence = Evidence((Option("17", -6.0, cut), Option("77", -0.5, None)), False, cut)
+    assert decide(evidence, Balance(0.5, 2.0)).text == "77"  # -3 - 1 against -0.25 - 3
+    assert decide(evidence, Balance(0.5, 8.0)).text == "17"  # -4 against -0.25 - 9
+    assert decide(evidence, Balance(2.0, 8.0)).text == "77"  # -13 against -1 - 9
+    chosen = decide(evidence, Balance(0.5, 2.0))
+    assert chosen.agreed is False and chosen.path is None
+    assert chosen.probability == pytest.approx(np.exp(-0.5))

@@ -7,6 +7,7 @@ the same every epoch) from its validation split; test digits are the benchmark's
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..cpus import available_cores
 from ..inference.lines import POOLING
 from ..reading.ctc import best_path
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
+from .glyphs import with_variants
 from .loop import epoch_seed, report
 from .recipes import Recipe
 from .state import EpochStats, TrainResult, new_state, pick_device
@@ -116,10 +118,18 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     state = new_state(recipe, recipe.strings, device)
     if resume is not None:
         restore(state, resume)
-    supply = Strings(*train, seed=recipe.seed)
+    digits = train[0]
+    if recipe.variants > 0:  # European 1s and crossed 7s, as the digit models learn them
+        digits = with_variants(digits, train[1], recipe.variants,
+                               np.random.default_rng(recipe.seed))
+    supply = Strings(digits, train[1], seed=recipe.seed)
     workers = default_workers(device) if workers is None else workers
     if device.type == "cpu" and workers:
         torch.set_num_threads(max(1, torch.get_num_threads() - workers))
+    if progress and workers:
+        threads = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
+        print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{threads}",
+              file=sys.stderr)
     held_out = fixed_strings(val, recipe.seed + 1, VALIDATION_STRINGS, workers)
     for epoch in range(state.epoch + 1, recipe.epochs + 1):
         began = time.perf_counter()

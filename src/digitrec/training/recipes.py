@@ -63,5 +63,5 @@ PRESETS: dict[str, Recipe] = {
                    label_smoothing=0.0, augment=False, variants=0.0),
     # The sequence reader for `digitrec read`: generated strings, not single digits.
     "read": Recipe(arch="linereader", epochs=8, batch_size=32, lr=3e-3, label_smoothing=0.0,
-                   augment=False, variants=0.0, strings=20_000),
+                   augment=False, strings=20_000),
 }
