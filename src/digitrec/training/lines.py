@@ -52,7 +52,13 @@ def batches(strings: Strings, epoch: int, count: int, batch_size: int,
     ahead of the training step (0: in this one)."""
     return DataLoader(_Batches(strings, epoch, count, batch_size), batch_size=None,
                       num_workers=workers, prefetch_factor=4 if workers else None,
-                      collate_fn=lambda b: b)
+                      collate_fn=_as_made)
+
+
+def _as_made(batch: tuple[np.ndarray, list[str], np.ndarray]
+             ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """A batch as `Strings.batch` made it (a named function: spawned workers pickle it)."""
+    return batch
 
 
 def fixed_strings(digits: tuple[np.ndarray, np.ndarray], seed: int, count: int,
@@ -124,11 +130,12 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
                                np.random.default_rng(recipe.seed))
     supply = Strings(digits, train[1], seed=recipe.seed)
     workers = default_workers(device) if workers is None else workers
+    threads = torch.get_num_threads()
     if device.type == "cpu" and workers:
-        torch.set_num_threads(max(1, torch.get_num_threads() - workers))
+        torch.set_num_threads(max(1, threads - workers))
     if progress and workers:
-        threads = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
-        print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{threads}",
+        step = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
+        print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{step}",
               file=sys.stderr)
     held_out = fixed_strings(val, recipe.seed + 1, VALIDATION_STRINGS, workers)
     for epoch in range(state.epoch + 1, recipe.epochs + 1):
@@ -163,5 +170,6 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
             save_checkpoint(out_dir / CHECKPOINT_NAME, state)
         if progress:
             report(stats, recipe.epochs, unit="str")
+    torch.set_num_threads(threads)
     state.model.eval()
     return TrainResult(state.model, recipe, state.history)
