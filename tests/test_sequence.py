@@ -92,6 +92,20 @@ def test_generated_strings_are_reproducible_and_labelled(mnist) -> None:
         assert [LINE_CHARS[c - 1] for c in encode(text)] == list(text)
 
 
+def test_worker_processes_compose_the_same_batches(mnist) -> None:
+    # Strings are composed ahead of the step in worker processes; a run must not depend on
+    # how many there are.
+    from digitrec.training.lines import batches
+
+    strings = Strings(mnist.train_images[:2000], mnist.train_labels[:2000], seed=5)
+    here = list(batches(strings, 2, 40, 16, workers=0))
+    there = list(batches(strings, 2, 40, 16, workers=2))
+    assert [len(t) for _, t, _ in here] == [16, 16, 8]
+    for (x, texts, widths), (y, texts_there, widths_there) in zip(here, there, strict=True):
+        assert texts == texts_there and np.array_equal(widths, widths_there)
+        assert np.array_equal(x, y)
+
+
 def test_every_character_is_drawn_once(mnist, monkeypatch) -> None:
     # With gaps between neighbours and no joining strokes, each character is its own run of
     # inked columns, or more where a digit is broken (MNIST, a thin pen): never fewer runs than
