@@ -87,6 +87,7 @@ INFERENCE_MODULES = [
     "digitrec.inference.lines",
     "digitrec.serve.routes.read",
     "digitrec.evaluation.metrics", "digitrec.training.recipes",
+    "digitrec.arithmetic", "digitrec.arithmetic.expression", "digitrec.operators",
 ]
 
 
