@@ -80,11 +80,13 @@ def weigh(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
         # The sequence reader's likeliest columns already spell the segmentation's text: two
         # readers agree, and the beam (most of the time `read` spends on this reader) could
         # only put a text of more summed alignments first.
-        sequence: tuple[str, float] | None = (segmented.text, 0.0)
+        heard: str | None = segmented.text
     else:
-        sequence = ctc.beam_search(probs, accept=accept or number_shaped)
-    texts = list(dict.fromkeys(t for t in (segmented and segmented.text,
-                                           sequence and sequence[0]) if t is not None))
+        found = ctc.beam_search(probs, accept=accept or number_shaped)
+        heard = None if found is None else found[0]
+    texts = [] if segmented is None else [segmented.text]
+    if heard is not None and heard not in texts:
+        texts.append(heard)
     if not texts:
         return None
 
@@ -94,7 +96,7 @@ def weigh(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
         return best_path(pieces, candidates, lambda t: t == text)
 
     options = tuple(Option(text, ctc.score(probs, text), spelled(text)) for text in texts)
-    agreed = len(options) == 1 and segmented is not None and sequence is not None
+    agreed = len(options) == 1 and segmented is not None and heard is not None
     return Evidence(options, agreed, segmented)
 
 
