@@ -102,8 +102,11 @@ def test_ctrl_c_saves_the_last_epoch_and_resume_finishes(mnist_dir: Path, tmp_pa
     out = tmp_path / "run"
     args = ["train", "--epochs", "4", "--subset", "8000", "--out", str(out), "--quiet",
             "--data-dir", str(mnist_dir)]
+    # A shell that starts jobs in the background has them ignore SIGINT, and Python keeps an
+    # inherited SIG_IGN; a terminal's Ctrl-C reaches a process with the default action.
     proc = subprocess.Popen([sys.executable, "-m", "digitrec", *args], stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoint = out / "checkpoint.pt"
     deadline = time.monotonic() + 180
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
