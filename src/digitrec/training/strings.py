@@ -5,8 +5,9 @@ characters (digits, and in a share a decimal point, a comma or a minus sign) wri
 with its neighbours anywhere from 30% overlapped to wide apart, some pairs joined by a
 connecting stroke, some strokes broken, the baseline drifting and each digit its own size, slant
 and pen. The line is then cut to its ink's rows and scaled to LINE_HEIGHT, as the reader does
-with a line it found. A sample depends only on (seed, epoch, index), so a resumed run sees what
-an unbroken one would.
+with a line it found; a share of them (LOOKS) is first saved as a photo, scan, form or canvas
+file and found again by the reader's own line finding. A sample depends only on (seed, epoch,
+index), so a resumed run sees what an unbroken one would.
 """
 
 from __future__ import annotations
