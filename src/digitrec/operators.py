@@ -29,7 +29,7 @@ FORMS = {
 }
 SUPERSAMPLE = 4  # drawn this many times larger, then reduced: antialiased edges
 Point = tuple[float, float]  # (x, y) as fractions of the digit height, y down from the top
-Stroke = tuple[list[Point], bool]  # a pen's path, and whether it is a filled dot
+Stroke = tuple[list[Point], bool]  # a pen's path, or (filled) a dot's centre and edge
 
 
 def _curve(start: Point, end: Point, bend: float, steps: int = 12) -> list[Point]:
@@ -54,8 +54,8 @@ def _stroke(centre: Point, length: float, angle: float, rng: np.random.Generator
 
 
 def _dot(centre: Point, radius: float) -> Stroke:
-    return [(centre[0] + radius * np.cos(a), centre[1] + radius * np.sin(a))
-            for a in np.linspace(0, 2 * np.pi, 10)], True
+    """A filled dot, as its centre and a point on its edge."""
+    return [centre, (centre[0] + radius, centre[1])], True
 
 
 def _strokes(symbol: str, form: str, rng: np.random.Generator) -> tuple[list[Stroke], float]:
@@ -129,8 +129,8 @@ def symbol_layer(symbol: str, height: int, rng: np.random.Generator,
     for path, filled in strokes:
         pts = [((margin + x * height) * s, (top + y * height) * s) for x, y in path]
         if filled:  # a dot: at least as wide as the pen
-            cx, cy = np.mean(pts[:-1], axis=0)
-            r = max(float(np.hypot(pts[0][0] - cx, pts[0][1] - cy)), pen * s / 2)
+            (cx, cy), (ex, ey) = pts
+            r = max(float(np.hypot(ex - cx, ey - cy)), pen * s / 2)
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
             continue
         draw.line(pts, fill=255, width=max(1, round(pen * s)), joint="curve")
