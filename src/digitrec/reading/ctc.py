@@ -57,8 +57,7 @@ def beam_search(probs: np.ndarray, width: int = 16,
     beams: dict[str, tuple[float, float]] = {"": (0.0, -math.inf)}
     for t in range(len(probs)):
         column = logp[t]
-        options = np.flatnonzero(probs[t] > prune)
-        options = options[options > 0].tolist()
+        options = (np.flatnonzero(probs[t, 1:] > prune) + 1).tolist()  # characters only
         if not options:  # a blank column: every prefix stays, now ending in a blank
             beams = {p: (_logsumexp(b, c) + column[0], -math.inf) for p, (b, c) in beams.items()}
             continue

@@ -22,8 +22,7 @@ from ..cpus import available_cores
 from ..inference.lines import POOLING
 from ..reading.ctc import best_path
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
-from .glyphs import with_variants
-from .loop import epoch_seed, report
+from .loop import epoch_seed, report, with_recipe_variants
 from .recipes import Recipe
 from .state import EpochStats, TrainResult, new_state, pick_device
 from .strings import Strings, encode
@@ -124,11 +123,7 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     state = new_state(recipe, recipe.strings, device)
     if resume is not None:
         restore(state, resume)
-    digits = train[0]
-    if recipe.variants > 0:  # European 1s and crossed 7s, as the digit models learn them
-        digits = with_variants(digits, train[1], recipe.variants,
-                               np.random.default_rng(recipe.seed))
-    supply = Strings(digits, train[1], seed=recipe.seed)
+    supply = Strings(with_recipe_variants(recipe, train), train[1], seed=recipe.seed)
     workers = default_workers(device) if workers is None else workers
     threads = torch.get_num_threads()
     if device.type == "cpu" and workers:

@@ -40,14 +40,19 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+def with_recipe_variants(recipe: Recipe, train: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The training digits with European 1s and crossed 7s drawn into ``recipe.variants`` of
+    the 1s and 7s (seeded by the recipe): for digit models and the sequence reader's strings."""
+    if recipe.variants <= 0:
+        return train[0]
+    return with_variants(train[0], train[1], recipe.variants, np.random.default_rng(recipe.seed))
+
+
 def prepare_data(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
                  device: torch.device) -> EpochData:
-    """The training images as the recipe wants them: with European 1s and crossed 7s drawn
-    in (seeded by the recipe), as tensors on ``device``."""
-    images = train[0]
-    if recipe.variants > 0:
-        images = with_variants(images, train[1], recipe.variants,
-                               np.random.default_rng(recipe.seed))
+    """The training images as the recipe wants them (`with_recipe_variants`), as tensors on
+    ``device``."""
+    images = with_recipe_variants(recipe, train)
     augment = Augmentation().scaled(recipe.augment_strength) if recipe.augment else None
     return EpochData(to_tensor(images).to(device),
                      torch.tensor(train[1], dtype=torch.long, device=device), augment)
