@@ -173,7 +173,7 @@ def sequence_reader(model: digitrec.Model) -> Reader | None:
     return read
 
 
-def tesseract_reader() -> Reader | None:
+def tesseract_reader(whitelist: str = "0123456789.,-") -> Reader | None:
     if shutil.which("tesseract") is None:
         print("tesseract not installed (apt-get install tesseract-ocr): skipped", file=sys.stderr)
         return None
@@ -183,7 +183,7 @@ def tesseract_reader() -> Reader | None:
         path = folder / "number.png"
         Image.open(io.BytesIO(data)).convert("RGBA").save(path)
         out = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-c",
-                              "tessedit_char_whitelist=0123456789.,-"],
+                              f"tessedit_char_whitelist={whitelist}"],
                              capture_output=True, text=True)
         return "".join(out.stdout.split()), None
 

@@ -29,6 +29,8 @@ NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters
 # black. Bumped if that ever changes, so old model files can be recognised.
 PREPROCESSING = "mnist-28x28-v1"
 DIGITS = "0123456789"
+# What a calculator's classifier reads besides digits: the operators of `digitrec calc`.
+SYMBOLS = "+-×÷=()"
 # The sequence reader's alphabet (CTC's blank is class 0, LINE_CHARS[k] class k + 1) and its
 # input: a line of writing cut to its ink's rows, LINE_HEIGHT pixels high, any width.
 LINE_CHARS = DIGITS + ".,-"

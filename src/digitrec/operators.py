@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .vision.normalise import fit_mnist
+from .contract import SYMBOLS
+from .vision.normalise import fit_mnist, normalise_stroke
 
-SYMBOLS = "+-×÷=()"
 # The shapes each symbol is written in, and how often.
 FORMS = {
     "+": {"cross": 1.0},
@@ -143,8 +143,9 @@ def symbol_layer(symbol: str, height: int, rng: np.random.Generator,
 
 def symbol_image(symbol: str, rng: np.random.Generator, form: str | None = None) -> np.ndarray:
     """``symbol`` in MNIST's form (28x28 uint8, white on black): drawn 112 pixels high, cut
-    to its ink, fitted into 20x20 and centred by its mass, as MNIST's digits were."""
+    to its ink, its stroke brought towards MNIST's width, fitted into 20x20 and centred by
+    its mass, as `read` does with each character it finds."""
     layer = symbol_layer(symbol, 112, rng, form=form)
     rows, cols = np.flatnonzero(layer.max(1) > 0.05), np.flatnonzero(layer.max(0) > 0.05)
     crop = layer[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return (fit_mnist(crop) * 255).round().astype(np.uint8)
+    return (fit_mnist(normalise_stroke(crop, crop > 0.5)) * 255).round().astype(np.uint8)

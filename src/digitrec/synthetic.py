@@ -16,7 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .operators import symbol_layer
+
 STYLES = ("photo", "scan", "board", "canvas")
+OPERATORS = "+×÷=()"  # drawn by `operators`; "-" stays the minus sign numbers are written with
+PEN_SCALE = {"normal": 1.0, "thin": 0.7, "thick": 1.5}  # an operator's pen against a digit's
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def _trim(layer: np.ndarray) -> np.ndarray:
 def _glyphs(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
             pen: str) -> list[tuple[str, np.ndarray]]:
     """Each character's ink, trimmed to its columns: digits from the next of ``digits`` with
-    their own size and slant, marks drawn."""
+    their own size and slant, marks drawn, operators (+ × ÷ = ( )) by `operators`."""
     glyphs = []
     supply = iter(digits)
     stroke = max(2, round(0.1 * height))
@@ -193,6 +197,8 @@ def _glyphs(text: str, digits: list[np.ndarray], height: int, rng: np.random.Gen
         if ch.isdigit():
             size = int(height * rng.uniform(0.9, 1.1))
             layer = _trim(_ink_layer(next(supply), size, pen, float(rng.uniform(-8, 8))))
+        elif ch in OPERATORS:
+            layer = _trim(symbol_layer(ch, height, rng, stroke * PEN_SCALE[pen]))
         else:
             layer = _trim(_mark_layer(ch, height, stroke))
         glyphs.append((ch, layer))
@@ -201,17 +207,18 @@ def _glyphs(text: str, digits: list[np.ndarray], height: int, rng: np.random.Gen
 
 def _stand(strip: np.ndarray, ch: str, glyph: np.ndarray, x: int, baseline: int,
            height: int) -> None:
-    """Draw a glyph into the strip at column x: digits stand on the baseline; marks are drawn
-    in boxes that share it."""
+    """Draw a glyph into the strip at column x: digits stand on the baseline; marks and
+    operators are drawn in boxes that share it."""
     gh = glyph.shape[0]
-    top = min(max(0, baseline - (gh if ch.isdigit() else height)), strip.shape[0] - gh)
+    above = gh if ch.isdigit() else round(1.15 * height) if ch in OPERATORS else height
+    top = min(max(0, baseline - above), strip.shape[0] - gh)
     region = strip[top : top + gh, x : x + glyph.shape[1]]
     np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
 
 
 def number_layer(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
                  spacing: str = "gap", pen: str = "normal") -> np.ndarray:
-    """Ink coverage of ``text`` (digits and ". , -") written in one line, the baseline
+    """Ink coverage of ``text`` (digits, ". , -" and operators) written in one line, the baseline
     drifting, neighbours ``spacing`` apart (a key of SPACINGS)."""
     low, high = SPACINGS[spacing]
     glyphs = _glyphs(text, digits, height, rng, pen)

@@ -37,20 +37,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pattern", type=_argument(check_pattern), metavar="REGEX",
                    help=r"each line matches this regular expression in full, e.g. '\d{5}' or "
                         r"'\d\d/\d\d/\d{4}': the best reading that does")
+    p.add_argument("--math", action="store_true",
+                   help="read sums and work them out, as `digitrec calc` does")
+    add_show_and_threads(p)
+    add_calc_model(p)
+    p.set_defaults(run=run)
+
+
+def add_show_and_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", type=_argument(check_picture), metavar="OUT.png",
                    help="draw each image with its characters' boxes and readings, and the "
                         "28x28 inputs the model saw, into OUT.png (several images: "
                         "OUT-1-NAME.png, OUT-2-NAME.png, ...)")
     add_threads(p)
-    p.set_defaults(run=run)
+
+
+def add_calc_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calc-model", metavar="PATH",
+                   help="the calculator's model, which knows the operators (default: "
+                        "$DIGITREC_CALC_MODEL, else the one shipped with digitrec)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_model
+    from ..reading import calc, result
     from ..reading.picture import picture, save_picture
-    from ..reading.result import CSV_FIELDS, csv_row, read_failure
 
+    math = args.math
+    if math and (args.digits or args.pattern):
+        raise DigitrecError("--digits and --pattern constrain numbers, not sums: drop them "
+                            "with --math", "bad_parameter")
     model = load_model(args.model, threads=args.threads)
+    if math and args.calc_model:
+        from ..inference.calculator import load_calculator
+
+        model.calculator = load_calculator(model, args.calc_model, args.threads)
+    failure = calc.calc_failure if math else result.read_failure
     rows: list[dict[str, Any]] = []
     problems = []
     paths = expand_paths(args.paths)
@@ -59,18 +81,21 @@ def run(args: argparse.Namespace) -> int:
         try:
             if problem:
                 raise DigitrecError(f"{path}: {problem}", code="not_found")
-            reading = model.read(path, args.digits, args.pattern)
+            found = model.calc(path) if math else model.read(path, args.digits, args.pattern)
         except DigitrecError as exc:
-            rows.append({"file": path, **read_failure(str(exc), exc.code)})
+            rows.append({"file": path, **failure(str(exc), exc.code)})
             problems.append(str(exc))
             continue
-        rows.append({"file": path, **reading.to_dict(decimals=4)})
+        rows.append({"file": path, **found.to_dict(decimals=4)})
         if args.show:  # a picture that cannot be written is a problem; the reading stands
+            reading = found.reading if math else found
             try:
                 save_picture(picture(path, reading), _picture_path(args.show, path, k, many))
             except DigitrecError as exc:
                 problems.append(str(exc))
-    return print_results(args, rows, CSV_FIELDS, csv_row, _print_table, problems)
+    if math:
+        return print_results(args, rows, calc.CSV_FIELDS, calc.csv_row, _print_sums, problems)
+    return print_results(args, rows, result.CSV_FIELDS, result.csv_row, _print_table, problems)
 
 
 def _picture_path(out: Path, image: str, k: int, many: bool) -> Path:
@@ -90,3 +115,15 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             name = r["file"] if k == 0 else ""
             where = " ".join(f"{c['char']}@{c['box'][0]}" for c in line["characters"])
             print(f"{name:<{width}}  {line['text']:>12}  {line['confidence']:>10.1%}  {where}")
+
+
+def _print_sums(rows: list[dict[str, Any]]) -> None:
+    width = max(len("file"), *(len(r["file"]) for r in rows))
+    print(f"{'file':<{width}}  {'confidence':>10}  sum")
+    for r in rows:
+        if not r["sums"]:
+            print(f"{r['file']:<{width}}  {'':>10}  {r['reason'] or 'error: ' + r['error']}")
+            continue
+        for k, (line, shown) in enumerate(zip(r["sums"], r["text"].split("\n"), strict=True)):
+            name = r["file"] if k == 0 else ""
+            print(f"{name:<{width}}  {line['confidence']:>10.1%}  {shown}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..contract import INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME, ModelCard
+from ..contract import DIGITS, INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME, ModelCard
 from ..cpus import available_cores
 from ..errors import DigitrecError, describe
 from ..vision import ImageSource, Processed, preprocess
@@ -17,11 +17,22 @@ from .result import Prediction
 
 if TYPE_CHECKING:
     from ..reading import Reading
+    from ..reading.calc import Calculation
+    from .calculator import Calculator
     from .lines import LineModel
 
 DEFAULT_MODEL = Path(__file__).parents[1] / "pretrained" / "default.onnx"
 MODEL_ENV = "DIGITREC_MODEL"  # names the model to use when none is given
 _UNLOADED = object()  # the sequence reader is loaded on first read
+
+
+def among_digits(probs: np.ndarray) -> np.ndarray:
+    """Probabilities (N, classes) of the digits among themselves: a calculator's model, which
+    knows operators too, reads a digit as a digit model does."""
+    if probs.shape[1] == len(DIGITS):
+        return probs
+    part = probs[:, : len(DIGITS)]
+    return part / np.maximum(part.sum(1, keepdims=True), 1e-12)
 
 
 class Model:
@@ -31,10 +42,12 @@ class Model:
         self._session = session
         self._threads = threads
         self._line_model: object = _UNLOADED
+        self._calculator: object = _UNLOADED
         self.path = path
         # What the file says, as stored (strings), and decoded by type.
         self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
         self.card = ModelCard.from_metadata(self.metadata, path)
+        self.classes = self.card.classes
         has_novelty = NOVELTY_NAME in [o.name for o in session.get_outputs()]
         # Models exported before digit-likeness scores have neither the output nor a threshold.
         self.novelty_threshold = self.card.novelty_threshold if has_novelty else None
@@ -58,7 +71,8 @@ class Model:
     def classify(self, processed: list[Processed]) -> list[Prediction]:
         """Predictions for images already through `preprocess`."""
         found = [p.image for p in processed if p.image is not None]
-        probs, novelty = self.scores(np.stack(found)) if found else ([], None)
+        probs, novelty = self.scores(np.stack(found)) if found else (np.zeros((0, 10)), None)
+        probs = among_digits(probs)
         rows = iter(probs)
         distances = iter(novelty if novelty is not None else [None] * len(found))
         out = []
@@ -99,6 +113,30 @@ class Model:
     @line_model.setter
     def line_model(self, value: LineModel | None) -> None:
         self._line_model = value
+
+    def calc(self, image: ImageSource) -> Calculation:
+        """Read every handwritten sum in an image (digits, + - × ÷ = ( ) and decimal points,
+        × also as x or a raised dot, ÷ also as / or :) and work each out exactly.
+
+        ``calc(image).text`` is e.g. ``12×7 = 84``; each sum's ``worked.value`` is a Fraction.
+        """
+        from ..reading.calc import calc
+
+        return calc(self.calculator, image)
+
+    @property
+    def calculator(self) -> Calculator:
+        """What `calc` classifies characters with: this model for digits and
+        $DIGITREC_CALC_MODEL's calculator's model, else the shipped one, for operators."""
+        if self._calculator is _UNLOADED:
+            from .calculator import load_calculator
+
+            self._calculator = load_calculator(self, threads=self._threads)
+        return self._calculator  # type: ignore[return-value]
+
+    @calculator.setter
+    def calculator(self, value: Calculator) -> None:
+        self._calculator = value
 
     def read_batch(self, images: Iterable[ImageSource],
                    digits: int | tuple[int, int] | None = None,

@@ -4,12 +4,14 @@ let the search pick each line's best reading."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
-from ..contract import LINE_CHARS, LINE_HEIGHT
+from ..contract import DIGITS, LINE_CHARS, LINE_HEIGHT
 from ..inference.lines import POOLING, LineModel
+from ..inference.model import among_digits
 from ..vision import ImageSource, locate
 from ..vision.components import components
 from ..vision.decode import gray_image
@@ -69,6 +71,7 @@ def focused_ink(source: ImageSource) -> Ink:
 
 class Scorer(Protocol):
     novelty_threshold: float | None
+    classes: str  # what the probabilities' columns stand for: digits first
 
     def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
 
@@ -160,43 +163,82 @@ def _sequence_characters(ink: Ink, line: InkLine, probs: np.ndarray, text: str,
     return out
 
 
+class _Classify:
+    """Candidate characters of each line, classified in one model call per request and
+    kept: ``candidates[k]`` of line k, and the 28x28 input of each of its spans."""
+
+    def __init__(self, model: Scorer, ink: Ink, lines: list[InkLine],
+                 settings: tuple[int, float], math: bool) -> None:
+        self.model, self.ink, self.lines, self.settings = model, ink, lines, settings
+        self.classes = model.classes if math else DIGITS
+        self.candidates: list[list[Candidate]] = [[] for _ in lines]
+        self.images: list[dict[tuple[int, int], np.ndarray]] = [{} for _ in lines]
+
+    def __call__(self, wanted: list[tuple[int, int, int]]) -> None:
+        """Classify pieces [start, end) of line k, for each (k, start, end)."""
+        jobs, images = [], []
+        for k, start, end in wanted:
+            image = _character_image(self.ink, self.lines[k], start, end, self.settings)
+            if image is not None:
+                jobs.append((k, start, end))
+                images.append(image)
+        if not images:
+            return
+        model = self.model
+        probs, novelty = model.scores(np.stack(images))
+        if self.classes == DIGITS:
+            probs = among_digits(probs)
+        for n, (k, start, end) in enumerate(jobs):
+            pieces, height = self.lines[k].pieces, self.lines[k].height
+            width = (pieces[end - 1].right - pieces[start].left) / height
+            distance = None if novelty is None else float(novelty[n])
+            self.candidates[k].append(Candidate(
+                start, end, probs[n], penalty(distance, model.novelty_threshold, width),
+                unusual=model.unusual(distance), classes=self.classes))
+            self.images[k][(start, end)] = images[n]
+
+
+def _both(first: Callable[[str], bool] | None,
+          second: Callable[[str], bool]) -> Callable[[str], bool]:
+    return second if first is None else (lambda text: first(text) and second(text))
+
+
 def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = None,
-         pattern: str | None = None, lines_model: LineModel | None = None) -> Reading:
+         pattern: str | None = None, lines_model: LineModel | None = None,
+         math: Callable[[str], bool] | None = None) -> Reading:
     """Every line of digits in ``source``, each the best reading that has ``digits`` digits
     (a (low, high) range) and matches ``pattern`` in full, where given; with ``lines_model``
-    (a sequence reader), the segmentation's and the sequence reader's readings combined."""
+    (a sequence reader), the segmentation's and the sequence reader's readings combined.
+
+    With ``math`` (a test of a line's text: is it a well-formed sum?) the lines are sums,
+    read with every class the model has: the best reading that passes the test, else the
+    best reading. The sequence reader knows no operators and is not asked."""
     ink = focused_ink(source)
     refusal = ink.refusal()
     if refusal:
         return Reading([], refusal)
-    lines = segment(ink.mask)
+    lines = segment(ink.mask, math=math is not None)
     if not lines:
         return Reading([], "faint")
-    jobs: list[tuple[int, int, int]] = []  # line, start, end
-    images: list[np.ndarray] = []
     settings = crop_settings(ink.coverage)
-    for k, line in enumerate(lines):
-        for start, end in spans(line.pieces, NEAR * line.height):
-            image = _character_image(ink, line, start, end, settings)
-            if image is not None:
-                jobs.append((k, start, end))
-                images.append(image)
-    probs, novelty = model.scores(np.stack(images)) if images else (np.zeros((0, 10)), None)
-    per_line: list[list[Candidate]] = [[] for _ in lines]
-    seen: list[dict[tuple[int, int], np.ndarray]] = [{} for _ in lines]
-    for n, (k, start, end) in enumerate(jobs):
-        pieces = lines[k].pieces
-        width = (pieces[end - 1].right - pieces[start].left) / lines[k].height
-        distance = None if novelty is None else float(novelty[n])
-        per_line[k].append(Candidate(start, end, probs[n],
-                                     penalty(distance, model.novelty_threshold, width),
-                                     unusual=model.unusual(distance)))
-        seen[k][(start, end)] = images[n]
-    accept = constraint(digits, pattern) if digits or pattern else None
+    classify = _Classify(model, ink, lines, settings, math is not None)
+    classify([(k, start, end) for k, line in enumerate(lines)
+              for start, end in spans(line.pieces, NEAR * line.height)])
+    fits = constraint(digits, pattern) if digits or pattern else None
+    accept = fits if math is None else _both(fits, math)
     out = []
+    per_line, seen = classify.candidates, classify.images
     for k, line in enumerate(lines):
         path = best_path(line.pieces, per_line[k], accept)
-        if lines_model is None:
+        if path is None and math is not None:
+            # No well-formed sum: perhaps a thin pen broke a dot off a digit. Try the dots as
+            # parts of their neighbours too, else say what is written.
+            classify([(k, start, end) for start, end in
+                      spans(line.pieces, NEAR * line.height, joining=".")
+                      if (start, end) not in seen[k]])
+            path = (best_path(line.pieces, per_line[k], accept)
+                    or best_path(line.pieces, per_line[k], fits))
+        if lines_model is None or math is not None:
             choice = None if path is None else Choice(path.text, path, None, None)
         else:
             image = fit_line(_line_ink(ink, line, settings[0]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..contract import DIGITS
 from ..errors import DigitrecError
 from .segment import Piece
 
@@ -45,6 +46,7 @@ class Candidate:
     penalty: float  # subtracted from every label's log-probability
     mark: str = ""
     unusual: bool = False  # farther from the digits learned than the model's threshold
+    classes: str = DIGITS  # what the probabilities' columns stand for
 
     def labels(self, count: int) -> list[tuple[str, float, float]]:
         """The ``count`` likeliest readings: (character, probability, score)."""
@@ -52,7 +54,7 @@ class Candidate:
             return [(self.mark, 1.0, 0.0)]
         order = np.argsort(-self.probabilities, kind="stable")[:count]
         cost = self.penalty + DIGIT_COST
-        return [(str(d), float(self.probabilities[d]),
+        return [(self.classes[d], float(self.probabilities[d]),
                  math.log(max(float(self.probabilities[d]), 1e-9)) - cost) for d in order]
 
 
@@ -66,17 +68,23 @@ class Path:
         return "".join(c for c, _, _ in self.chars)
 
 
-def spans(pieces: list[Piece], gap: float) -> list[tuple[int, int]]:
+def spans(pieces: list[Piece], gap: float, joining: str = "") -> list[tuple[int, int]]:
     """Every run of 1 to MAX_SPAN consecutive non-mark pieces that may be one character: from
-    one group, or from groups less than ``gap`` apart."""
+    one group, or from groups less than ``gap`` apart. Marks in ``joining`` may be part of a
+    run too (a dot a thin pen broke off a digit), though never all of it."""
+    def joins(piece: Piece) -> bool:
+        return piece.mark is None or piece.mark in joining
+
     out = []
     for start, first in enumerate(pieces):
-        if first.mark is not None:
+        if not joins(first):
             continue
         for end in range(start + 1, min(start + MAX_SPAN, len(pieces)) + 1):
             last = pieces[end - 1]
-            if last.mark is not None:
+            if not joins(last):
                 break
+            if all(p.mark is not None for p in pieces[start:end]):
+                continue
             if end > start + 1:
                 before = pieces[end - 2]
                 if last.group != before.group and last.left - before.right > gap:
@@ -95,7 +103,12 @@ def penalty(novelty: float | None, threshold: float | None, width: float) -> flo
 def best_path(pieces: list[Piece], candidates: list[Candidate],
               accept: Callable[[str], bool] | None = None) -> Path | None:
     """The highest-scoring reading of all the pieces that ``accept`` allows, or None. Without
-    a constraint only the best path into each position can matter, so one is kept."""
+    a constraint only the best path into each position can matter, so one is kept; and where
+    that best of all is allowed, it is the answer."""
+    if accept is not None:
+        best = best_path(pieces, candidates)
+        if best is None or accept(best.text):
+            return best
     beam, labels = (BEAM, LABELS) if accept is not None else (1, 1)
     starting: dict[int, list[tuple[Candidate, list[tuple[str, float, float]]]]] = {}
     marks = [Candidate(i, i + 1, None, 0.0, p.mark) for i, p in enumerate(pieces)

@@ -7,6 +7,10 @@ their shape and place in the line: a dot on the baseline is a decimal point, a s
 below it a comma, a short level dash at mid-height a minus sign; specks are dropped. A group
 too wide for one digit is cut into pieces at the thinnest columns of its ink, so that the
 search can try reading it as one, two or more digits; it is the classifier that decides.
+
+A sum (``math``) is read with the same rules and a few more, where a calculator's classifier
+alone could not tell: two short level dashes one above the other are "=", a dot at mid-height
+multiplies (on the baseline it is a decimal point), and a minus sign may stand anywhere.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from ..vision.components import Component, components, label_map
 
 # Relative to the height of the line's digits.
 SPECK = 0.1  # marks smaller than this on both sides are dirt, not writing
+# ...in a sum, where a dot written with a fine pen multiplies: only the well-formed readings
+# count there, which leaves dirt little room to pass as a point.
+MATH_SPECK = 0.06
 MARK = 0.55  # groups lower than this (and narrow) are marks, not digits
 WIDE = 0.8  # groups wider than this may hold several digits
 MIN_PIECE = 0.3  # cuts are at least this far apart, and from a group's edges
@@ -41,7 +48,7 @@ class Piece:
     bottom: int
     group: int  # pieces of the same group can join into one digit
     parts: tuple[int, ...]  # labels of its ink components in the line's label map
-    mark: str | None = None  # ".", "," or "-"; None for (part of) a digit
+    mark: str | None = None  # ".", ",", "-" (and in a sum "=", "×"); None for a character
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,30 @@ def _mark(box: tuple[int, int, int, int], height: float, band: tuple[float, floa
     return None
 
 
+def _math_mark(group: list[Component], box: tuple[int, int, int, int], height: float,
+               band: tuple[float, float]) -> str | None:
+    """What a small group in a sum is: "=" (two level dashes, one above the other), "×" (a
+    dot at mid-height), else what it is in a number, less the comma (sums have none)."""
+    parts = [c for c in group
+             if max(c.bottom - c.top, c.right - c.left) >= MATH_SPECK * height]
+    top, bottom, left, right = box
+    if len(parts) == 2 and bottom - top < MARK * height:
+        upper, lower = sorted(parts, key=lambda c: c.top)
+        if upper.bottom <= lower.top and all(
+                c.right - c.left >= 1.8 * (c.bottom - c.top)
+                and c.right - c.left >= 0.2 * height for c in parts):
+            return "="
+    mark = _mark(box, height, band)
+    if mark != "." and mark is not None:
+        return None if mark == "," else mark
+    h, w = bottom - top, right - left
+    relative = ((top + bottom) / 2 - band[0]) / max(1.0, band[1] - band[0])
+    round_dot = len(parts) == 1 and max(h, w) <= 0.3 * height and 0.6 <= w / max(h, 1) <= 1.7
+    if mark is None and round_dot and 0.3 < relative < 0.7:
+        return "×"  # a raised dot
+    return mark
+
+
 def _cuts(mask: np.ndarray, left: int, right: int, height: float) -> list[int]:
     """Where a wide group may be cut: the columns of least ink, a piece's width apart."""
     profile = mask[:, left:right].sum(0).astype(float)
@@ -164,19 +195,22 @@ def _cuts(mask: np.ndarray, left: int, right: int, height: float) -> list[int]:
     return sorted(left + c for c in chosen[: 2 * expected])
 
 
-def _trim_marks(pieces: list[Piece]) -> list[Piece]:
+def _trim_marks(pieces: list[Piece], math: bool = False) -> list[Piece]:
     """A number neither ends in a point or comma nor starts with one, and a minus sign is
-    only its first character: a mark elsewhere at the ends is a speck of dirt."""
-    while pieces and pieces[-1].mark is not None:
+    only its first character; a sum may end in "=": a mark elsewhere at the ends is a speck
+    of dirt."""
+    while pieces and pieces[-1].mark is not None and not (math and pieces[-1].mark == "="):
         pieces = pieces[:-1]
-    while pieces and pieces[0].mark in (".", ","):
+    while pieces and pieces[0].mark in (".", ",", "×", "="):
         pieces = pieces[1:]
     return pieces
 
 
-def segment(mask: np.ndarray) -> list[InkLine]:
-    """The lines of ``mask``, top to bottom, each as pieces left to right."""
+def segment(mask: np.ndarray, math: bool = False) -> list[InkLine]:
+    """The lines of ``mask``, top to bottom, each as pieces left to right; with ``math``, the
+    lines of a sum."""
     lines = []
+    speck = MATH_SPECK if math else SPECK
     for top, bottom in _bands(mask):
         band = np.zeros_like(mask)
         band[top:bottom] = mask[top:bottom]
@@ -193,9 +227,10 @@ def segment(mask: np.ndarray) -> list[InkLine]:
                       float(np.median([b[1] for b in tall])))
         pieces: list[Piece] = []
         for k, (group, box) in enumerate(zip(groups, boxes, strict=True)):
-            if all(max(c.bottom - c.top, c.right - c.left) < SPECK * height for c in group):
+            if all(max(c.bottom - c.top, c.right - c.left) < speck * height for c in group):
                 continue  # specks, however far apart (where a form's box edge met its rules)
-            mark = _mark(box, height, digit_band)
+            mark = (_math_mark(group, box, height, digit_band) if math
+                    else _mark(box, height, digit_band))
             g_top, g_bottom, left, right = box
             edges = [left, right]
             if mark is None and right - left > WIDE * height:
@@ -203,7 +238,7 @@ def segment(mask: np.ndarray) -> list[InkLine]:
             for a, b in itertools.pairwise(edges):
                 pieces.append(Piece(a, b, g_top, g_bottom, k,
                                     tuple(ids[id(c)] for c in group), mark))
-        pieces = _trim_marks(pieces)
+        pieces = _trim_marks(pieces, math)
         if pieces:
             lines.append(InkLine(top, bottom, pieces, height, labels))
     return lines

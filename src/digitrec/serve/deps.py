@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 from ..cpus import available_cores
 from ..errors import DigitrecError
 from ..inference import Model, Prediction
-from .schemas import ReadResult, Result
+from .schemas import CalcResult, ReadResult, Result
 
 T = TypeVar("T")
 
@@ -62,6 +62,15 @@ class Reader:
             began = time.perf_counter()
             reading = self.model.read(data, digits, pattern)
             return ReadResult(**reading.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
+
+        return await self._off_loop(run, filename)
+
+    async def calc(self, data: bytes, filename: str) -> CalcResult:
+        """Every sum in one uploaded file, worked out."""
+        def run() -> CalcResult:
+            began = time.perf_counter()
+            found = self.model.calc(data)
+            return CalcResult(**found.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
 
         return await self._off_loop(run, filename)
 

@@ -56,6 +56,43 @@ class ReadResult(BaseModel):
     timing_ms: float = Field(description="server time for this image")
 
 
+class CalcCharacter(ReadCharacter):
+    char: str = Field(description="a digit or one of + - × ÷ = ( ) .")
+    probabilities: list[float] | None = Field(
+        description="of each class in the result's `classes`, for a character the "
+                    "classifier read (null for a mark read by its shape)")
+
+
+class CalcSum(BaseModel):
+    read: str = Field(description="the line as read, e.g. 12×7=")
+    expression: str | None = Field(description="what was worked out: the line before its '='")
+    value: str | None = Field(description="its value in decimal: exact where the decimals "
+                                          "end, else rounded and marked '≈'")
+    fraction: str | None = Field(description="the exact value as a fraction, e.g. 1/3")
+    written: str | None = Field(description="the answer written after '=', if any")
+    agrees: bool | None = Field(description="whether the written answer is right; null when "
+                                            "none was written")
+    error: str | None = Field(description="why the line has no value: malformed, a division "
+                                          "by zero, a number too long")
+    error_code: str | None = Field(description="that reason for machines: bad_expression, "
+                                               "division_by_zero, too_large")
+    confidence: float = Field(description="the product of its characters' confidences")
+    characters: list[CalcCharacter]
+
+
+class CalcResult(BaseModel):
+    text: str = Field(description="each sum and its value, e.g. '12×7 = 84', joined by "
+                                  "newlines")
+    confidence: float = Field(description="the least confident sum's confidence")
+    status: str = Field(description='"ok" or "no sum"')
+    classes: str = Field(description="what the characters' probabilities stand for")
+    sums: list[CalcSum]
+    reason: str | None = Field(description="why nothing was read")
+    reason_code: str | None = Field(description="the reason for machines: no_ink, faint, "
+                                                "texture")
+    timing_ms: float = Field(description="server time for this image")
+
+
 class BatchItem(BaseModel):
     file: str = Field(description="the file's name, as `predict --json` gives it")
     filename: str = Field(description="the same name, under the field's earlier name")

@@ -74,7 +74,7 @@ def restore(state: TrainingState, ckpt: dict[str, Any]) -> None:
 def load_result(ckpt: dict[str, Any]) -> TrainResult:
     """The network, recipe and history saved in a checkpoint from `read_checkpoint`."""
     recipe = Recipe(**ckpt["recipe"])
-    model = build_model(recipe.arch, recipe.standardize)
+    model = build_model(recipe.arch, recipe.standardize, recipe.outputs)
     model.load_state_dict(ckpt["model"])
     return TrainResult(model.eval(), recipe, [EpochStats(**h) for h in ckpt["history"]])
 

@@ -22,16 +22,17 @@ class Standardize(nn.Module):
         return (x - MNIST_MEAN) / MNIST_STD
 
 
-def seed() -> nn.Module:
+def seed(classes: int = 10) -> nn.Module:
     """The reference network users know from the Keras tutorial: two conv/pool stages, two dense."""
     return nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10),
+        nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, classes),
     )  # fmt: skip
 
 
-def digitnet(channels: tuple[int, int, int] = (32, 64, 128), pooled: bool = False) -> nn.Module:
+def digitnet(channels: tuple[int, int, int] = (32, 64, 128), pooled: bool = False,
+             classes: int = 10) -> nn.Module:
     """The default: more accurate than `seed` and cheaper per image on a CPU.
 
     A strided 5x5 first convolution replaces full-resolution conv + pool, which is where the
@@ -47,8 +48,8 @@ def digitnet(channels: tuple[int, int, int] = (32, 64, 128), pooled: bool = Fals
         nn.Conv2d(a, b, 3, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(b), nn.ReLU(),  # -> 5
         nn.Conv2d(b, c, 3, bias=False), nn.BatchNorm2d(c), nn.ReLU(),  # -> 3
     ]  # fmt: skip
-    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10)] if pooled else [
-        nn.Flatten(), nn.Linear(c * 3 * 3, 10)]
+    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes)] if pooled else [
+        nn.Flatten(), nn.Linear(c * 3 * 3, classes)]
     return nn.Sequential(*body, *head)
 
 
@@ -82,7 +83,7 @@ class LineReader(nn.Module):
         return self.classify(self.context(columns)[0])
 
 
-ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "seed": seed,
     "digitnet": digitnet,
     # Twice the channels: four times the compute, for the last tenths of a point.
@@ -99,10 +100,11 @@ def check_arch(arch: str) -> None:
         raise DigitrecError(f"unknown architecture {arch!r} (known: {known})")
 
 
-def build_model(arch: str, standardize: bool = False) -> nn.Module:
-    """A freshly initialised network; the caller seeds torch first for reproducible weights."""
+def build_model(arch: str, standardize: bool = False, classes: int | None = None) -> nn.Module:
+    """A freshly initialised network with ``classes`` outputs (the architecture's own count
+    unless given); the caller seeds torch first for reproducible weights."""
     check_arch(arch)
-    net = ARCHITECTURES[arch]()
+    net = ARCHITECTURES[arch](**({} if classes is None else {"classes": classes}))
     return nn.Sequential(Standardize(), net) if standardize else net
 
 

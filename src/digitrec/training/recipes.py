@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..contract import DIGITS, LINE_CHARS, SYMBOLS
 from ..errors import DigitrecError
 
 SCHEDULES = ("onecycle", "constant")
@@ -29,6 +30,8 @@ class Recipe:
     seed: int = 0
     # The sequence reader (arch "linereader") trains on this many generated strings an epoch.
     strings: int = 20_000
+    # Operators a digit network learns besides the digits (classes 10 on), for `digitrec calc`.
+    symbols: str = ""
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -44,11 +47,24 @@ class Recipe:
             raise DigitrecError("variants must be a fraction in [0, 1]")
         if self.strings < 1:
             raise DigitrecError("strings per epoch must be positive")
+        if any(s not in SYMBOLS for s in self.symbols) or len(set(self.symbols)) < len(
+                self.symbols):
+            raise DigitrecError(f"symbols must be distinct characters of {SYMBOLS!r}")
 
     @property
     def task(self) -> str:
         """What the recipe trains: "read" (whole lines) or "digits"."""
         return "read" if self.arch in LINE_ARCHITECTURES else "digits"
+
+    @property
+    def classes(self) -> str:
+        """The characters the network's outputs stand for (the line reader's after CTC's
+        blank)."""
+        return LINE_CHARS if self.task == "read" else DIGITS + self.symbols
+
+    @property
+    def outputs(self) -> int:
+        return len(self.classes) + (self.task == "read")
 
 
 PRESETS: dict[str, Recipe] = {
@@ -61,6 +77,9 @@ PRESETS: dict[str, Recipe] = {
     # The Keras tutorial's recipe: Adam at its default rate, no schedule, no augmentation.
     "seed": Recipe(arch="seed", epochs=5, batch_size=32, lr=1e-3, schedule="constant",
                    label_smoothing=0.0, augment=False, variants=0.0),
+    # The classifier `digitrec calc` reads digits and operators with: digits and generated
+    # operators, 17 classes; in calc, the shipped digit model splits the digits' share.
+    "calc": Recipe(symbols=SYMBOLS),
     # The sequence reader for `digitrec read`: generated strings, not single digits.
     "read": Recipe(arch="linereader", epochs=8, batch_size=32, lr=3e-3, label_smoothing=0.0,
                    augment=False, strings=20_000),

@@ -30,6 +30,7 @@ from .loop import fit
 from .networks import Ensemble, check_arch, count_parameters
 from .recipes import Recipe
 from .state import TrainResult, pick_device
+from .symbols import HELD_OUT, PER_SYMBOL, mixed, with_symbols
 from .validation import accuracy
 
 MODEL_NAME = "model.onnx"
@@ -88,6 +89,7 @@ def model_card(result: TrainResult, test_accuracy: float | None) -> ModelCard:
     last = result.history[-1] if result.history else None
     return ModelCard(
         architecture=result.recipe.arch,
+        classes=result.recipe.classes,
         parameters=count_parameters(result.model),
         validation_accuracy=last.val_accuracy if last else None,
         test_accuracy=test_accuracy,
@@ -119,9 +121,19 @@ def train_and_export(
             member = dataclasses.replace(
                 member, recipe=dataclasses.replace(member.recipe, strings=subset))
         return _train_and_export_reader(member, mnist, train, val, progress)
-    result = fit(member.recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
+    test = (mnist.test_images, mnist.test_labels)
+    recipe = member.recipe
+    if recipe.symbols:  # a calculator's classifier: operators beside the digits
+        count = min(PER_SYMBOL, subset // 10) if subset else PER_SYMBOL
+        held_out = min(HELD_OUT, count)
+        train = with_symbols(train, recipe.symbols, count, recipe.seed, "train")
+        val = with_symbols(val, recipe.symbols, held_out, recipe.seed, "validation")
+        test = with_symbols(test, recipe.symbols, held_out, recipe.seed, "test")
+        subspace = subspace or DigitSubspace.fit(mixed(train, recipe.seed),
+                                                 mixed(val, recipe.seed))
+    result = fit(recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
                  progress=progress, on_step=on_step)
-    test_accuracy = accuracy(result.model, mnist.test_images, mnist.test_labels)
+    test_accuracy = accuracy(result.model, *test)
     subspace = subspace or DigitSubspace.fit(train[0], val[0])
     path = member.folder / MODEL_NAME
     export_onnx(result.model, path, model_card(result, test_accuracy), subspace)

@@ -65,7 +65,7 @@ def new_state(recipe: Recipe, images: int, device: torch.device) -> TrainingStat
     """Freshly initialised weights (seeded by the recipe), optimiser and schedule, for a run
     over ``images`` training images an epoch."""
     torch.manual_seed(recipe.seed)
-    model = build_model(recipe.arch, recipe.standardize).to(device)
+    model = build_model(recipe.arch, recipe.standardize, recipe.outputs).to(device)
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
                                   weight_decay=recipe.weight_decay)

@@ -1,4 +1,5 @@
-"""POST /api/read: read every number in an uploaded image."""
+"""POST /api/read: read every number in an uploaded image; POST /api/calc: every sum, worked
+out."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from ...errors import DigitrecError
 from ...reading.search import check_pattern, parse_digits
 from ..deps import ReaderDep, image_upload
-from ..schemas import ERRORS, IMAGE_BODY, ReadResult
+from ..schemas import ERRORS, IMAGE_BODY, CalcResult, ReadResult
 
 router = APIRouter(prefix="/api")
 
@@ -35,3 +36,11 @@ async def read(request: Request, reader: ReaderDep,
     /api/predict."""
     span, regex = _constraints(digits, pattern)
     return await reader.read(*await image_upload(request), span, regex)
+
+
+@router.post("/calc", response_model=CalcResult, responses=ERRORS, openapi_extra=IMAGE_BODY,
+             summary="Read every handwritten sum in one image and work it out")
+async def calc(request: Request, reader: ReaderDep) -> CalcResult:
+    """Send the image as for /api/read. Each line of writing is read as a sum (digits,
+    + - × ÷ = ( ) and decimal points) and worked out exactly."""
+    return await reader.calc(*await image_upload(request))

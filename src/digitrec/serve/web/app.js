@@ -15,7 +15,9 @@ let current = null;
 let timer = null;
 let inFlight = false;
 let pending = null; // the newest image waiting for the request in flight
-let mode = "digit"; // or "number": a wide canvas, read by /api/read
+let mode = "digit"; // or "number" or "sum": a wide canvas, read by /api/read or /api/calc
+const ENDPOINTS = { digit: "/api/predict", number: "/api/read", sum: "/api/calc" };
+const MODES = Object.keys(ENDPOINTS);
 
 function buildBars() {
   const bars = $("bars");
@@ -100,14 +102,15 @@ function send(blob) {
   inFlight = true;
   document.body.classList.add("busy");
   setStatus("Reading…", "");
-  const reading = mode === "number";
-  fetch(reading ? "/api/read" : "/api/predict", {
+  const asked = mode;
+  fetch(ENDPOINTS[asked], {
     method: "POST", body: blob,
     headers: { "Content-Type": blob.type || "application/octet-stream" } })
     .then(async (response) => {
       const body = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
-      if (reading) showReading(body); else show(body);
+      if (asked !== mode) return; // the mode changed while this was in flight
+      ({ digit: show, number: showReading, sum: showSum })[asked](body);
     })
     .catch((error) => showError(error.message))
     .finally(() => {
@@ -169,16 +172,54 @@ function showReading(result) {
              result.reason || "No number found.", doubt);
 }
 
+// A sum as a person checks it: "3+4=7" where "=" was written, else "3+4 = 7"; a written
+// answer gets a tick, or a cross and the right value.
+function sumText(sum) {
+  if (sum.value === null) return sum.read;
+  if (sum.written !== null) return `${sum.read} ${sum.agrees ? "✓" : "✗ " + sum.value}`;
+  return sum.read.endsWith("=") ? sum.read + sum.value : `${sum.read} = ${sum.value}`;
+}
+
+// The answer written on the canvas just after the sum's "=", as tall as its digits.
+function writeAnswer(sum) {
+  const ink = $("answer-ink");
+  const last = sum && sum.characters[sum.characters.length - 1];
+  if (pad.hidden || !last || last.char !== "=" || sum.value === null || sum.written !== null) {
+    ink.hidden = true;
+    return;
+  }
+  const scale = pad.clientWidth / pad.width;
+  const tall = Math.max(...sum.characters.map((c) => c.box[3] - c.box[1]));
+  const middle = (last.box[1] + last.box[3]) / 2;
+  ink.textContent = sum.value;
+  ink.style.fontSize = `${tall * scale}px`;
+  ink.style.left = `${(last.box[2] + tall / 4) * scale}px`;
+  ink.style.top = `${(middle - tall / 2) * scale}px`;
+  ink.hidden = false;
+}
+
+function showSum(result) {
+  $("processed").hidden = true;
+  const sums = result.sums;
+  const problem = sums.find((s) => s.error);
+  const doubt = problem ? `Cannot work it out: ${problem.error}.`
+    : result.confidence < LOW_CONFIDENCE ? "Not sure: are the symbols apart and clearly drawn?"
+    : null;
+  showAnswer(sums.length ? sums.map(sumText).join("   ") : null, result,
+             result.reason || "No sum found.", doubt);
+  writeAnswer(sums[sums.length - 1]);
+}
+
 function setMode(next) {
   mode = next;
-  document.body.classList.toggle("number-mode", mode === "number");
-  $("mode-digit").setAttribute("aria-pressed", String(mode === "digit"));
-  $("mode-number").setAttribute("aria-pressed", String(mode === "number"));
-  pad.width = mode === "number" ? 840 : 280; // resizing a canvas clears it
+  document.body.classList.toggle("number-mode", mode !== "digit");
+  for (const m of MODES) $(`mode-${m}`).setAttribute("aria-pressed", String(mode === m));
+  pad.width = mode === "digit" ? 280 : 840; // resizing a canvas clears it
   clearAll();
 }
 
 function showError(message) {
+  $("answer-ink").hidden = true;
   $("digit").textContent = "!";
   $("digit").classList.add("none");
   $("confidence").textContent = "";
@@ -187,12 +228,14 @@ function showError(message) {
 }
 
 function reset() {
+  $("answer-ink").hidden = true;
   $("digit").textContent = "?";
   $("digit").classList.add("none");
   $("confidence").textContent = "";
   $("processed").hidden = true;
   setBars(null);
-  setStatus(mode === "number" ? "Write a number to start." : "Draw a digit to start.", "");
+  setStatus({ digit: "Draw a digit to start.", number: "Write a number to start.",
+              sum: "Write a sum, such as 12+7=, to start." }[mode], "");
 }
 
 function clearAll() {
@@ -221,8 +264,7 @@ function upload(file) {
 }
 
 $("clear").addEventListener("click", clearAll);
-$("mode-digit").addEventListener("click", () => setMode("digit"));
-$("mode-number").addEventListener("click", () => setMode("number"));
+for (const m of MODES) $(`mode-${m}`).addEventListener("click", () => setMode(m));
 $("undo").addEventListener("click", undo);
 $("file").addEventListener("change", (event) => upload(event.target.files[0]));
 

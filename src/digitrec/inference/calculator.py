@@ -1,0 +1,50 @@
+"""What `calc` classifies characters with: the digit model and a calculator's model (digits and
+operators) in one scorer. The calculator's model says how likely each operator is, and how
+likely "a digit"; the digit model, the most accurate the package has, shares that out among
+the digits. Reading a sum thus reads its digits as well as `read` does, whatever the
+calculator's model makes of them. numpy only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..contract import DIGITS
+from ..errors import DigitrecError
+from .model import Model, among_digits, load_model
+
+DEFAULT_CALCULATOR = Path(__file__).parents[1] / "pretrained" / "calc.onnx"
+CALCULATOR_ENV = "DIGITREC_CALC_MODEL"  # names the calculator's model when none is given
+
+
+class Calculator:
+    """Probabilities of each digit and operator for characters in MNIST's form. Build it with
+    `load_calculator`."""
+
+    def __init__(self, digits: Model, symbols: Model) -> None:
+        if not symbols.classes.startswith(DIGITS) or len(symbols.classes) == len(DIGITS):
+            raise DigitrecError(f"{symbols.path}: not a calculator's model (it reads "
+                                f"{symbols.classes!r}, no operators)")
+        self.digits, self.symbols = digits, symbols
+        self.classes = symbols.classes
+        self.novelty_threshold = symbols.novelty_threshold
+
+    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (N, classes) and distances from the characters learned (N,)."""
+        probs, novelty = self.symbols.scores(images)
+        digits = among_digits(self.digits.probabilities(images))
+        share = probs[:, : len(DIGITS)].sum(1, keepdims=True)
+        return np.concatenate([share * digits, probs[:, len(DIGITS) :]], 1), novelty
+
+    def unusual(self, distance: float | None) -> bool:
+        return self.symbols.unusual(distance)
+
+
+def load_calculator(digits: Model, path: str | os.PathLike[str] | None = None,
+                    threads: int | None = None) -> Calculator:
+    """``digits`` with the calculator's model named, else $DIGITREC_CALC_MODEL's, else the
+    shipped one."""
+    named = path or os.environ.get(CALCULATOR_ENV) or DEFAULT_CALCULATOR
+    return Calculator(digits, load_model(named, threads))

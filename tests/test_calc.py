@@ -1,0 +1,157 @@
+"""Reading handwritten sums and working them out: the marks only place and shape tell apart, the
+calculator's classifier, whole sums drawn from MNIST test digits and generated operators, and
+the command line and API around them."""
+
+import io
+import json
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from digitrec import load_model
+from digitrec.contract import DIGITS, SYMBOLS
+from digitrec.inference.calculator import Calculator
+from digitrec.operators import symbol_image, symbol_layer
+from digitrec.reading.calc import well_formed
+from digitrec.reading.segment import segment
+from digitrec.serve import create_app
+from digitrec.synthetic import number_layer, on_file
+from digitrec.vision import find_ink
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def sum_image(mnist, text: str, rng: np.random.Generator, look: str = "canvas",
+              height: int = 64) -> bytes:
+    """``text`` written with MNIST test digits and generated operators, as a file."""
+    picks = [int(rng.choice(np.flatnonzero(mnist.test_labels == int(ch))))
+             for ch in text if ch.isdigit()]
+    strip = number_layer(text, [mnist.test_images[i] for i in picks], height, rng)
+    return on_file(strip, look, rng, [look]).data
+
+
+def marks_of(data: bytes) -> list[str | None]:
+    ink = find_ink(data)
+    return [p.mark for line in segment(ink.mask, math=True) for p in line.pieces]
+
+
+def line_of(layers: list[np.ndarray]) -> bytes:
+    """Layers side by side on white, a digit height apart, as a PNG."""
+    height = max(layer.shape[0] for layer in layers)
+    strip = np.zeros((height + 80, sum(layer.shape[1] + 40 for layer in layers) + 80))
+    x = 40
+    for layer in layers:
+        strip[40 : 40 + layer.shape[0], x : x + layer.shape[1]] = layer
+        x += layer.shape[1] + 40
+    buf = io.BytesIO()
+    Image.fromarray(np.uint8(255 - 255 * strip)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_place_and_shape_tell_equals_minus_and_the_two_dots_apart() -> None:
+    rng = np.random.default_rng(3)
+    digit = symbol_layer("(", 60, rng, pen=6)  # as tall as digits: it sets the line's height
+    layers = [digit, symbol_layer("=", 60, rng, pen=6), symbol_layer("-", 60, rng, pen=6),
+              symbol_layer("×", 60, rng, pen=6, form="dot"), digit]
+    assert marks_of(line_of(layers)) == [None, "=", "-", "×", None]
+    point = np.zeros_like(layers[3])
+    point[64:70, 6:12] = 1  # on the baseline
+    assert marks_of(line_of([digit, point, digit]))[1] == "."
+
+
+def test_a_sum_keeps_its_closing_equals_and_a_number_does_not() -> None:
+    rng = np.random.default_rng(4)
+    digit = symbol_layer(")", 60, rng, pen=6)
+    data = line_of([digit, symbol_layer("=", 60, rng, pen=6)])
+    assert marks_of(data)[-1] == "="
+    ink = find_ink(data)
+    assert [p.mark for line in segment(ink.mask) for p in line.pieces] == [None]
+
+
+def test_the_calculator_shares_the_digits_out_by_the_digit_model(model) -> None:
+    calculator = model.calculator
+    assert calculator.classes == DIGITS + SYMBOLS
+    rng = np.random.default_rng(5)
+    images = np.stack([symbol_image(s, rng) for s in SYMBOLS])
+    probs, novelty = calculator.scores(images)
+    assert probs.shape == (len(SYMBOLS), len(DIGITS + SYMBOLS))
+    assert np.allclose(probs.sum(1), 1, atol=1e-4) and novelty.shape == (len(SYMBOLS),)
+    own, _ = calculator.symbols.scores(images)
+    digits = model.probabilities(images)
+    share = own[:, :10].sum(1, keepdims=True)
+    assert np.allclose(probs[:, :10], share * digits, atol=1e-5)
+    with pytest.raises(Exception, match="not a calculator's model"):
+        Calculator(model, model)
+
+
+def test_generated_operators_are_classified_as_themselves(model) -> None:
+    rng = np.random.default_rng(6)  # not the training generator's seed stream
+    for k, symbol in enumerate(SYMBOLS):
+        images = np.stack([symbol_image(symbol, rng) for _ in range(40)])
+        probs, _ = model.calculator.scores(images)
+        assert (probs.argmax(1) == 10 + k).mean() >= 0.95, symbol
+
+
+def test_well_formed_sums_are_the_ones_the_search_may_end_in() -> None:
+    assert well_formed("12×7=") and well_formed("3÷0") and well_formed("-(2+3)")
+    assert not well_formed("12++") and not well_formed("(3+4") and not well_formed("=")
+
+
+@pytest.mark.parametrize("look", ["canvas", "photo", "scan"])
+def test_sums_from_mnist_digits_are_read_and_worked_out(model, mnist, look: str) -> None:
+    rng = np.random.default_rng(7)
+    sums = ["12×7=", "3+4=", "251-32×(5+2)", "9÷3-1=", "(8+2)×4", "6.5+1.5="]
+    right = 0
+    for text in sums:
+        found = model.calc(sum_image(mnist, text, rng, look))
+        right += found.reading.text == text
+    assert right >= len(sums) - 1
+
+
+def test_a_sum_is_worked_out_exactly_and_a_written_answer_checked(model, mnist) -> None:
+    rng = np.random.default_rng(8)
+    found = model.calc(sum_image(mnist, "12×7=", rng))
+    assert found.text == "12×7 = 84" and found.sums[0].worked.value == Fraction(84)
+    checked = model.calc(sum_image(mnist, "3+4=8", rng)).sums[0]
+    assert checked.worked.written == 8 and checked.worked.agrees is False
+    assert checked.text == "3+4 = 7, written 8: wrong"
+
+
+def test_cli_and_api_work_out_sums(mnist, tmp_path) -> None:
+    rng = np.random.default_rng(9)
+    data = sum_image(mnist, "12×7=", rng)
+    path = tmp_path / "sum.png"
+    path.write_bytes(data)
+    out = subprocess.run([sys.executable, "-m", "digitrec", "calc", str(path), "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)[0]
+    assert record["sums"][0]["value"] == "84" and record["classes"] == DIGITS + SYMBOLS
+    assert [c["char"] for c in record["sums"][0]["characters"]] == list("12×7=")
+    assert len(record["sums"][0]["characters"][0]["probabilities"]) == len(DIGITS + SYMBOLS)
+    table = subprocess.run([sys.executable, "-m", "digitrec", "read", "--math", str(path)],
+                           capture_output=True, text=True)
+    assert table.returncode == 0 and "12×7 = 84" in table.stdout
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    out = subprocess.run([sys.executable, "-m", "digitrec", "calc", str(bad)],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "bad.png" in out.stderr
+
+    client = TestClient(create_app())
+    response = client.post("/api/calc", content=data, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200
+    assert response.json()["sums"][0]["value"] == "84"
+    assert response.json()["text"] == "12×7 = 84"
+    refused = client.post("/api/calc", content=b"GIF89a broken",
+                          headers={"Content-Type": "image/gif"})
+    assert 400 <= refused.status_code < 500 and "detail" in refused.json()
