@@ -123,3 +123,35 @@ def test_number_mode_reads_three_digits_as_they_are_written(page: Page, tmp_path
     expect(page.locator("#digit")).to_have_text("170", timeout=15_000)
     assert "%" in page.locator("#confidence").inner_text()
     page.screenshot(path=str(tmp_path / "number.png"))
+
+
+def test_sum_mode_writes_the_answer_after_the_equals_sign(page: Page, tmp_path: Path) -> None:
+    page.locator("#mode-sum").click()
+    expect(page.locator("#mode-sum")).to_have_attribute("aria-pressed", "true")
+    box = page.locator("#pad").bounding_box()
+
+    def stroke(points: list[tuple[float, float]]) -> None:
+        def at(fx: float, fy: float) -> tuple[float, float]:
+            return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+        page.mouse.move(*at(*points[0]))
+        page.mouse.down()
+        for a, b in itertools.pairwise(points):
+            for i in range(1, 9):
+                page.mouse.move(*at(a[0] + (b[0] - a[0]) * i / 8, a[1] + (b[1] - a[1]) * i / 8))
+        page.mouse.up()
+
+    stroke([(0.12, 0.25), (0.19, 0.2), (0.22, 0.33), (0.16, 0.48), (0.22, 0.6), (0.2, 0.75),
+            (0.12, 0.78)])  # a 3
+    stroke([(0.3, 0.5), (0.38, 0.5)])  # a plus sign, a little smaller than the digits
+    stroke([(0.34, 0.36), (0.34, 0.64)])
+    stroke([(0.5, 0.2), (0.46, 0.55), (0.56, 0.55)])  # a 4 in two strokes
+    stroke([(0.54, 0.3), (0.54, 0.8)])
+    stroke([(0.64, 0.44), (0.72, 0.44)])  # an equals sign
+    stroke([(0.64, 0.58), (0.72, 0.58)])
+    expect(page.locator("#digit")).to_have_text("3+4=7", timeout=15_000)
+    expect(page.locator("#answer-ink")).to_have_text("7")
+    expect(page.locator("#answer-ink")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "sum.png"))
+    page.locator("#clear").click()
+    expect(page.locator("#answer-ink")).to_be_hidden()

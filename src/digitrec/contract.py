@@ -34,6 +34,9 @@ SYMBOLS = "+-×÷=()"
 # The sequence reader's alphabet (CTC's blank is class 0, LINE_CHARS[k] class k + 1) and its
 # input: a line of writing cut to its ink's rows, LINE_HEIGHT pixels high, any width.
 LINE_CHARS = DIGITS + ".,-"
+# A reader of sums knows the operators too. Every reader's alphabet is a prefix of this one, so
+# its classes are known from its output's width alone.
+SUM_LINE_CHARS = LINE_CHARS + "".join(s for s in SYMBOLS if s not in LINE_CHARS)
 LINE_HEIGHT = 32
 LINE_PREPROCESSING = "line-32-v1"
 

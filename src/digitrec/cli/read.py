@@ -88,9 +88,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         rows.append({"file": path, **found.to_dict(decimals=4)})
         if args.show:  # a picture that cannot be written is a problem; the reading stands
-            reading = found.reading if math else found
             try:
-                save_picture(picture(path, reading), _picture_path(args.show, path, k, many))
+                drawn = (picture(path, found.reading, [f"{s.text}  ({s.line.confidence:.1%})"
+                                                       for s in found.sums])
+                         if math else picture(path, found))
+                save_picture(drawn, _picture_path(args.show, path, k, many))
             except DigitrecError as exc:
                 problems.append(str(exc))
     if math:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..contract import DIGITS
 from ..errors import DigitrecError
+from .lines import LineModel, load_line_model
 from .model import Model, among_digits, load_model
 
 DEFAULT_CALCULATOR = Path(__file__).parents[1] / "pretrained" / "calc.onnx"
@@ -23,11 +24,11 @@ class Calculator:
     """Probabilities of each digit and operator for characters in MNIST's form. Build it with
     `load_calculator`."""
 
-    def __init__(self, digits: Model, symbols: Model) -> None:
+    def __init__(self, digits: Model, symbols: Model, lines: LineModel | None = None) -> None:
         if not symbols.classes.startswith(DIGITS) or len(symbols.classes) == len(DIGITS):
             raise DigitrecError(f"{symbols.path}: not a calculator's model (it reads "
                                 f"{symbols.classes!r}, no operators)")
-        self.digits, self.symbols = digits, symbols
+        self.digits, self.symbols, self.lines = digits, symbols, lines
         self.classes = symbols.classes
         self.novelty_threshold = symbols.novelty_threshold
 
@@ -43,8 +44,11 @@ class Calculator:
 
 
 def load_calculator(digits: Model, path: str | os.PathLike[str] | None = None,
-                    threads: int | None = None) -> Calculator:
+                    threads: int | None = None,
+                    reader: str | os.PathLike[str] | None = None) -> Calculator:
     """``digits`` with the calculator's model named, else $DIGITREC_CALC_MODEL's, else the
-    shipped one."""
+    shipped one; and the reader of sums named, else $DIGITREC_CALC_READER's, else the shipped
+    one, if any."""
     named = path or os.environ.get(CALCULATOR_ENV) or DEFAULT_CALCULATOR
-    return Calculator(digits, load_model(named, threads))
+    return Calculator(digits, load_model(named, threads),
+                      load_line_model(reader, threads, sums=True))

@@ -15,6 +15,7 @@ from ..contract import (
     LINE_HEIGHT,
     LINE_PREPROCESSING,
     OUTPUT_NAME,
+    SUM_LINE_CHARS,
     ModelCard,
 )
 from ..errors import DigitrecError
@@ -22,6 +23,8 @@ from .model import open_session
 
 DEFAULT_READER = Path(__file__).parents[1] / "pretrained" / "reader.onnx"
 READER_ENV = "DIGITREC_READER"  # names the sequence reader to use when none is given
+DEFAULT_SUM_READER = Path(__file__).parents[1] / "pretrained" / "calc_reader.onnx"
+SUM_READER_ENV = "DIGITREC_CALC_READER"  # ...and the reader of sums
 POOLING = 4  # input columns per output column
 
 
@@ -42,17 +45,22 @@ class LineModel:
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0][0]
 
 
-def load_line_model(path: str | os.PathLike[str] | None = None,
-                    threads: int | None = None) -> LineModel | None:
+def load_line_model(path: str | os.PathLike[str] | None = None, threads: int | None = None,
+                    sums: bool = False) -> LineModel | None:
     """The sequence reader named, else $DIGITREC_READER's, else the shipped one; None when no
-    path was given and none is shipped (reading then segments alone)."""
-    named = path or os.environ.get(READER_ENV)
-    if not named and not DEFAULT_READER.is_file():
+    path was given and none is shipped (reading then segments alone). With ``sums``, a reader
+    of sums: $DIGITREC_CALC_READER's, else the shipped one."""
+    named = path or os.environ.get(SUM_READER_ENV if sums else READER_ENV)
+    default = DEFAULT_SUM_READER if sums else DEFAULT_READER
+    if not named and not default.is_file():
         return None
-    file = Path(named or DEFAULT_READER)
+    file = Path(named or default)
     session = open_session(file, threads)
     card = ModelCard.from_metadata(dict(session.get_modelmeta().custom_metadata_map), file)
-    if card.preprocessing != LINE_PREPROCESSING or card.classes != LINE_CHARS:
-        raise DigitrecError(f"{file}: not a digitrec sequence reader (its card says "
-                            f"preprocessing {card.preprocessing!r}, classes {card.classes!r})")
+    wanted = SUM_LINE_CHARS if sums else LINE_CHARS
+    if card.preprocessing != LINE_PREPROCESSING or card.classes != wanted:
+        kind = "reader of sums" if sums else "sequence reader"
+        raise DigitrecError(f"{file}: not a digitrec {kind} (its card says preprocessing "
+                            f"{card.preprocessing!r}, classes {card.classes!r}; wanted "
+                            f"{wanted!r})")
     return LineModel(session, file, card)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..arithmetic import ExpressionError, Worked, decimal_text, work_out
+from ..inference.calculator import Calculator
 from ..inference.result import rounded
 from ..vision import ImageSource
-from .reader import Scorer, read
+from .reader import read
 from .result import READ_REASONS, Reading, TextLine
 
 
@@ -99,10 +100,11 @@ def _worked(line: TextLine) -> Sum:
         return Sum(line, None, exc)
 
 
-def calc(scorer: Scorer, source: ImageSource) -> Calculation:
-    """Every line of ``source`` read as a sum (digits, + - × ÷ = ( ) .) and worked out."""
-    reading = read(scorer, source, math=well_formed)
-    return Calculation([_worked(line) for line in reading.lines], scorer.classes,
+def calc(calculator: Calculator, source: ImageSource) -> Calculation:
+    """Every line of ``source`` read as a sum (digits, + - × ÷ = ( ) .) and worked out: by
+    segmentation with the calculator's classifier, combined with its reader of sums if any."""
+    reading = read(calculator, source, lines_model=calculator.lines, math=well_formed)
+    return Calculation([_worked(line) for line in reading.lines], calculator.classes,
                        reading.reason_code)
 
 

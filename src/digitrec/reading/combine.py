@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract import LINE_CHARS
+from ..contract import SUM_LINE_CHARS
 from . import ctc
 from .search import Candidate, Path, best_path
 from .segment import Piece
@@ -138,7 +138,8 @@ def aligned_columns(probs: np.ndarray, text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def digit_probabilities(column: np.ndarray) -> np.ndarray:
-    """The ten digits' share of one column's probability (for a character's `probabilities`)."""
-    digits = column[1 : 1 + LINE_CHARS.index(".")]
-    return digits / max(float(digits.sum()), 1e-12)
+def class_probabilities(column: np.ndarray, classes: str) -> np.ndarray:
+    """The share of one column's probability that each of ``classes`` has (for a character's
+    `probabilities`, in the classifier's order)."""
+    chosen = column[[SUM_LINE_CHARS.index(ch) + 1 for ch in classes]]
+    return chosen / max(float(chosen.sum()), 1e-12)

@@ -15,19 +15,26 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..contract import LINE_CHARS as CHARS
+from ..contract import SUM_LINE_CHARS
 
 Accept = Callable[[str], bool]  # a test of a whole reading: --digits, --pattern
 
 
+def alphabet(probs: np.ndarray) -> str:
+    """The characters of a reader's columns (after the blank): every reader's alphabet is a
+    prefix of SUM_LINE_CHARS, so the columns' count says which."""
+    return SUM_LINE_CHARS[: probs.shape[-1] - 1]
+
+
 def best_path(probs: np.ndarray) -> tuple[str, float]:
     """The likeliest class per column, repeats merged and blanks dropped, and the product of
-    those columns' probabilities. ``probs`` is (columns, 1 + len(CHARS))."""
+    those columns' probabilities. ``probs`` is (columns, 1 + characters)."""
+    chars = alphabet(probs)
     classes = probs.argmax(1)
     text, previous = [], 0
     for c in classes:
         if c != previous and c != 0:
-            text.append(CHARS[c - 1])
+            text.append(chars[c - 1])
         previous = c
     confidence = float(np.exp(np.log(np.maximum(probs.max(1), 1e-12)).sum()))
     return "".join(text), confidence
@@ -52,6 +59,7 @@ def beam_search(probs: np.ndarray, width: int = 16,
                 prune: float = 1e-4) -> tuple[str, float] | None:
     """The likeliest text that ``accept`` allows, with its probability summed over
     alignments, from a prefix beam search; None if no text in the beam is accepted."""
+    chars = alphabet(probs)
     logp = np.log(np.maximum(probs, 1e-12))
     # prefix -> (log P(columns so far, ending in blank), log P(ending in its last char))
     beams: dict[str, tuple[float, float]] = {"": (0.0, -math.inf)}
@@ -66,7 +74,7 @@ def beam_search(probs: np.ndarray, width: int = 16,
             total = _logsumexp(blank, char)
             _add(grown, prefix, total + column[0], -math.inf)
             for k in options:
-                ch = CHARS[k - 1]
+                ch = chars[k - 1]
                 if prefix.endswith(ch):
                     _add(grown, prefix, -math.inf, char + column[k])  # the same one goes on
                     _add(grown, prefix + ch, -math.inf, blank + column[k])  # a repeat: blank
@@ -83,9 +91,12 @@ def beam_search(probs: np.ndarray, width: int = 16,
 def score(probs: np.ndarray, text: str) -> float:
     """log P(text | columns), summed over every alignment (the CTC forward pass); -inf when
     the line has too few columns for the text."""
+    chars = alphabet(probs)
     labels = [0]
     for ch in text:
-        labels += [CHARS.index(ch) + 1, 0]
+        if ch not in chars:  # a character this reader never learned: it cannot say it
+            return -math.inf
+        labels += [chars.index(ch) + 1, 0]
     logp = np.log(np.maximum(probs, 1e-12))[:, labels]  # (columns, states)
     n = len(labels)
     # A state may be entered from itself, the one before, and (a character differing from

@@ -20,6 +20,7 @@ INPUT = 56  # each 28x28 input drawn at twice its size
 SURE = 0.8  # a character at least this confident, and not unusual, is drawn green
 GREEN, AMBER, RED = (0, 160, 60), (230, 140, 0), (210, 30, 30)
 PAPER, INK = (255, 255, 255), (30, 30, 30)
+SYMBOL_FONT = "DejaVuSans.ttf"
 
 
 def _image(source: ImageSource) -> tuple[Image.Image, float]:
@@ -42,22 +43,40 @@ def _colour(char: Character) -> tuple[int, int, int]:
     return GREEN if char.confidence >= SURE else AMBER
 
 
-def picture(source: ImageSource, reading: Reading) -> Image.Image:
+def _fonts(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont,
+                                ImageFont.FreeTypeFont | ImageFont.ImageFont, dict[str, str]]:
+    """A large and a small font, and what to write instead of the characters they lack:
+    DejaVu Sans (on most Linux systems) has × and ÷, Pillow's own font has not."""
+    try:
+        return (ImageFont.truetype(SYMBOL_FONT, size), ImageFont.truetype(SYMBOL_FONT, 14), {})
+    except OSError:
+        return (ImageFont.load_default(size=size), ImageFont.load_default(size=14),
+                {"×": "x", "÷": "/"})
+
+
+def picture(source: ImageSource, reading: Reading,
+            captions: list[str] | None = None) -> Image.Image:
     """``source`` with each character of ``reading`` boxed and labelled (green: sure; amber:
-    below 80%; red: unlike any digit learned), above the model's inputs for each line."""
+    below 80%; red: unlike any digit learned), above the model's inputs for each line, each
+    line under its caption (the line's text and confidence unless given)."""
     img, scale = _image(source)
-    font = ImageFont.load_default(size=max(12, round(img.height / 25)))
-    small = ImageFont.load_default(size=14)
+    font, small, lacking = _fonts(max(12, round(img.height / 25)))
+
+    def written(text: str) -> str:
+        return "".join(lacking.get(ch, ch) for ch in text)
+
     draw = ImageDraw.Draw(img)
     for char in reading.characters:
         left, top, right, bottom = (round(v * scale) for v in char.box)
         draw.rectangle((left, top, right, bottom), outline=_colour(char),
                        width=max(2, img.height // 200))
         above = top - 2 >= font.size  # else the label goes below the box, inside the picture
-        draw.text((left, top - 2 if above else bottom + 2), char.char, fill=_colour(char),
+        draw.text((left, top - 2 if above else bottom + 2), written(char.char), fill=_colour(char),
                   font=font, anchor="lb" if above else "lt")
-    rows = [(f"{line.text}  ({line.confidence:.1%})", line.characters)
-            for line in reading.lines] or [(reading.reason or "", [])]
+    captions = captions or [f"{line.text}  ({line.confidence:.1%})" for line in reading.lines]
+    rows = [(written(caption), line.characters)
+            for caption, line in zip(captions, reading.lines, strict=True)] or [
+        (reading.reason or "", [])]
     strip = INPUT + 24  # an input, and its label below it
     longest = max(len(chars) for _, chars in rows)
     width = max(img.width, longest * (INPUT + 8) + 16)
@@ -75,7 +94,8 @@ def picture(source: ImageSource, reading: Reading) -> Image.Image:
                 sheet.paste(seen.resize((INPUT, INPUT), Image.NEAREST), (x, y))
             else:  # a mark, read by its shape: nothing went through the model
                 draw.rectangle((x, y, x + INPUT - 1, y + INPUT - 1), outline=INK)
-            label = char.char if char.processed is None else f"{char.char} {char.confidence:.0%}"
+            label = written(char.char if char.processed is None
+                            else f"{char.char} {char.confidence:.0%}")
             draw.text((x, y + INPUT + 2), label, fill=_colour(char), font=small)
         y += strip
     return sheet

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..contract import DIGITS, LINE_CHARS, LINE_HEIGHT
+from ..contract import DIGITS, LINE_HEIGHT, SUM_LINE_CHARS
 from ..inference.lines import POOLING, LineModel
 from ..inference.model import among_digits
 from ..vision import ImageSource, locate
@@ -19,7 +19,7 @@ from ..vision.filters import extreme_filter
 from ..vision.locate import NEAR
 from ..vision.normalise import crop_digit, crop_settings, fit_line, fit_mnist, normalise_stroke
 from ..vision.pipeline import Ink, ink_of
-from .combine import Choice, aligned_columns, choose, digit_probabilities
+from .combine import Choice, aligned_columns, choose, class_probabilities
 from .result import Character, Reading, TextLine
 from .search import Candidate, Path, best_path, constraint, penalty, spans
 from .segment import InkLine, segment
@@ -140,10 +140,12 @@ def line_images(source: ImageSource) -> list[np.ndarray]:
 
 
 def _sequence_characters(ink: Ink, line: InkLine, probs: np.ndarray, text: str,
-                         line_width: int, segmented: Path | None) -> list[Character]:
+                         line_width: int, segmented: Path | None,
+                         classes: str) -> list[Character]:
     """Characters of a reading no segmentation spells, placed where the sequence reader
-    emitted them (columns of the line image mapped back to the ink). One standing where the
-    segmentation found ink unlike any digit (a letter?) is flagged unusual too."""
+    emitted them (columns of the line image mapped back to the ink), with the probabilities
+    of ``classes`` where the character is one of them. One standing where the segmentation
+    found ink unlike any digit (a letter?) is flagged unusual too."""
     odd = [(line.pieces[c.start].left, line.pieces[c.end - 1].right)
            for _, c, _ in (segmented.chars if segmented else ()) if c.unusual]
     left, right = line.pieces[0].left, line.pieces[-1].right
@@ -155,11 +157,12 @@ def _sequence_characters(ink: Ink, line: InkLine, probs: np.ndarray, text: str,
         x1_ink = int(left + min(right - left, ((last + 1) * POOLING - margin) * scale)) + 1
         top, bottom, x0, x1 = ink.source_box((line.top, line.bottom, x0_ink, x1_ink))
         column = probs[(first + last) // 2]
-        digit = ch.isdigit()
+        classified = ch in classes  # a digit or an operator; a mark is read by its shape
         unusual = any(a < x1_ink and x0_ink < b for a, b in odd)
         out.append(Character(ch, (x0, top, x1, bottom),
-                             float(column[LINE_CHARS.index(ch) + 1]) if digit else 1.0,
-                             digit_probabilities(column) if digit else None, unusual=unusual))
+                             float(column[SUM_LINE_CHARS.index(ch) + 1]) if classified else 1.0,
+                             class_probabilities(column, classes) if classified else None,
+                             unusual=unusual))
     return out
 
 
@@ -211,8 +214,8 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
     (a sequence reader), the segmentation's and the sequence reader's readings combined.
 
     With ``math`` (a test of a line's text: is it a well-formed sum?) the lines are sums,
-    read with every class the model has: the best reading that passes the test, else the
-    best reading. The sequence reader knows no operators and is not asked."""
+    read with every class the model has (and ``lines_model`` must be a reader of sums): the
+    best reading that passes the test, else the best reading."""
     ink = focused_ink(source)
     refusal = ink.refusal()
     if refusal:
@@ -238,7 +241,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
                       if (start, end) not in seen[k]])
             path = (best_path(line.pieces, per_line[k], accept)
                     or best_path(line.pieces, per_line[k], fits))
-        if lines_model is None or math is not None:
+        if lines_model is None:
             choice = None if path is None else Choice(path.text, path, None, None)
         else:
             image = fit_line(_line_ink(ink, line, settings[0]))
@@ -250,7 +253,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
             continue
         chars = (_characters(ink, line, choice.path, seen[k]) if choice.path is not None
                  else _sequence_characters(ink, line, columns, choice.text, image.shape[1],
-                                           path))
+                                           path, classify.classes))
         confidence = (choice.probability if choice.probability is not None
                       else float(np.prod([c.confidence for c in chars])))
         out.append(TextLine(choice.text, confidence, chars, choice.agreed))

@@ -25,7 +25,7 @@ from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
 from .loop import epoch_seed, report, with_recipe_variants
 from .recipes import Recipe
 from .state import EpochStats, TrainResult, new_state, pick_device
-from .strings import Strings, encode
+from .strings import SUMS, Strings, encode
 
 VALIDATION_STRINGS = 1000
 
@@ -61,10 +61,16 @@ def _as_made(batch: tuple[np.ndarray, list[str], np.ndarray]
 
 
 def fixed_strings(digits: tuple[np.ndarray, np.ndarray], seed: int, count: int,
-                  workers: int = 0) -> list[tuple[np.ndarray, list[str], np.ndarray]]:
-    """``count`` strings of ``digits`` (images, labels) composed once, in batches of 100: a
-    validation or test set, the same every time it is made."""
-    return list(batches(Strings(*digits, seed=seed), 0, count, 100, workers))
+                  workers: int = 0, sums: float = 0.0
+                  ) -> list[tuple[np.ndarray, list[str], np.ndarray]]:
+    """``count`` strings of ``digits`` (images, labels) composed once, in batches of 100, a
+    share ``sums`` of them sums: a validation or test set, the same every time it is made."""
+    return list(batches(Strings(*digits, seed=seed, sums=sums), 0, count, 100, workers))
+
+
+def sums_share(recipe: Recipe) -> float:
+    """The share of a recipe's strings that are sums: none unless it learns the operators."""
+    return SUMS if recipe.symbols else 0.0
 
 
 def default_workers(device: torch.device) -> int:
@@ -123,7 +129,8 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     state = new_state(recipe, recipe.strings, device)
     if resume is not None:
         restore(state, resume)
-    supply = Strings(with_recipe_variants(recipe, train), train[1], seed=recipe.seed)
+    sums = sums_share(recipe)
+    supply = Strings(with_recipe_variants(recipe, train), train[1], seed=recipe.seed, sums=sums)
     workers = default_workers(device) if workers is None else workers
     threads = torch.get_num_threads()
     if device.type == "cpu" and workers:
@@ -132,7 +139,7 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
         step = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
         print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{step}",
               file=sys.stderr)
-    held_out = fixed_strings(val, recipe.seed + 1, VALIDATION_STRINGS, workers)
+    held_out = fixed_strings(val, recipe.seed + 1, VALIDATION_STRINGS, workers, sums)
     for epoch in range(state.epoch + 1, recipe.epochs + 1):
         began = time.perf_counter()
         torch.manual_seed(epoch_seed(recipe.seed, epoch))

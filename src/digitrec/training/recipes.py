@@ -5,9 +5,10 @@ Kept free of torch so the command line can show them in --help without loading i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from ..contract import DIGITS, LINE_CHARS, SYMBOLS
+from ..contract import DIGITS, LINE_CHARS, SUM_LINE_CHARS, SYMBOLS
 from ..errors import DigitrecError
 
 SCHEDULES = ("onecycle", "constant")
@@ -50,6 +51,8 @@ class Recipe:
         if any(s not in SYMBOLS for s in self.symbols) or len(set(self.symbols)) < len(
                 self.symbols):
             raise DigitrecError(f"symbols must be distinct characters of {SYMBOLS!r}")
+        if self.task == "read" and self.symbols not in ("", SYMBOLS):
+            raise DigitrecError(f"a sequence reader learns all of {SYMBOLS!r} or none")
 
     @property
     def task(self) -> str:
@@ -60,7 +63,9 @@ class Recipe:
     def classes(self) -> str:
         """The characters the network's outputs stand for (the line reader's after CTC's
         blank)."""
-        return LINE_CHARS if self.task == "read" else DIGITS + self.symbols
+        if self.task == "read":  # the operators' place in the readers' common alphabet
+            return SUM_LINE_CHARS if self.symbols else LINE_CHARS
+        return DIGITS + self.symbols
 
     @property
     def outputs(self) -> int:
@@ -84,3 +89,6 @@ PRESETS: dict[str, Recipe] = {
     "read": Recipe(arch="linereader", epochs=8, batch_size=32, lr=3e-3, label_smoothing=0.0,
                    augment=False, strings=20_000),
 }
+# The sequence reader `digitrec calc` combines with the calculator: the same recipe on strings
+# of which a share are sums.
+PRESETS["calc-read"] = dataclasses.replace(PRESETS["read"], symbols=SYMBOLS)

@@ -19,13 +19,13 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..contract import LINE_CHARS, LINE_PREPROCESSING, ModelCard
+from ..contract import LINE_PREPROCESSING, ModelCard
 from ..data import MNIST, SHA256
 from ..errors import DigitrecError
 from ..export.subspace import DigitSubspace
 from ..export.to_onnx import export_line_reader, export_onnx
 from .checkpoint import CHECKPOINT_NAME, read_checkpoint, resume_recipe
-from .lines import default_workers, evaluate, fit_lines, fixed_strings
+from .lines import default_workers, evaluate, fit_lines, fixed_strings, sums_share
 from .loop import fit
 from .networks import Ensemble, check_arch, count_parameters
 from .recipes import Recipe
@@ -147,11 +147,10 @@ def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarr
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
                        resume=member.checkpoint, progress=progress)
     test = fixed_strings((mnist.test_images, mnist.test_labels), member.recipe.seed + 2,
-                         TEST_STRINGS, default_workers(pick_device()))
+                         TEST_STRINGS, default_workers(pick_device()), sums_share(member.recipe))
     test_accuracy = evaluate(result.model, test)[1]
     path = member.folder / MODEL_NAME
-    card = model_card(result, test_accuracy).replace(classes=LINE_CHARS,
-                                                      preprocessing=LINE_PREPROCESSING)
+    card = model_card(result, test_accuracy).replace(preprocessing=LINE_PREPROCESSING)
     export_line_reader(result.model, path, card)
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 

@@ -8,6 +8,10 @@ and pen. The line is then cut to its ink's rows and scaled to LINE_HEIGHT, as th
 with a line it found; a share of them (LOOKS) is first saved as a photo, scan, form or canvas
 file and found again by the reader's own line finding. A sample depends only on (seed, epoch,
 index), so a resumed run sees what an unbroken one would.
+
+A reader of sums (`digitrec calc`) learns from the same strings, of which a share (SUMS) are
+sums: numbers joined by + - × ÷, some in brackets, often ending in "=" and sometimes an answer,
+the operators drawn by `digitrec.operators` in every form people write them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..contract import LINE_CHARS, LINE_HEIGHT
+from ..contract import LINE_HEIGHT, SUM_LINE_CHARS
 from ..errors import DigitrecError
 from ..reading.reader import line_images
 from ..synthetic import SPACINGS, form_layer, number_layer, on_file
@@ -35,6 +39,7 @@ LOOKS = 0.3
 LOOK_STYLES = {"photo": 0.4, "scan": 0.2, "form": 0.2, "canvas": 0.2}
 COARSE = 0.15  # of those, written so small that the pixels show when enlarged (a zoomed crop)
 SPACING_SHARE = {"gap": 0.4, "touch": 0.35, "overlap": 0.25}
+SUMS = 0.6  # share of a reader of sums' strings that are sums; the rest are numbers
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,29 @@ def _text(rng: np.random.Generator) -> str:
         return "-" + digits
     at = int(rng.integers(1, length))
     return digits[:at] + mark + digits[at:]
+
+
+def _sum_number(rng: np.random.Generator) -> str:
+    digits = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 4))))
+    return digits + ("." + str(int(rng.integers(0, 10))) if rng.random() < 0.1 else "")
+
+
+def _sum_text(rng: np.random.Generator) -> str:
+    """A sum of at most MAX_LENGTH symbols: 2-4 numbers joined by operators, one pair in
+    brackets in a share, a leading minus in a few, "=" at the end of half, an answer after
+    it in some."""
+    while True:
+        numbers = [_sum_number(rng) for _ in range(int(rng.integers(2, 5)))]
+        if rng.random() < 0.2:
+            k = int(rng.integers(0, len(numbers) - 1))
+            numbers[k : k + 2] = [f"({numbers[k]}{rng.choice(list('+-×÷'))}{numbers[k + 1]})"]
+        text = numbers[0] + "".join(str(rng.choice(list("+-×÷"))) + n for n in numbers[1:])
+        if rng.random() < 0.1:
+            text = "-" + text
+        if rng.random() < 0.5:
+            text += "=" + (_sum_number(rng) if rng.random() < 0.3 else "")
+        if len(text) <= MAX_LENGTH:
+            return text
 
 
 def _join_and_break(strip: np.ndarray, rng: np.random.Generator, height: int) -> None:
@@ -111,11 +139,12 @@ def _as_read(text: str, chosen: list[np.ndarray], height: int, rng: np.random.Ge
 
 
 def sample(pools: list[np.ndarray], rng: np.random.Generator,
-           spacings: tuple[str, ...] = tuple(SPACINGS), looks: float = LOOKS) -> Sample:
+           spacings: tuple[str, ...] = tuple(SPACINGS), looks: float = LOOKS,
+           sums: float = 0.0) -> Sample:
     """One random string, each digit drawn from ``pools[d]`` (MNIST images of d), its
     neighbours one of ``spacings`` apart (keys of SPACINGS); a share ``looks`` of them
-    rendered as files and found again."""
-    text = _text(rng)
+    rendered as files and found again, a share ``sums`` of them sums."""
+    text = _sum_text(rng) if sums and rng.random() < sums else _text(rng)
     chosen = [pools[int(ch)][int(rng.integers(0, len(pools[int(ch)])))]
               for ch in text if ch.isdigit()]
     height = int(rng.integers(34, 56))  # drawn larger than the line, then scaled down
@@ -138,12 +167,14 @@ class Strings:
     """An endless supply of strings from a set of digits (MNIST's form, white on black):
     sample ``index`` of ``epoch`` is the same every time it is asked for."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> None:
+    def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int = 0,
+                 sums: float = 0.0) -> None:
         self.pools = [images[labels == d] for d in range(10)]
-        self.seed = seed
+        self.seed, self.sums = seed, sums
 
     def get(self, epoch: int, index: int) -> Sample:
-        return sample(self.pools, np.random.default_rng([self.seed, epoch, index]))
+        return sample(self.pools, np.random.default_rng([self.seed, epoch, index]),
+                      sums=self.sums)
 
     def batch(self, epoch: int, start: int, size: int) -> tuple[np.ndarray, list[str],
                                                                  np.ndarray]:
@@ -158,5 +189,5 @@ class Strings:
 
 
 def encode(text: str) -> list[int]:
-    """A text as CTC class indices (blank is 0)."""
-    return [LINE_CHARS.index(ch) + 1 for ch in text]
+    """A text as CTC class indices (blank is 0), in the alphabet every reader's is a prefix of."""
+    return [SUM_LINE_CHARS.index(ch) + 1 for ch in text]
