@@ -4,7 +4,9 @@
 
 examples/digits/ holds one digit per image, rendered by `digitrec.synthetic`, each chosen to
 show one situation the preprocessing handles; examples/numbers/ holds whole numbers for
-`digitrec read`. The true label or text is the last part of each file name.
+`digitrec read`, examples/sums/ sums for `digitrec calc` (their operators from
+`digitrec.operators`; × is an x in the file names). The true label or text is the last part of
+each file name.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ NUMBERS = {
 }
 
 
+# name: (sum, style, words the rendering's details must contain)
+SUMS = {
+    "photo": ("251-32×(5+2)=", "photo", ("normal",)),
+    "canvas": ("12×7=", "canvas", ("normal",)),
+    "scan-checked": ("3+4=7", "scan", ("normal",)),
+}
+
+
 def write(path: Path, data: bytes, details: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -60,7 +70,11 @@ def main() -> None:
         write(HERE / "digits" / f"{name}-{label}{rendered.suffix}", rendered.data,
               rendered.details)
     used: dict[int, int] = {}  # label -> how many of its digits the numbers took
-    for name, (text, style, spacing, wanted) in NUMBERS.items():
+    lines = [("numbers", name, text, style, spacing, wanted)
+             for name, (text, style, spacing, wanted) in NUMBERS.items()]
+    lines += [("sums", name, text, style, "gap", wanted)
+              for name, (text, style, wanted) in SUMS.items()]
+    for folder, name, text, style, spacing, wanted in lines:
         digits = []
         for ch in filter(str.isdigit, text):
             k = used[int(ch)] = used.get(int(ch), 0) + 1
@@ -69,7 +83,8 @@ def main() -> None:
             rendered = render_number(text, digits, np.random.default_rng(seed), style, spacing)
             if all(word in rendered.details for word in wanted):
                 break
-        write(HERE / "numbers" / f"{name}-{text}{rendered.suffix}", rendered.data,
+        shown = text.replace("×", "x")
+        write(HERE / folder / f"{name}-{shown}{rendered.suffix}", rendered.data,
               rendered.details)
 
 

@@ -155,3 +155,39 @@ def test_cli_and_api_work_out_sums(mnist, tmp_path) -> None:
     refused = client.post("/api/calc", content=b"GIF89a broken",
                           headers={"Content-Type": "image/gif"})
     assert 400 <= refused.status_code < 500 and "detail" in refused.json()
+
+
+def test_training_strings_of_sums_are_sums_and_encode_in_the_readers_alphabet(mnist) -> None:
+    from digitrec.contract import SUM_LINE_CHARS
+    from digitrec.training.strings import Strings, encode
+
+    strings = Strings(mnist.train_images[:2000], mnist.train_labels[:2000], seed=3, sums=0.6)
+    texts = [strings.get(0, k).text for k in range(60)]
+    sums = [t for t in texts if set(t) & set("+×÷=()")]
+    assert 20 <= len(sums) <= 50  # about 60% of them, less the numbers with a minus only
+    assert all(well_formed(text) for text in sums), sums
+    for text in texts:
+        assert len(text) <= 12
+        assert [SUM_LINE_CHARS[c - 1] for c in encode(text)] == list(text)
+
+
+def test_the_calc_preset_learns_the_operators_beside_the_digits(mnist, tmp_path) -> None:
+    # A quick run: 3,000 digits and 300 of each operator, two epochs (about half a minute).
+    import dataclasses
+
+    from digitrec.training.recipes import PRESETS
+    from digitrec.training.run import Member, train_and_export
+
+    recipe = dataclasses.replace(PRESETS["calc"], epochs=2)
+    trained = train_and_export(Member(tmp_path, recipe), mnist, subset=3000, progress=False)
+    small = load_model(trained.path)
+    assert small.classes == DIGITS + SYMBOLS and small.card.recipe["symbols"] == SYMBOLS
+    rng = np.random.default_rng(11)
+    images = np.stack([symbol_image(s, rng) for s in SYMBOLS for _ in range(20)])
+    probs, _ = small.scores(images)
+    assert probs.shape == (len(images), 17)
+    truth = np.repeat(np.arange(10, 17), 20)
+    assert (probs.argmax(1) == truth).mean() >= 0.8  # measured 0.96
+    digits = small.predict_batch(list(mnist.test_images[:200]))
+    assert np.mean([p.digit == y for p, y in zip(digits, mnist.test_labels[:200],
+                                                  strict=True)]) >= 0.9

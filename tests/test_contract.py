@@ -88,6 +88,8 @@ INFERENCE_MODULES = [
     "digitrec.serve.routes.read",
     "digitrec.evaluation.metrics", "digitrec.training.recipes",
     "digitrec.arithmetic", "digitrec.arithmetic.expression", "digitrec.operators",
+    "digitrec.inference.calculator", "digitrec.reading.calc", "digitrec.cli.calc",
+    "digitrec.synthetic",
 ]
 
 
