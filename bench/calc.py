@@ -15,7 +15,8 @@ values (the sum worked out equals the true one: a misread that keeps the value c
 operators read right (aligned to the truth by edit distance), and median ms per sum on one
 thread. Also, with no line around them: operator classification on test operators alone (the
 calculator's classifier, per operator), and MNIST's test digits through the calculator (all 17
-classes) against the digit model alone: what reading sums costs digits. Peers, in the same run:
+classes) against the digit model alone: what reading sums costs digits. Readers: digitrec calc
+(segmentation and the reader of sums combined) and segmentation alone. Peers, in the same run:
 Tesseract 5 (`--psm 7`, a whitelist of the symbols and their ASCII forms) and pmsh-ocr (its own
 alphabet has no + × ÷); their x * / : count as × and ÷. Prints the tables and writes
 bench/results/calc.json.
@@ -24,23 +25,21 @@ bench/results/calc.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
-from read import pmsh_reader, tesseract_reader  # bench/read.py, beside this script
+from read import pmsh_reader, save, tesseract_reader  # bench/read.py, beside this script
 
 import digitrec
 from digitrec.arithmetic import ExpressionError, work_out
 from digitrec.arithmetic.expression import ALIASES
 from digitrec.contract import DIGITS, SYMBOLS
 from digitrec.data import load_mnist
-from digitrec.operators import symbol_image
+from digitrec.operators import FORMS, symbol_image
 from digitrec.synthetic import number_layer, on_file
 from digitrec.training.glyphs import with_variants
 
@@ -155,15 +154,22 @@ def alone(model: digitrec.Model, seed: int, data_dir: str | None) -> dict:
     through the calculator against the digit model."""
     calculator = model.calculator
     rng = np.random.default_rng([OPERATOR_STREAM, seed, 1])
-    per_operator = {}
+    per_operator, per_form = {}, {}
     for k, symbol in enumerate(SYMBOLS):
-        x = np.stack([symbol_image(symbol, rng) for _ in range(ALONE)])
+        forms = list(FORMS[symbol])
+        shares = np.array([FORMS[symbol][f] for f in forms])
+        drawn = [str(f) for f in rng.choice(forms, ALONE, p=shares)]
+        x = np.stack([symbol_image(symbol, rng, form) for form in drawn])
         probs, _ = calculator.scores(x)
-        per_operator[symbol] = float((probs.argmax(1) == len(DIGITS) + k).mean())
+        right = probs.argmax(1) == len(DIGITS) + k
+        per_operator[symbol] = float(right.mean())
+        for form in forms:
+            chosen = np.array([f == form for f in drawn])
+            per_form[f"{symbol} {form}"] = float(right[chosen].mean())
     mnist = load_mnist(data_dir, progress=False)
     probs, _ = calculator.scores(mnist.test_images)
     digits = model.probabilities(mnist.test_images)
-    return {"operators": per_operator,
+    return {"operators": per_operator, "forms": per_form,
             "operators_mean": float(np.mean(list(per_operator.values()))),
             "digits_calculator": float((probs.argmax(1) == mnist.test_labels).mean()),
             "digits_model": float((digits.argmax(1) == mnist.test_labels).mean()),
@@ -182,6 +188,10 @@ def main() -> None:
     model = digitrec.load_model(threads=1)
     conditions = make_sums(args.count, args.seed, args.data_dir)
     readers: dict[str, Reader] = {"digitrec calc": lambda data: model.calc(data).reading.text}
+    if model.calculator.lines is not None:  # what segmentation does without the reader of sums
+        alone_model = digitrec.load_model(threads=1)
+        alone_model.calculator.lines = None
+        readers["segmentation alone"] = lambda data: alone_model.calc(data).reading.text
     whitelist = "0123456789+-×÷=().x*/:"
     peers = () if args.no_peers else (("Tesseract 5", lambda: tesseract_reader(whitelist)),
                                         ("pmsh-ocr", pmsh_reader))
@@ -191,12 +201,8 @@ def main() -> None:
             readers[name] = (lambda r: lambda data: r(data)[0])(reader)
     results = {cond: {name: score(rows, reader) for name, reader in readers.items()}
                for cond, rows in conditions.items()}
-    report = {"benchmark": "calc", "command": "python bench/calc.py " + " ".join(sys.argv[1:]),
-              "results": results, "alone": alone(model, args.seed, args.data_dir),
-              "versions": {"digitrec": digitrec.__version__}, "output": str(args.output)}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=1) + "\n")
-    _print(report)
+    _print(save({"benchmark": "calc", "results": results,
+                 "alone": alone(model, args.seed, args.data_dir)}, args.output))
 
 
 def _print(report: dict) -> None:
@@ -212,6 +218,7 @@ def _print(report: dict) -> None:
     a = report["alone"]
     print("\noperators alone: " + ", ".join(f"{k} {v:.2%}" for k, v in a["operators"].items())
           + f"; mean {a['operators_mean']:.2%}")
+    print("by form: " + ", ".join(f"{k} {v:.1%}" for k, v in a["forms"].items()))
     print(f"MNIST test digits: calculator {a['digits_calculator']:.2%}, digit model "
           f"{a['digits_model']:.2%} ({a['digits_read_as_operators']} read as operators)")
     print(f"written to {report['output']}")

@@ -328,12 +328,18 @@ def main() -> None:
                for cond, rows in conditions.items()}
     chars = character_accuracy(model, conditions["gap"], results["gap"]["digitrec read"]["texts"])
     speed = photo_speed(model, args.data_dir, 10 if args.no_peers else 50)
-    report = {"benchmark": "read", "command": "python bench/read.py " + " ".join(sys.argv[1:]),
-              "results": results, "characters_gap": chars, "photo_5_digits_ms": speed,
-              "versions": {"digitrec": digitrec.__version__}, "output": str(args.output)}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=1) + "\n")
-    _print(report)
+    _print(save({"benchmark": "read", "results": results, "characters_gap": chars,
+                 "photo_5_digits_ms": speed}, args.output))
+
+
+def save(report: dict, output: Path) -> dict:
+    """``report`` with the command that made it, the version and where it went, written
+    there as JSON."""
+    report = {**report, "command": f"python {sys.argv[0]} " + " ".join(sys.argv[1:]),
+              "versions": {"digitrec": digitrec.__version__}, "output": str(output)}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=1) + "\n")
+    return report
 
 
 def _print(report: dict) -> None:

@@ -11,7 +11,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image, ImageDraw
 
 from digitrec import load_model
 from digitrec.contract import DIGITS, SYMBOLS
@@ -191,3 +194,30 @@ def test_the_calc_preset_learns_the_operators_beside_the_digits(mnist, tmp_path)
     digits = small.predict_batch(list(mnist.test_images[:200]))
     assert np.mean([p.digit == y for p, y in zip(digits, mnist.test_labels[:200],
                                                   strict=True)]) >= 0.9
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pixels=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1,
+                                                    max_side=120)),
+       strokes=st.lists(st.tuples(st.integers(0, 119), st.integers(0, 119),
+                                  st.integers(0, 119), st.integers(0, 119)), max_size=8))
+def test_any_image_gives_a_calculation_or_a_one_line_refusal(model, pixels, strokes) -> None:
+    # Noise, blank frames, slivers one pixel high and random strokes: calc answers every one
+    # with sums (worked out or with their problem) or a reason, or refuses it in one line.
+    from digitrec.errors import DigitrecError
+
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    for x0, y0, x1, y1 in strokes:
+        draw.line((x0, y0, x1, y1), fill=0, width=3)
+    try:
+        found = model.calc(np.asarray(image))
+    except DigitrecError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert (found.sums and found.reason_code is None) or (not found.sums and found.reason)
+    for s in found.sums:
+        assert (s.worked is None) != (s.error is None)
+        assert set(s.line.text) <= set(DIGITS + SYMBOLS + ".")
+    json.dumps(found.to_dict())
