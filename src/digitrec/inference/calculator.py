@@ -18,6 +18,7 @@ from .model import Model, among_digits, load_model
 
 DEFAULT_CALCULATOR = Path(__file__).parents[1] / "pretrained" / "calc.onnx"
 CALCULATOR_ENV = "DIGITREC_CALC_MODEL"  # names the calculator's model when none is given
+DIGIT_SHARE = 0.01  # below this chance of being a digit, the digit model is not asked
 
 
 class Calculator:
@@ -35,8 +36,13 @@ class Calculator:
     def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities (N, classes) and distances from the characters learned (N,)."""
         probs, novelty = self.symbols.scores(images)
-        digits = among_digits(self.digits.probabilities(images))
         share = probs[:, : len(DIGITS)].sum(1, keepdims=True)
+        digits = among_digits(probs)
+        # Where a digit is all but ruled out (an operator, surely), its share is too small
+        # for the digit model's opinion to matter: the calculator's own split stands.
+        asked = share[:, 0] >= DIGIT_SHARE
+        if asked.any():
+            digits[asked] = among_digits(self.digits.probabilities(images[asked]))
         return np.concatenate([share * digits, probs[:, len(DIGITS) :]], 1), novelty
 
     def unusual(self, distance: float | None) -> bool:
