@@ -40,6 +40,9 @@ from digitrec.arithmetic.expression import ALIASES
 from digitrec.contract import DIGITS, SYMBOLS
 from digitrec.data import load_mnist
 from digitrec.operators import FORMS, symbol_image
+from digitrec.reading.calc import well_formed
+from digitrec.reading.ctc import beam_search
+from digitrec.reading.reader import line_images
 from digitrec.synthetic import number_layer, on_file
 from digitrec.training.glyphs import with_variants
 
@@ -87,12 +90,16 @@ def make_sum(rng: np.random.Generator, symbols: int) -> str:
         return text
 
 
-def make_sums(count: int, seed: int, data_dir: str | None) -> dict[str, list[dict]]:
+def make_sums(count: int, seed: int, data_dir: str | None,
+              validation: bool = False) -> dict[str, list[dict]]:
+    """Every length's sums: the file and its text. From MNIST's test digits, or with
+    ``validation`` its validation split's (for fitting anything: bench/combine.py --sums)."""
     mnist = load_mnist(data_dir, progress=False)
     rng = np.random.default_rng(seed)
     ops = np.random.default_rng([OPERATOR_STREAM, seed])  # operators' own stream
-    images = with_variants(mnist.test_images, mnist.test_labels, 0.3, rng)
-    by_digit = [np.flatnonzero(mnist.test_labels == d) for d in range(10)]
+    digits, labels = mnist.split()[1] if validation else (mnist.test_images, mnist.test_labels)
+    images = with_variants(digits, labels, 0.3, rng)
+    by_digit = [np.flatnonzero(labels == d) for d in range(10)]
     conditions = {}
     for length in LENGTHS:
         rows = conditions[f"{length} symbols"] = []
@@ -106,6 +113,21 @@ def make_sums(count: int, seed: int, data_dir: str | None) -> dict[str, list[dic
             rendered = on_file(strip, look, rng, [look, pen])
             rows.append({"data": rendered.data, "text": text, "details": rendered.details})
     return conditions
+
+
+def sequence_alone(model: digitrec.Model) -> Reader | None:
+    """The reader of sums alone: each line found as `calc` finds it, read whole (a CTC beam
+    that keeps to well-formed sums)."""
+    lines = model.calculator.lines
+    if lines is None:
+        return None
+
+    def read(data: bytes) -> str:
+        found = [beam_search(lines.probabilities(image), accept=well_formed)
+                 for image in line_images(data, math=True)]
+        return "\n".join(f[0] for f in found if f)
+
+    return read
 
 
 def normalised(text: str) -> str:
@@ -188,10 +210,12 @@ def main() -> None:
     model = digitrec.load_model(threads=1)
     conditions = make_sums(args.count, args.seed, args.data_dir)
     readers: dict[str, Reader] = {"digitrec calc": lambda data: model.calc(data).reading.text}
-    if model.calculator.lines is not None:  # what segmentation does without the reader of sums
+    sequence = sequence_alone(model)
+    if sequence is not None:  # what each of the two readers `calc` combines does alone
         alone_model = digitrec.load_model(threads=1)
         alone_model.calculator.lines = None
         readers["segmentation alone"] = lambda data: alone_model.calc(data).reading.text
+        readers["sequence alone"] = sequence
     whitelist = "0123456789+-×÷=().x*/:"
     peers = () if args.no_peers else (("Tesseract 5", lambda: tesseract_reader(whitelist)),
                                         ("pmsh-ocr", pmsh_reader))

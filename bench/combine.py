@@ -3,47 +3,57 @@ on numbers of MNIST's *validation* digits: the benchmark's test digits are never
 
     python bench/combine.py              # 100 numbers per condition, a few minutes
     python bench/combine.py -n 30        # a quick look
+    python bench/combine.py --sums       # `calc`'s balance, on bench/calc.py's sums
 
 The numbers are bench/read.py's conditions (gaps, touching, overlapping, comb forms, 1-10
 digits, marks) drawn from the validation split instead. Each number is read once, keeping what
 both readers say of every line; then every balance in the grid decides those lines again.
 Prints exact-string accuracy per condition for each balance beside segmentation alone and the
 sequence reader alone, picks the balance with the best mean that is nowhere below both readers
-(or, if none is, the one least below), and writes bench/results/combine.json.
+(or, if none is, the one least below), and writes bench/results/combine.json. With --sums, the
+same for `calc` (`reading.combine.SUM_BALANCE`) on bench/calc.py's sums of 3-9 symbols drawn
+from the validation digits, into bench/results/combine-sums.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
-from read import make_numbers, sequence_reader  # bench/read.py, beside this script
+from calc import make_sums  # bench/calc.py and bench/read.py, beside this script
+from calc import sequence_alone as sums_sequence
+from read import make_numbers, save, sequence_reader
 
 import digitrec
 from digitrec.reading import combine, reader
 from digitrec.reading.combine import Balance, Evidence
 
 RESULTS = Path(__file__).parent / "results" / "combine.json"
+SUMS_RESULTS = Path(__file__).parent / "results" / "combine-sums.json"
 SEQUENCE_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 FLOORS = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0)
 
 
-def evidence_of(model: digitrec.Model, data: bytes) -> list[Evidence | None]:
-    """What both readers say of each line of ``data``, as `read` gathers it."""
+def evidence_of(model: digitrec.Model, data: bytes, sums: bool = False
+                ) -> list[Evidence | None]:
+    """What both readers say of each line of ``data``, as `read` (with ``sums``, `calc`)
+    gathers it."""
     found: list[Evidence | None] = []
 
     def keep(*args, **kwargs):  # what `read` calls, recording its evidence
-        evidence = combine.weigh(*args)
+        evidence = combine.weigh(*args[:5])  # the balance, if passed, is the grid's to set
         found.append(evidence)
         return None if evidence is None else combine.decide(evidence)
 
     original, reader.choose = reader.choose, keep
     try:
-        model.read(data)
+        if sums:
+            model.calc(data)
+        else:
+            model.read(data)
     finally:
         reader.choose = original
     return found
@@ -67,16 +77,26 @@ def main() -> None:
     parser.add_argument("-n", "--count", type=int, default=100, help="numbers per condition")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path)
+    parser.add_argument("--sums", action="store_true", help="fit `calc`'s balance instead")
     args = parser.parse_args()
 
     model = digitrec.load_model(threads=1)
-    sequence = sequence_reader(model)
+    if args.sums:
+        sequence = sums_sequence(model)
+        conditions = make_sums(args.count, args.seed, args.data_dir, validation=True)
+        current = combine.SUM_BALANCE
+    else:
+        found = sequence_reader(model)
+        sequence = None if found is None else (lambda data: found(data)[0])
+        conditions = make_numbers(args.count, args.seed, args.data_dir, validation=True)
+        current = combine.BALANCE
     if sequence is None:
         sys.exit("no sequence reader installed: nothing to balance")
-    conditions = make_numbers(args.count, args.seed, args.data_dir, validation=True)
-    gathered = {cond: [(row["text"], evidence_of(model, row["data"]), sequence(row["data"])[0])
-                       for row in rows] for cond, rows in conditions.items()}
+    output = args.output or (SUMS_RESULTS if args.sums else RESULTS)
+    gathered = {cond: [(row["text"], evidence_of(model, row["data"], args.sums),
+                        sequence(row["data"])) for row in rows]
+                for cond, rows in conditions.items()}
 
     def exact(cond: str, read) -> float:
         rows = gathered[cond]
@@ -94,16 +114,11 @@ def main() -> None:
                      "mean": float(np.mean(list(by.values()))), "most_below_best": below})
     fair = [g for g in grid if g["most_below_best"] <= 0] or grid
     chosen = max(fair, key=lambda g: (g["mean"], -g["most_below_best"]))
-    report = {"benchmark": "combine", "command": "python bench/combine.py "
-              + " ".join(sys.argv[1:]), "numbers_per_condition": args.count,
-              "alone": alone, "grid": grid, "chosen": chosen,
-              "current": {"sequence": combine.BALANCE.sequence,
-                          "floor": combine.BALANCE.floor},
-              "versions": {"digitrec": digitrec.__version__}}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=1) + "\n")
+    report = save({"benchmark": "combine", "per_condition": args.count, "alone": alone,
+                   "grid": grid, "chosen": chosen,
+                   "current": {"sequence": current.sequence, "floor": current.floor}}, output)
     _print(report)
-    print(f"written to {args.output}")
+    print(f"written to {output}")
 
 
 def _print(report: dict) -> None:

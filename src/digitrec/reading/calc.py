@@ -11,6 +11,7 @@ from ..arithmetic import ExpressionError, Worked, decimal_text, work_out
 from ..inference.calculator import Calculator
 from ..inference.result import rounded
 from ..vision import ImageSource
+from .combine import SUM_BALANCE
 from .reader import read
 from .result import READ_REASONS, Reading, TextLine
 
@@ -103,7 +104,8 @@ def _worked(line: TextLine) -> Sum:
 def calc(calculator: Calculator, source: ImageSource) -> Calculation:
     """Every line of ``source`` read as a sum (digits, + - × ÷ = ( ) .) and worked out: by
     segmentation with the calculator's classifier, combined with its reader of sums if any."""
-    reading = read(calculator, source, lines_model=calculator.lines, math=well_formed)
+    reading = read(calculator, source, lines_model=calculator.lines, math=well_formed,
+                   balance=SUM_BALANCE)
     return Calculation([_worked(line) for line in reading.lines], calculator.classes,
                        reading.reason_code)
 

@@ -37,6 +37,8 @@ class Balance:
 # Fitted by bench/combine.py on numbers of MNIST's validation digits (never the benchmark's):
 # the best mean over its conditions of the balances nowhere below the better reader alone.
 BALANCE = Balance(sequence=1.0, floor=0.0)
+# The same for sums (`calc`), fitted by `bench/combine.py --sums` on sums of validation digits.
+SUM_BALANCE = Balance(sequence=0.75, floor=2.0)
 # Without --pattern, what a number looks like: a minus sign first if any, points and commas
 # only between digits (the segmentation's marks obey the same rule).
 NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")

@@ -19,7 +19,7 @@ from ..vision.filters import extreme_filter
 from ..vision.locate import NEAR
 from ..vision.normalise import crop_digit, crop_settings, fit_line, fit_mnist, normalise_stroke
 from ..vision.pipeline import Ink, ink_of
-from .combine import Choice, aligned_columns, choose, class_probabilities
+from .combine import BALANCE, Balance, Choice, aligned_columns, choose, class_probabilities
 from .result import Character, Reading, TextLine
 from .search import Candidate, Path, best_path, constraint, penalty, spans
 from .segment import InkLine, segment
@@ -130,13 +130,14 @@ def _line_ink(ink: Ink, line: InkLine, reach: int) -> np.ndarray:
     return np.where(near, ink.coverage[line.top : line.bottom, left:right], 0)
 
 
-def line_images(source: ImageSource) -> list[np.ndarray]:
-    """Each line of writing in ``source``, top to bottom, in the sequence reader's form."""
+def line_images(source: ImageSource, math: bool = False) -> list[np.ndarray]:
+    """Each line of writing in ``source`` (of sums, with ``math``), top to bottom, in the
+    sequence reader's form."""
     ink = focused_ink(source)
     if ink.refusal():
         return []
     reach = crop_settings(ink.coverage)[0]
-    return [fit_line(_line_ink(ink, line, reach)) for line in segment(ink.mask)]
+    return [fit_line(_line_ink(ink, line, reach)) for line in segment(ink.mask, math)]
 
 
 def _sequence_characters(ink: Ink, line: InkLine, probs: np.ndarray, text: str,
@@ -208,14 +209,15 @@ def _both(first: Callable[[str], bool] | None,
 
 def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = None,
          pattern: str | None = None, lines_model: LineModel | None = None,
-         math: Callable[[str], bool] | None = None) -> Reading:
+         math: Callable[[str], bool] | None = None, balance: Balance = BALANCE) -> Reading:
     """Every line of digits in ``source``, each the best reading that has ``digits`` digits
     (a (low, high) range) and matches ``pattern`` in full, where given; with ``lines_model``
     (a sequence reader), the segmentation's and the sequence reader's readings combined.
 
     With ``math`` (a test of a line's text: is it a well-formed sum?) the lines are sums,
     read with every class the model has (and ``lines_model`` must be a reader of sums): the
-    best reading that passes the test, else the best reading."""
+    best reading that passes the test, else the best reading. ``balance`` weighs the two
+    readers where they disagree."""
     ink = focused_ink(source)
     refusal = ink.refusal()
     if refusal:
@@ -246,7 +248,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
         else:
             image = fit_line(_line_ink(ink, line, settings[0]))
             columns = lines_model.probabilities(image)
-            choice = choose(path, columns, line.pieces, per_line[k], accept)
+            choice = choose(path, columns, line.pieces, per_line[k], accept, balance)
         if choice is None:
             return Reading([], "no_match")
         if not choice.text:
