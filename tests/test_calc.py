@@ -226,3 +226,25 @@ def test_any_image_gives_a_calculation_or_a_one_line_refusal(model, pixels, stro
         assert (s.worked is None) != (s.error is None)
         assert set(s.line.text) <= set(DIGITS + SYMBOLS + ".")
     json.dumps(found.to_dict())
+
+
+def test_the_reader_of_sums_knows_the_operators_and_is_no_number_reader(model, mnist) -> None:
+    from digitrec.contract import SUM_LINE_CHARS
+    from digitrec.errors import DigitrecError
+    from digitrec.inference.lines import DEFAULT_READER, load_line_model
+    from digitrec.reading.ctc import beam_search
+    from digitrec.reading.reader import line_images
+
+    lines = model.calculator.lines
+    assert lines is not None and lines.card.classes == SUM_LINE_CHARS
+    with pytest.raises(DigitrecError, match="not a digitrec reader of sums"):
+        load_line_model(DEFAULT_READER, sums=True)
+    rng = np.random.default_rng(12)
+    right = 0
+    for text in ["12×7=", "3+4=", "(8+2)÷5", "9-6="]:
+        image = line_images(sum_image(mnist, text, rng), math=True)[0]
+        probs = lines.probabilities(image)
+        assert probs.shape[1] == 1 + len(SUM_LINE_CHARS)
+        found = beam_search(probs, accept=well_formed)
+        right += found is not None and found[0] == text
+    assert right >= 3
