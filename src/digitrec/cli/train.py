@@ -7,9 +7,14 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..cpus import available_cores
 from ..training.recipes import PRESETS, SCHEDULES
 from .common import add_data_dir, add_threads
+
+if TYPE_CHECKING:
+    from ..training.distributed import Group
 
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
@@ -73,11 +78,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training import distributed
+
+    group = distributed.from_environment()
+    if group is None:
+        return _train(args, None)
+    distributed.join(group)
+    try:
+        return _train(args, group)
+    finally:
+        distributed.leave()
+
+
+def _train(args: argparse.Namespace, group: Group | None) -> int:
     from ..data import VALIDATION_SIZE, load_mnist
     from ..training.run import export_ensemble, plan_members, train_and_export
     from ..training.state import pick_device, set_threads
 
-    threads = set_threads(args.threads)
+    leader = group is None or group.leader
+    quiet = args.quiet or not leader  # one process speaks for a group
+    # Processes on one machine share its cores.
+    threads = set_threads(args.threads or (max(1, available_cores() // group.local_size)
+                                           if group else None))
     overrides = {name: getattr(args, name) for name in [*_RECIPE_FLAGS, *_RECIPE_SWITCHES]
                  if getattr(args, name) is not None}
     preset = args.preset or (args.arch if args.arch in PRESETS else "default")
@@ -85,25 +107,32 @@ def run(args: argparse.Namespace) -> int:
     members = plan_members(dataclasses.replace(PRESETS[preset], **overrides), out,
                            ensemble=args.ensemble, resume=args.resume,
                            overwrite=args.overwrite, overrides=overrides)
-    mnist = load_mnist(args.data_dir, progress=not args.quiet)
+    mnist = load_mnist(args.data_dir, progress=not quiet)
     images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
     trained = []
     for k, member in enumerate(members):
-        if not args.quiet:
+        if not quiet:
             which = f"member {k + 1} of {len(members)}: " if len(members) > 1 else ""
             what = (f"{member.recipe.strings:,} strings an epoch composed from {images:,} digits"
                     if member.recipe.task == "read" else f"{images:,} images")
             print(f"{which}training {member.recipe.arch} for {member.recipe.epochs} epochs on "
                   f"{what} (validation {VALIDATION_SIZE:,}) "
-                  f"on {pick_device()} with {threads} threads", file=sys.stderr)
+                  f"on {pick_device()} with {threads} threads"
+                  + (f", in {group.size} processes" if group else ""), file=sys.stderr)
         try:
-            trained.append(train_and_export(member, mnist, subset=args.subset,
-                                            progress=not args.quiet))
+            done = train_and_export(member, mnist, subset=args.subset, progress=not quiet,
+                                    group=group)
         except KeyboardInterrupt:
-            again = f" --ensemble {args.ensemble}" if args.ensemble > 1 else ""
-            print(f"\ninterrupted: completed epochs are saved in {out}; continue with: "
-                  f"digitrec train --resume --out {out}{again}", file=sys.stderr)
+            if leader:
+                again = f" --ensemble {args.ensemble}" if args.ensemble > 1 else ""
+                launch = "torchrun ... -m digitrec train" if group else "digitrec train"
+                print(f"\ninterrupted: completed epochs are saved in {out}; continue with: "
+                      f"{launch} --resume --out {out}{again}", file=sys.stderr)
             return 130
+        if done is not None:
+            trained.append(done)
+    if not leader:
+        return 0
     final = trained[0] if len(trained) == 1 else export_ensemble(
         [t.result for t in trained], mnist, out)
     for t in trained if len(trained) > 1 else []:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from .augment import Augmentation
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
+from .distributed import Group, summed
 from .glyphs import with_variants
 from .recipes import Recipe
 from .state import EpochStats, TrainingState, TrainResult, new_state, pick_device
@@ -60,10 +61,12 @@ def prepare_data(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
 
 def train_epoch(state: TrainingState, data: EpochData, epoch: int, progress: bool = True,
                 on_step: StepHook | None = None) -> tuple[float, float]:
-    """One pass over ``data`` in the epoch's seeded order: (mean loss, accuracy)."""
+    """One pass over ``data`` in the epoch's seeded order: (mean loss, accuracy). In a process
+    group, every process draws the same order and distortions and steps on its share of each
+    batch; the loss and accuracy are the whole group's."""
     from tqdm import tqdm
 
-    recipe, model, n = state.recipe, state.model, len(data.labels)
+    recipe, model, n, group = state.recipe, state.model, len(data.labels), state.group
     torch.manual_seed(epoch_seed(recipe.seed, epoch))
     model.train()
     order = torch.randperm(n, device=data.labels.device)
@@ -76,26 +79,36 @@ def train_epoch(state: TrainingState, data: EpochData, epoch: int, progress: boo
         idx = order[i : i + recipe.batch_size]
         x, y = data.images[idx], data.labels[idx]
         if data.augment is not None:
-            x = data.augment(x)
-        logits = model(x.contiguous(memory_format=torch.channels_last))
+            x = data.augment(x)  # the whole batch, in every process: the same distortions
+        # DDP averages the processes' gradients; weighting each share by its size makes that
+        # the gradient of the whole batch's mean loss, uneven last batch included.
+        weight = 1.0
+        if group is not None:
+            share = group.share(len(y))
+            weight = (share.stop - share.start) * group.size / len(y)
+            x, y = x[share], y[share]
+        logits = state.forward(x.contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
         state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()
         state.optimizer.step()
         if state.scheduler is not None:
             state.scheduler.step()
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
-        bar.update(len(y))
+        bar.update(len(idx))
         if on_step is not None:
             on_step((epoch - 1) * state.steps_per_epoch + i // recipe.batch_size + 1, model)
             model.train()
         if progress and time.perf_counter() - shown > 0.5:  # .item() syncs a GPU: not always
             shown = time.perf_counter()
-            bar.set_postfix(loss=f"{loss.item():.3f}",
-                            acc=f"{correct.item() / min(i + len(y), n):.2%}")
+            seen = min(i + len(idx), n) // (group.size if group else 1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct.item() / max(1, seen):.2%}")
     bar.close()
-    return loss_sum.item() / n, correct.item() / n
+    totals = [loss_sum.item(), float(correct.item())]
+    if group is not None:
+        totals = summed(totals, data.labels.device)
+    return totals[0] / n, totals[1] / n
 
 
 def report(stats: EpochStats, epochs: int, unit: str = "img") -> None:
@@ -117,6 +130,7 @@ def fit(
     progress: bool = True,
     on_epoch: Callable[[EpochStats, nn.Module], None] | None = None,
     on_step: StepHook | None = None,
+    group: Group | None = None,
 ) -> TrainResult:
     """Train ``recipe`` on ``train``, validating on ``val`` after every epoch.
 
@@ -124,24 +138,26 @@ def fit(
     from `read_checkpoint` to continue from. ``on_epoch`` sees each epoch's stats and the model;
     ``on_step`` sees the number of optimiser steps taken so far and the model after each step
     (the benchmark uses them to follow test accuracy; training itself never looks at test data).
+    In ``group`` (torchrun's processes) this is one process's part of a distributed run.
     """
     device = pick_device()
-    state = new_state(recipe, len(train[1]), device)
+    state = new_state(recipe, len(train[1]), device, group)
     data = prepare_data(recipe, train, device)
     x_val, y_val = to_tensor(val[0]), torch.tensor(val[1], dtype=torch.long)
     if resume is not None:
         restore(state, resume)
     for epoch in range(state.epoch + 1, recipe.epochs + 1):
         began = time.perf_counter()
-        train_loss, train_accuracy = train_epoch(state, data, epoch, progress, on_step)
+        train_loss, train_accuracy = train_epoch(state, data, epoch,
+                                                 progress and state.leader, on_step)
         seconds = time.perf_counter() - began
         val_loss, val_accuracy = loss_and_accuracy(state.model, x_val, y_val)
         stats = EpochStats(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds,
                            images_per_second=len(train[1]) / seconds)
         state.history.append(stats)
-        if out_dir is not None:
+        if out_dir is not None and state.leader:
             save_checkpoint(out_dir / CHECKPOINT_NAME, state)
-        if progress:
+        if progress and state.leader:
             report(stats, recipe.epochs)
         if on_epoch is not None:
             on_epoch(stats, state.model)

@@ -25,6 +25,7 @@ from ..errors import DigitrecError
 from ..export.subspace import DigitSubspace
 from ..export.to_onnx import export_line_reader, export_onnx
 from .checkpoint import CHECKPOINT_NAME, read_checkpoint, resume_recipe
+from .distributed import Group
 from .lines import default_workers, evaluate, fit_lines, fixed_strings, sums_share
 from .loop import fit
 from .networks import Ensemble, check_arch, count_parameters
@@ -110,9 +111,12 @@ def train_and_export(
     subspace: DigitSubspace | None = None,
     progress: bool = True,
     on_step: Callable[[int, nn.Module], None] | None = None,
-) -> Trained:
+    group: Group | None = None,
+) -> Trained | None:
     """Train ``member`` with a checkpoint per epoch in its folder, test the final weights once,
-    and write ``model.onnx`` there. ``subset`` trains on the first N training images only."""
+    and write ``model.onnx`` there. ``subset`` trains on the first N training images only. In
+    ``group`` (torchrun's processes) every process trains and the leader alone tests and
+    exports: the others return None."""
     train, val = mnist.split()
     if subset:
         train = (train[0][:subset], train[1][:subset])
@@ -120,6 +124,9 @@ def train_and_export(
         if subset:  # a quick check: as many strings an epoch as digits to compose them from
             member = dataclasses.replace(
                 member, recipe=dataclasses.replace(member.recipe, strings=subset))
+        if group is not None:
+            raise DigitrecError("the sequence reader trains in one process: run "
+                                "`digitrec train --preset read` without torchrun")
         return _train_and_export_reader(member, mnist, train, val, progress)
     test = (mnist.test_images, mnist.test_labels)
     recipe = member.recipe
@@ -132,7 +139,9 @@ def train_and_export(
         subspace = subspace or DigitSubspace.fit(mixed(train, recipe.seed),
                                                  mixed(val, recipe.seed))
     result = fit(recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
-                 progress=progress, on_step=on_step)
+                 progress=progress, on_step=on_step, group=group)
+    if group is not None and not group.leader:
+        return None
     test_accuracy = accuracy(result.model, *test)
     subspace = subspace or DigitSubspace.fit(train[0], val[0])
     path = member.folder / MODEL_NAME

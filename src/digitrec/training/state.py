@@ -6,12 +6,14 @@ time and the checkpoint module saves it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..cpus import available_cores
+from .distributed import Group, parallel
 from .networks import build_model
 from .recipes import Recipe
 
@@ -43,6 +45,19 @@ class TrainingState:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     steps_per_epoch: int
     history: list[EpochStats] = field(default_factory=list)
+    # The model as a step runs it in a process group (its gradients averaged); None alone.
+    parallel: nn.Module | None = None
+    group: Group | None = None
+
+    @property
+    def forward(self) -> nn.Module:
+        return self.parallel or self.model
+
+    @property
+    def leader(self) -> bool:
+        """Whether this process prints, writes checkpoints and exports: a process alone, or
+        rank 0 of a group."""
+        return self.group is None or self.group.leader
 
     @property
     def epoch(self) -> int:
@@ -51,7 +66,10 @@ class TrainingState:
 
 
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The GPU (in a torchrun group, this process's: one a local rank), else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def set_threads(threads: int | None = None) -> int:
@@ -61,9 +79,11 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-def new_state(recipe: Recipe, images: int, device: torch.device) -> TrainingState:
+def new_state(recipe: Recipe, images: int, device: torch.device,
+              group: Group | None = None) -> TrainingState:
     """Freshly initialised weights (seeded by the recipe), optimiser and schedule, for a run
-    over ``images`` training images an epoch."""
+    over ``images`` training images an epoch; in ``group``, one process of a distributed run
+    (the same weights in every process: the seed is the recipe's)."""
     torch.manual_seed(recipe.seed)
     model = build_model(recipe.arch, recipe.standardize, recipe.outputs).to(device)
     model = model.to(memory_format=torch.channels_last)
@@ -74,5 +94,7 @@ def new_state(recipe: Recipe, images: int, device: torch.device) -> TrainingStat
     if recipe.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps)
-    return TrainingState(recipe, model, optimizer, scheduler, steps)
+    return TrainingState(recipe, model, optimizer, scheduler, steps,
+                         parallel=None if group is None else parallel(model, device),
+                         group=group)
 

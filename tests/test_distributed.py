@@ -1,0 +1,109 @@
+"""Training under torchrun: two processes (gloo, on this machine's CPU) and two "nodes" on
+loopback take the steps one process takes, and only the leader writes."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from digitrec.errors import DigitrecError
+from digitrec.training.distributed import Group, from_environment
+
+# The Keras tutorial's network has no batch norm, so two processes' steps equal one's to float
+# rounding; augmentation on and a batch that does not divide the subset test the sharing out.
+RECIPE = ["--preset", "seed", "--augment", "--subset", "1000", "--epochs", "1",
+          "--batch-size", "48", "--quiet", "--overwrite"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(launcher: list[str], out: Path, mnist_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DIGITREC_DATA": str(mnist_dir)}
+    return subprocess.run([*launcher, "-m", "digitrec", "train", *RECIPE, "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def _torchrun(*options: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", *options]
+
+
+@pytest.fixture(scope="module")
+def alone(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("alone")
+    run = _train([sys.executable], out, mnist_dir)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def _same_weights(a: Path, b: Path) -> None:
+    mine, theirs = torch.load(a / "checkpoint.pt", weights_only=True), torch.load(
+        b / "checkpoint.pt", weights_only=True)
+    assert mine["model"].keys() == theirs["model"].keys()
+    # Adam moves a weight by up to its rate (1e-3) a step; rounding differs with the order of
+    # sums, and Adam amplifies it where gradients are near zero: measured at most 1.2e-4
+    # apart after the epoch's 21 steps, the losses equal to 6 digits.
+    for name in mine["model"]:
+        assert torch.allclose(mine["model"][name], theirs["model"][name], atol=1e-3), name
+    for ours, yours in zip(mine["history"], theirs["history"], strict=True):
+        assert abs(ours["train_loss"] - yours["train_loss"]) < 1e-4
+        assert ours["val_accuracy"] == pytest.approx(yours["val_accuracy"], abs=1e-3)
+
+
+def test_two_processes_take_the_steps_one_process_takes(alone, mnist_dir, tmp_path) -> None:
+    out = tmp_path / "two"
+    run = _train(_torchrun("--standalone", "--nproc-per-node", "2"), out, mnist_dir)
+    assert run.returncode == 0, run.stderr
+    _same_weights(alone, out)
+    # One process speaks for the group: a single result line, and the leader's model file.
+    assert run.stdout.count("model saved to") == 1 and (out / "model.onnx").is_file()
+
+
+def test_two_nodes_on_loopback_train_one_model(alone, mnist_dir, tmp_path) -> None:
+    out = tmp_path / "nodes"
+    port = _free_port()
+    agents = [_torchrun("--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+                        "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "digitrec-test")
+              for _ in range(2)]
+    env = {**os.environ, "DIGITREC_DATA": str(mnist_dir)}
+    procs = [subprocess.Popen([*agent, "-m", "digitrec", "train", *RECIPE, "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for agent in agents]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    _same_weights(alone, out)
+    assert sum(o.count("model saved to") for o, _ in outputs) == 1
+
+
+def test_the_group_is_torchruns_environment(monkeypatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert from_environment() is None
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    group = from_environment()
+    assert group == Group(3, 4, 1, 2) and not group.leader
+    # Shares of a batch cover it once, in order, and differ by one row at most.
+    for n in (1, 7, 48, 128):
+        shares = [Group(r, 4, 0, 4).share(n) for r in range(4)]
+        assert [s.start for s in shares[1:]] == [s.stop for s in shares[:-1]]
+        assert shares[0].start == 0 and shares[-1].stop == n
+        assert max(s.stop - s.start for s in shares) - min(s.stop - s.start for s in shares) <= 1
+
+
+def test_the_sequence_reader_is_refused_in_a_group(mnist, tmp_path) -> None:
+    from digitrec.training.recipes import PRESETS
+    from digitrec.training.run import Member, train_and_export
+
+    with pytest.raises(DigitrecError, match="sequence reader trains in one process"):
+        train_and_export(Member(tmp_path, PRESETS["read"]), mnist, group=Group(0, 2, 0, 2))
