@@ -51,3 +51,20 @@ def test_read_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
     assert conditions["gap"]["digitrec read"]["cer"] < 0.3
     assert report["photo_5_digits_ms"] > 0
     assert "| gap | 3 |" in result.stdout
+
+
+def test_calc_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(READ.parent / "calc.py"), "-n", "2", "--no-peers", "--data-dir",
+         str(mnist_dir), "--output", str(tmp_path / "calc.json")],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "calc.json").read_text())
+    assert set(report["results"]) == {"3 symbols", "5 symbols", "7 symbols", "9 symbols"}
+    for by_reader in report["results"].values():
+        assert set(by_reader) == {"digitrec calc", "segmentation alone", "sequence alone"}
+        for r in by_reader.values():
+            assert r["sums"] == 2 and 0 <= r["exact"] <= r["value"] <= 1 and r["ms_median"] > 0
+    alone = report["alone"]
+    assert set(alone["operators"]) == set("+-×÷=()") and alone["operators_mean"] > 0.9
+    assert abs(alone["digits_calculator"] - alone["digits_model"]) < 0.01

@@ -107,3 +107,34 @@ def test_the_sequence_reader_is_refused_in_a_group(mnist, tmp_path) -> None:
 
     with pytest.raises(DigitrecError, match="sequence reader trains in one process"):
         train_and_export(Member(tmp_path, PRESETS["read"]), mnist, group=Group(0, 2, 0, 2))
+
+
+def test_ctrl_c_stops_every_process_and_resume_continues(mnist_dir, tmp_path) -> None:
+    # Interrupted once the first epoch's checkpoint is written, resumed under torchrun: the
+    # same steps as one process's uninterrupted two epochs.
+    import signal
+    import time
+
+    recipe = [a if a != "1" else "2" for a in RECIPE]  # two epochs
+    env = {**os.environ, "DIGITREC_DATA": str(mnist_dir)}
+    out = tmp_path / "stopped"
+    launcher = _torchrun("--standalone", "--nproc-per-node", "2")
+    proc = subprocess.Popen([*launcher, "-m", "digitrec", "train", *recipe, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)  # its own group, as a terminal's job is
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint.pt").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and err.count("interrupted: completed epochs are saved") == 1
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    resumed = subprocess.run([*launcher, "-m", "digitrec", "train", *recipe, "--out", str(out),
+                              "--resume"], capture_output=True, text=True, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    single = tmp_path / "single"
+    once = subprocess.run([sys.executable, "-m", "digitrec", "train", *recipe, "--out",
+                           str(single)], capture_output=True, text=True, env=env, timeout=600)
+    assert once.returncode == 0, once.stderr
+    _same_weights(single, out)
