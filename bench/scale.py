@@ -1,15 +1,21 @@
-"""Training on several processes: `digitrec train` alone against the same run under
-`torchrun --nproc-per-node 2` (gloo on a CPU, NCCL on GPUs), side by side in one run.
+"""Scaling out: training under torchrun, and reading an archive with worker processes, each
+against one process, side by side in one run.
 
-    python bench/scale.py                     # --preset default, about 8 minutes on 2 cores
-    python bench/scale.py --preset fast       # a quick look
+    python bench/scale.py                     # about 12 minutes on 2 cores
+    python bench/scale.py --preset fast --images 1000    # a quick look
 
-Each run is the full recipe, seed 0, in a fresh process (alone: every core as torch threads;
-two processes: the cores shared out between them), timed from the command's start. Reported:
-training images a second (the median epoch's, counting the whole group's images), the scaling
-efficiency (two processes' rate over twice one's), wall seconds, and test accuracy read back
-from each exported model: the two-process run must reach the single process's accuracy.
-Prints the table and writes bench/results/scale.json.
+Training: `digitrec train` alone against the same run under `torchrun --nproc-per-node 2`
+(gloo on a CPU, NCCL on GPUs). Each run is the full recipe, seed 0, in a fresh process (alone:
+every core as torch threads; two processes: the cores shared out between them), timed from the
+command's start. Reported: training images a second (the median epoch's, counting the whole
+group's images), the scaling efficiency (two processes' rate over twice one's), wall seconds,
+and test accuracy read back from each exported model: the two-process run must reach the
+single process's accuracy.
+
+Reading: ``--images`` photo-like images (MNIST test digits through `digitrec.synthetic.render`:
+photos, scans, boards and canvases, PNG and JPEG) read by `digitrec predict DIR --output
+FILE.jsonl` with 1 and 2 worker processes: images a second from the command's start (model
+loading included) and the speed-up. Prints both tables and writes bench/results/scale.json.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from read import save  # bench/read.py, beside this script
 
@@ -48,17 +55,48 @@ def run(processes: int, preset: str, out: Path) -> dict:
             "test_accuracy": card.test_accuracy, "validation_accuracy": card.validation_accuracy}
 
 
+def make_archive(folder: Path, count: int, data_dir: str | None) -> None:
+    from digitrec.data import load_mnist
+    from digitrec.synthetic import render
+
+    mnist = load_mnist(data_dir, progress=False)
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        rendered = render(mnist.test_images[k % len(mnist.test_images)], rng)
+        (folder / f"{k:05d}{rendered.suffix}").write_bytes(rendered.data)
+
+
+def read_archive(folder: Path, jobs: int, output: Path) -> dict:
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "digitrec", "predict", str(folder), "--jobs",
+                           str(jobs), "--output", str(output)], capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if done.returncode not in (0, 1):  # 1: some images could not be read
+        sys.exit(f"reading with {jobs} jobs failed: {done.stderr.strip()[-2000:]}")
+    images = sum(1 for _ in output.open())
+    return {"jobs": jobs, "images": images, "wall_s": wall, "images_per_s": images / wall,
+            "summary": done.stdout.strip()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         rows = [run(n, args.preset, Path(tmp) / f"p{n}") for n in (1, 2)]
+        archive = Path(tmp) / "archive"
+        archive.mkdir()
+        make_archive(archive, args.images, args.data_dir)
+        reading = [read_archive(archive, jobs, Path(tmp) / f"read-{jobs}.jsonl")
+                   for jobs in (1, 2)]
     rows[1]["efficiency"] = rows[1]["images_per_s"] / (2 * rows[0]["images_per_s"])
+    reading[1]["speed_up"] = reading[1]["images_per_s"] / reading[0]["images_per_s"]
     report = save({"benchmark": "scale", "preset": args.preset, "device": device,
-                   "rows": rows}, args.output)
+                   "rows": rows, "reading": reading}, args.output)
     print(f"--preset {args.preset} on {device}")
     print("| processes | images/s | scaling efficiency | wall s | test acc. |")
     print("|---|---|---|---|---|")
@@ -66,6 +104,12 @@ def main() -> None:
         eff = f"{r['efficiency']:.0%}" if "efficiency" in r else "-"
         print(f"| {r['processes']} | {r['images_per_s']:,.0f} | {eff} | {r['wall_s']:.0f} | "
               f"{r['test_accuracy']:.2%} |")
+    print(f"\nreading {args.images:,} photo-like images (digitrec predict DIR --output)")
+    print("| jobs | images/s | speed-up | wall s |")
+    print("|---|---|---|---|")
+    for r in report["reading"]:
+        up = f"{r['speed_up']:.2f}x" if "speed_up" in r else "-"
+        print(f"| {r['jobs']} | {r['images_per_s']:,.0f} | {up} | {r['wall_s']:.1f} |")
     print(f"written to {report['output']}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from digitrec.cli import build_parser
 from digitrec.training.recipes import PRESETS
@@ -275,3 +276,41 @@ def test_predict_flags_a_letter(tmp_path: Path) -> None:
     assert table.returncode == 0 and "(unlike any digit)" in table.stdout
     row = json.loads(run("predict", str(tmp_path / "x.png"), "--json").stdout)[0]
     assert row["unusual"] is True
+
+
+def test_an_archive_is_read_by_worker_processes_into_json_lines(tmp_path) -> None:
+    # Two workers stream each image's row, in order, to a JSON-lines file; the rows are the
+    # ones `predict --json` prints, a bad file is a row with its error, and --resume after an
+    # interruption reads only what is missing (a line cut short is dropped first).
+    examples = sorted(str(p) for p in (REPO / "examples" / "digits").iterdir())
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    images = [*examples, str(bad)]
+    alone = json.loads(run("predict", *images, "--json").stdout)
+    out = tmp_path / "results.jsonl"
+    first = run("predict", *images, "--jobs", "2", "--output", str(out))
+    assert first.returncode == 1  # one image could not be read
+    assert f"{len(images)} images read with 2 processes: 1 error, " in first.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["file"] for r in rows] == images
+    for mine, theirs in zip(rows, alone, strict=True):
+        assert (mine["digit"], mine["status"], mine["confidence"]) == (
+            theirs["digit"], theirs["status"], theirs["confidence"])
+    # Interrupted after three rows and a half: resumed, each image is there once.
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:3]) + lines[3][:20])
+    again = run("predict", *images, "--jobs", "2", "--output", str(out), "--resume")
+    assert f"{len(images) - 3} images read" in again.stdout
+    assert f"3 already in {out}" in again.stdout
+    assert [json.loads(line)["file"] for line in out.read_text().splitlines()] == images
+    assert_one_line_error(run("predict", *images, "--resume"), "--output")
+
+
+def test_numbers_and_sums_read_by_workers_are_read_as_alone() -> None:
+    numbers = sorted(str(p) for p in (REPO / "examples" / "numbers").iterdir())
+    alone = json.loads(run("read", *numbers, "--json").stdout)
+    workers = json.loads(run("read", *numbers, "--json", "--jobs", "2").stdout)
+    assert [r["text"] for r in workers] == [r["text"] for r in alone]
+    sums = sorted(str(p) for p in (REPO / "examples" / "sums").iterdir())
+    table = run("calc", *sums, "--jobs", "2")
+    assert table.returncode == 0 and "12×7 = 84" in table.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import read
+from . import archive, read
 from .common import add_images_and_format
 
 
@@ -19,4 +19,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "each symbol's box and probabilities", "print CSV, one row per image")
     read.add_show_and_threads(p)
     read.add_calc_model(p)
+    archive.add_options(p)
     p.set_defaults(run=read.run, math=True, digits=None, pattern=None)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DigitrecError
+from . import archive
 from .common import add_images_and_format, add_threads, expand_paths, print_results
+
+if TYPE_CHECKING:
+    from ..inference import Model
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +33,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show", metavar="OUT.png",
                    help="write a figure: each image, what the model saw, probabilities")
     add_threads(p)
+    archive.add_options(p)
     p.set_defaults(run=run)
+
+
+def predict_one(min_confidence: float, model: Model, path: str) -> dict[str, Any]:
+    """One image's row, as `--json` prints it (an archive's worker reads with it)."""
+    from ..inference.result import failure
+
+    try:
+        prediction = model.predict(path)
+    except DigitrecError as exc:
+        return {"file": path, **failure(str(exc), exc.code)}
+    return {"file": path, **prediction.to_dict(min_confidence, decimals=4)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,10 +53,21 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.result import CSV_FIELDS, csv_row, failure
     from ..vision import Processed, preprocess
 
+    paths = expand_paths(args.paths)
+    if archive.wanted(args):
+        if args.show or args.save_processed:
+            raise DigitrecError("--show and --save-processed are for a few images: not with "
+                                "--jobs or --output", "bad_parameter")
+        found, errors = archive.read_all(args, [p for p, _ in paths],
+                                         functools.partial(load_model, args.model),
+                                         functools.partial(predict_one, args.min_confidence))
+        if found is None:
+            return 1 if errors else 0
+        return print_results(args, found, CSV_FIELDS, csv_row, _print_table,
+                             [r["error"] for r in found if r["status"] == "error"])
     model = load_model(args.model, threads=args.threads)
     if args.show:  # fail before the work, not after it
         from ..evaluation import plots
-    paths = expand_paths(args.paths)
     processed: dict[str, Processed] = {}
     problems: dict[str, DigitrecError] = {}
     for path, problem in paths:

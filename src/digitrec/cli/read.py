@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DigitrecError
+from . import archive
+
+if TYPE_CHECKING:
+    from ..inference import Model
 from ..reading.picture import check_picture
 from ..reading.search import check_pattern, parse_digits
 from .common import add_images_and_format, add_threads, expand_paths, print_results
@@ -41,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="read sums and work them out, as `digitrec calc` does")
     add_show_and_threads(p)
     add_calc_model(p)
+    archive.add_options(p)
     p.set_defaults(run=run)
 
 
@@ -58,8 +64,32 @@ def add_calc_model(p: argparse.ArgumentParser) -> None:
                         "$DIGITREC_CALC_MODEL, else the one shipped with digitrec)")
 
 
-def run(args: argparse.Namespace) -> int:
+def load(model_path: str | None, calc_model: str | None, threads: int | None) -> Model:
+    """The model, with the calculator's model named, if any."""
     from ..inference import load_model
+
+    model = load_model(model_path, threads=threads)
+    if calc_model:
+        from ..inference.calculator import load_calculator
+
+        model.calculator = load_calculator(model, calc_model, threads)
+    return model
+
+
+def read_one(math: bool, digits: tuple[int, int] | None, pattern: str | None, model: Model,
+             path: str) -> dict[str, Any]:
+    """One image's row, as `--json` prints it (an archive's worker reads with it)."""
+    from ..reading import calc, result
+
+    try:
+        found = model.calc(path) if math else model.read(path, digits, pattern)
+    except DigitrecError as exc:
+        failure = calc.calc_failure if math else result.read_failure
+        return {"file": path, **failure(str(exc), exc.code)}
+    return {"file": path, **found.to_dict(decimals=4)}
+
+
+def run(args: argparse.Namespace) -> int:
     from ..reading import calc, result
     from ..reading.picture import picture, save_picture
 
@@ -67,15 +97,25 @@ def run(args: argparse.Namespace) -> int:
     if math and (args.digits or args.pattern):
         raise DigitrecError("--digits and --pattern constrain numbers, not sums: drop them "
                             "with --math", "bad_parameter")
-    model = load_model(args.model, threads=args.threads)
-    if math and args.calc_model:
-        from ..inference.calculator import load_calculator
-
-        model.calculator = load_calculator(model, args.calc_model, args.threads)
+    csv_fields, csv_row = (calc.CSV_FIELDS, calc.csv_row) if math else (result.CSV_FIELDS,
+                                                                        result.csv_row)
+    table = _print_sums if math else _print_table
+    paths = expand_paths(args.paths)
+    if archive.wanted(args):
+        if args.show:
+            raise DigitrecError("--show draws each image: not with --jobs or --output",
+                                "bad_parameter")
+        found, errors = archive.read_all(
+            args, [p for p, _ in paths], functools.partial(load, args.model, args.calc_model),
+            functools.partial(read_one, math, args.digits, args.pattern))
+        if found is None:
+            return 1 if errors else 0
+        return print_results(args, found, csv_fields, csv_row, table,
+                             [r["error"] for r in found if r["status"] == "error"])
+    model = load(args.model, args.calc_model if math else None, args.threads)
     failure = calc.calc_failure if math else result.read_failure
     rows: list[dict[str, Any]] = []
     problems = []
-    paths = expand_paths(args.paths)
     many = len(paths) > 1
     for k, (path, problem) in enumerate(paths, 1):
         try:
@@ -95,9 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 save_picture(drawn, _picture_path(args.show, path, k, many))
             except DigitrecError as exc:
                 problems.append(str(exc))
-    if math:
-        return print_results(args, rows, calc.CSV_FIELDS, calc.csv_row, _print_sums, problems)
-    return print_results(args, rows, result.CSV_FIELDS, result.csv_row, _print_table, problems)
+    return print_results(args, rows, csv_fields, csv_row, table, problems)
 
 
 def _picture_path(out: Path, image: str, k: int, many: bool) -> Path:

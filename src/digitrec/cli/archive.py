@@ -1,0 +1,119 @@
+"""Reading archives: many images through worker processes, each loading the model once, the
+results streamed in order as JSON lines to a file that a later run can resume.
+
+`predict` and `read` (and `calc`) hand over how to read one image (a picklable function of a
+loaded model and a path, giving the row `--json` prints); this module does the rest: the
+pool, the output file (each line flushed as it comes, so an interrupted run loses at most a
+line, which the next `--resume` drops), the progress bar and the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..cpus import available_cores
+from ..errors import DigitrecError
+
+Row = dict[str, Any]
+Reader = Callable[[Any, str], Row]  # (loaded model, path) -> the row `--json` prints
+Loader = Callable[[int | None], Any]  # threads -> the loaded model
+MANY = 64  # more images than this are read by every core unless --jobs says otherwise
+
+_worker: tuple[Any, Reader] | None = None  # this worker process's model and reader
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help=f"worker processes reading images at once, each with the model "
+                        f"loaded once (default: every core for more than {MANY} images, "
+                        f"else 1)")
+    p.add_argument("--output", type=Path, metavar="FILE.jsonl",
+                   help="stream each image's result to FILE as a JSON line as it comes (in "
+                        "the order given), and print only a summary")
+    p.add_argument("--resume", action="store_true",
+                   help="with --output: skip the images FILE already has, and append")
+
+
+def jobs_for(args: argparse.Namespace, images: int) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise DigitrecError("--jobs must be at least 1", "bad_parameter")
+    return args.jobs or (available_cores() if images > MANY else 1)
+
+
+def wanted(args: argparse.Namespace) -> bool:
+    """Whether the images are read as an archive: by several processes or into --output."""
+    if args.resume and not args.output:
+        raise DigitrecError("--resume continues an --output file: name it", "bad_parameter")
+    return bool(args.output) or (args.jobs or 1) > 1 or len(args.paths) > MANY
+
+
+def _start(load: Loader, reader: Reader) -> None:
+    global _worker
+    _worker = (load(1), reader)  # the processes share the cores: a thread each
+
+
+def _one(path: str) -> Row:
+    assert _worker is not None
+    model, reader = _worker
+    return reader(model, path)
+
+
+def _done(output: Path) -> set[str]:
+    """The files an earlier run wrote to ``output``; a last line cut short by an interrupted
+    run is dropped from the file."""
+    if not output.exists():
+        return set()
+    data = output.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]
+    if len(whole) < len(data):
+        with output.open("r+b") as f:
+            f.truncate(len(whole))
+    return {json.loads(line)["file"] for line in whole.decode().splitlines() if line.strip()}
+
+
+def rows(paths: list[str], load: Loader, reader: Reader, jobs: int,
+         threads: int | None = None) -> Iterator[Row]:
+    """Each path's row, in order: in this process (with ``threads``), or in ``jobs``
+    workers."""
+    if jobs == 1:
+        model = load(threads)
+        yield from (reader(model, path) for path in paths)
+        return
+    with ProcessPoolExecutor(jobs, initializer=_start, initargs=(load, reader)) as pool:
+        yield from pool.map(_one, paths, chunksize=max(1, min(32, len(paths) // (4 * jobs))))
+
+
+def read_all(args: argparse.Namespace, paths: list[str], load: Loader,
+             reader: Reader) -> tuple[list[Row] | None, int]:
+    """Read ``paths`` as an archive: the rows for the usual printing, or with --output none
+    (they are streamed there, and a summary printed); and how many images failed."""
+    from tqdm import tqdm
+
+    done = _done(args.output) if args.output and args.resume else set()
+    todo = [p for p in paths if p not in done]
+    jobs = jobs_for(args, len(todo))
+    if args.output is None:
+        found = list(rows(todo, load, reader, jobs, args.threads))
+        return found, sum(r["status"] == "error" for r in found)
+    counts: Counter[str] = Counter()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("a" if args.resume else "w") as out, tqdm(
+            total=len(todo), unit="img", desc="reading", dynamic_ncols=True,
+            disable=not sys.stderr.isatty()) as bar:
+        for row in rows(todo, load, reader, jobs, args.threads):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            counts[row["status"]] += 1
+            bar.update()
+    skipped = f", {len(done & set(paths))} already in {args.output}" if done else ""
+    summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+    print(f"{len(todo)} images read with {jobs} process{'es' * (jobs > 1)}: "
+          f"{summary or 'none'}{skipped}; written to {args.output}")
+    return None, counts["error"]
