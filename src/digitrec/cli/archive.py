@@ -47,11 +47,12 @@ def jobs_for(args: argparse.Namespace, images: int) -> int:
     return args.jobs or (available_cores() if images > MANY else 1)
 
 
-def wanted(args: argparse.Namespace) -> bool:
-    """Whether the images are read as an archive: by several processes or into --output."""
+def wanted(args: argparse.Namespace, images: int) -> bool:
+    """Whether ``images`` images are read as an archive: by several processes or into
+    --output."""
     if args.resume and not args.output:
         raise DigitrecError("--resume continues an --output file: name it", "bad_parameter")
-    return bool(args.output) or (args.jobs or 1) > 1 or len(args.paths) > MANY
+    return bool(args.output) or (args.jobs or 1) > 1 or (args.jobs is None and images > MANY)
 
 
 def _start(load: Loader, reader: Reader) -> None:

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from ..vision import Processed, preprocess
 
     paths = expand_paths(args.paths)
-    if archive.wanted(args):
+    if archive.wanted(args, len(paths)):
         if args.show or args.save_processed:
             raise DigitrecError("--show and --save-processed are for a few images: not with "
                                 "--jobs or --output", "bad_parameter")

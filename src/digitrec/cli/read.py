@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                                                                         result.csv_row)
     table = _print_sums if math else _print_table
     paths = expand_paths(args.paths)
-    if archive.wanted(args):
+    if archive.wanted(args, len(paths)):
         if args.show:
             raise DigitrecError("--show draws each image: not with --jobs or --output",
                                 "bad_parameter")
