@@ -48,15 +48,14 @@ def from_environment() -> Group | None:
                  local_size)
 
 
-def join(group: Group) -> torch.device:
-    """Join the process group (NCCL and this process's GPU on CUDA, gloo on a CPU) and return
-    the device to train on."""
+def join(group: Group) -> None:
+    """Join the process group: NCCL, with this process's GPU its current device, on CUDA;
+    gloo on a CPU."""
     if torch.cuda.is_available():
         torch.cuda.set_device(group.local_rank)
         dist.init_process_group("nccl")
-        return torch.device("cuda", group.local_rank)
-    dist.init_process_group("gloo")
-    return torch.device("cpu")
+    else:
+        dist.init_process_group("gloo")
 
 
 def leave() -> None:
