@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitrec.errors import DigitrecError
 from digitrec.training.distributed import Group, from_environment
 
 # The Keras tutorial's network has no batch norm, so two processes' steps equal one's to float
@@ -101,12 +100,26 @@ def test_the_group_is_torchruns_environment(monkeypatch) -> None:
         assert max(s.stop - s.start for s in shares) - min(s.stop - s.start for s in shares) <= 1
 
 
-def test_the_sequence_reader_is_refused_in_a_group(mnist, tmp_path) -> None:
-    from digitrec.training.recipes import PRESETS
-    from digitrec.training.run import Member, train_and_export
-
-    with pytest.raises(DigitrecError, match="sequence reader trains in one process"):
-        train_and_export(Member(tmp_path, PRESETS["read"]), mnist, group=Group(0, 2, 0, 2))
+def test_the_sequence_reader_trains_in_two_processes(mnist_dir, tmp_path) -> None:
+    # 96 strings in batches of 20 (the last one uneven), each process composing its share.
+    # Its batch norm and padding are each process's own, so the steps are close to one
+    # process's, not equal: the same loss to a few percent.
+    recipe = ["--preset", "read", "--epochs", "1", "--strings", "96", "--batch-size", "20",
+              "--quiet"]
+    env = {**os.environ, "DIGITREC_DATA": str(mnist_dir)}
+    runs = {}
+    for name, launcher in [("one", [sys.executable]),
+                           ("two", _torchrun("--standalone", "--nproc-per-node", "2"))]:
+        runs[name] = tmp_path / name
+        done = subprocess.run([*launcher, "-m", "digitrec", "train", *recipe, "--out",
+                               str(runs[name])], capture_output=True, text=True, env=env,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("model saved to") == 1
+    one, two = (torch.load(runs[k] / "checkpoint.pt", weights_only=True)["history"][0]
+                for k in ("one", "two"))
+    assert abs(one["train_loss"] - two["train_loss"]) < 0.05 * one["train_loss"], (one, two)
+    assert abs(one["val_loss"] - two["val_loss"]) < 0.05 * one["val_loss"], (one, two)
 
 
 def test_ctrl_c_stops_every_process_and_resume_continues(mnist_dir, tmp_path) -> None:

@@ -95,15 +95,23 @@ def test_generated_strings_are_reproducible_and_labelled(mnist) -> None:
 def test_worker_processes_compose_the_same_batches(mnist) -> None:
     # Strings are composed ahead of the step in worker processes; a run must not depend on
     # how many there are.
+    from digitrec.training.distributed import Group
     from digitrec.training.lines import batches
 
     strings = Strings(mnist.train_images[:2000], mnist.train_labels[:2000], seed=5)
     here = list(batches(strings, 2, 40, 16, workers=0))
     there = list(batches(strings, 2, 40, 16, workers=2))
-    assert [len(t) for _, t, _ in here] == [16, 16, 8]
-    for (x, texts, widths), (y, texts_there, widths_there) in zip(here, there, strict=True):
+    assert [(len(t), size) for (_, t, _), size in here] == [(16, 16), (16, 16), (8, 8)]
+    for ((x, texts, widths), _), ((y, texts_there, widths_there), _) in zip(here, there,
+                                                                          strict=True):
         assert texts == texts_there and np.array_equal(widths, widths_there)
         assert np.array_equal(x, y)
+    # In a process group each process composes its share of each batch: together, the batch.
+    shares = [list(batches(strings, 2, 40, 16, workers=0, group=Group(r, 2, r, 2)))
+              for r in range(2)]
+    for k, ((_, texts, _), size) in enumerate(here):
+        assert shares[0][k][1] == shares[1][k][1] == size
+        assert shares[0][k][0][1] + shares[1][k][0][1] == texts
 
 
 def test_every_character_is_drawn_once(mnist, monkeypatch) -> None:

@@ -8,8 +8,9 @@ each global batch, and trains on its own share of that batch; DistributedDataPar
 gradients, each share's weighted by its size, so N processes take the steps one process would
 with the same global batch: exactly so for networks without batch norm; with it, each process
 normalises its own share, as DDP does by default (synchronised batch norm runs on GPUs only,
-and a process group should train the same network on either). Only the leader (rank 0)
-prints, writes checkpoints, tests and exports.
+and a process group should train the same network on either). The sequence reader's strings
+are shared out the same way (`lines.batches`). Only the leader (rank 0) prints, writes
+checkpoints, tests and exports.
 """
 
 from __future__ import annotations

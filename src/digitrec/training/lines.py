@@ -22,6 +22,7 @@ from ..cpus import available_cores
 from ..inference.lines import POOLING
 from ..reading.ctc import best_path
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
+from .distributed import Group, summed
 from .loop import epoch_seed, report, with_recipe_variants
 from .recipes import Recipe
 from .state import EpochStats, TrainResult, new_state, pick_device
@@ -32,30 +33,36 @@ VALIDATION_STRINGS = 1000
 
 class _Batches(Dataset):
     """An epoch's batches, each composed where the loader asks for it (in a worker process
-    where there are cores to spare): item k is the same batch whichever process makes it."""
+    where there are cores to spare): item k is the same batch whichever process makes it. In
+    a process group, each process composes its share of every batch: (batch, its size)."""
 
-    def __init__(self, strings: Strings, epoch: int, count: int, batch_size: int) -> None:
+    def __init__(self, strings: Strings, epoch: int, count: int, batch_size: int,
+                 group: Group | None = None) -> None:
         self.strings, self.epoch, self.count, self.batch_size = strings, epoch, count, batch_size
+        self.group = group
 
     def __len__(self) -> int:
         return -(-self.count // self.batch_size)
 
-    def __getitem__(self, k: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    def __getitem__(self, k: int) -> tuple[tuple[np.ndarray, list[str], np.ndarray], int]:
         start = k * self.batch_size
-        return self.strings.batch(self.epoch, start, min(self.batch_size, self.count - start))
+        size = min(self.batch_size, self.count - start)
+        share = slice(0, size) if self.group is None else self.group.share(size)
+        return self.strings.batch(self.epoch, start + share.start, share.stop - share.start), size
 
 
 def batches(strings: Strings, epoch: int, count: int, batch_size: int,
-            workers: int) -> DataLoader:
+            workers: int, group: Group | None = None) -> DataLoader:
     """The batches of ``count`` strings of ``epoch`` in order, made by ``workers`` processes
-    ahead of the training step (0: in this one)."""
-    return DataLoader(_Batches(strings, epoch, count, batch_size), batch_size=None,
+    ahead of the training step (0: in this one), each with the whole batch's size: in
+    ``group``, this process's share of each."""
+    return DataLoader(_Batches(strings, epoch, count, batch_size, group), batch_size=None,
                       num_workers=workers, prefetch_factor=4 if workers else None,
                       collate_fn=_as_made)
 
 
-def _as_made(batch: tuple[np.ndarray, list[str], np.ndarray]
-             ) -> tuple[np.ndarray, list[str], np.ndarray]:
+def _as_made(batch: tuple[tuple[np.ndarray, list[str], np.ndarray], int]
+             ) -> tuple[tuple[np.ndarray, list[str], np.ndarray], int]:
     """A batch as `Strings.batch` made it (a named function: spawned workers pickle it)."""
     return batch
 
@@ -65,7 +72,8 @@ def fixed_strings(digits: tuple[np.ndarray, np.ndarray], seed: int, count: int,
                   ) -> list[tuple[np.ndarray, list[str], np.ndarray]]:
     """``count`` strings of ``digits`` (images, labels) composed once, in batches of 100, a
     share ``sums`` of them sums: a validation or test set, the same every time it is made."""
-    return list(batches(Strings(*digits, seed=seed, sums=sums), 0, count, 100, workers))
+    return [b for b, _ in batches(Strings(*digits, seed=seed, sums=sums), 0, count, 100,
+                                  workers)]
 
 
 def sums_share(recipe: Recipe) -> float:
@@ -119,14 +127,16 @@ def evaluate(model: nn.Module, held_out: list[tuple[np.ndarray, list[str], np.nd
 def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
               val: tuple[np.ndarray, np.ndarray], out_dir: Path | None = None,
               resume: dict[str, Any] | None = None, progress: bool = True,
-              workers: int | None = None) -> TrainResult:
+              workers: int | None = None, group: Group | None = None) -> TrainResult:
     """Train the line reader of ``recipe`` on strings of ``train``'s digits, ``recipe.strings``
     of them an epoch, validating on strings of ``val``'s after every epoch; ``workers``
-    processes compose the strings (default: `default_workers`)."""
+    processes compose the strings (default: `default_workers`). In ``group`` (torchrun's
+    processes) each composes and steps on its share of every batch, as the digit loop does."""
     from tqdm import tqdm
 
     device = pick_device()
-    state = new_state(recipe, recipe.strings, device)
+    state = new_state(recipe, recipe.strings, device, group)
+    progress = progress and state.leader
     if resume is not None:
         restore(state, resume)
     sums = sums_share(recipe)
@@ -148,27 +158,32 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
         bar = tqdm(total=n, unit="str", desc=f"epoch {epoch}/{recipe.epochs}", leave=False,
                    disable=not progress, dynamic_ncols=True)
         done = 0
-        for x, texts, widths in batches(supply, epoch, n, recipe.batch_size, workers):
-            size = len(texts)
+        for (x, texts, widths), size in batches(supply, epoch, n, recipe.batch_size, workers,
+                                                group):
             done += size
-            loss, probs = _ctc(state.model, x, texts, widths, device)
+            loss, probs = _ctc(state.forward, x, texts, widths, device)
             state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # As in the digit loop: DDP's average, each share weighted by its size, is the
+            # gradient of the whole batch's mean loss.
+            (loss * (len(texts) * (group.size if group else 1) / size)).backward()
             nn.utils.clip_grad_norm_(state.model.parameters(), 5.0)  # CTC's early spikes
             state.optimizer.step()
             if state.scheduler is not None:
                 state.scheduler.step()
-            loss_sum += loss.item() * size
+            loss_sum += loss.item() * len(texts)
             right += _exact(probs, texts, widths)
             bar.update(size)
-            bar.set_postfix(loss=f"{loss.item():.3f}", exact=f"{right / done:.1%}")
+            bar.set_postfix(loss=f"{loss.item():.3f}",
+                            exact=f"{right / max(1, done // (group.size if group else 1)):.1%}")
         bar.close()
         seconds = time.perf_counter() - began
+        if group is not None:
+            loss_sum, right = summed([loss_sum, float(right)], device)
         val_loss, val_exact = evaluate(state.model, held_out)
         stats = EpochStats(epoch, loss_sum / n, right / n, val_loss, val_exact, seconds,
                            images_per_second=n / seconds)
         state.history.append(stats)
-        if out_dir is not None:
+        if out_dir is not None and state.leader:
             save_checkpoint(out_dir / CHECKPOINT_NAME, state)
         if progress:
             report(stats, recipe.epochs, unit="str")

@@ -124,10 +124,7 @@ def train_and_export(
         if subset:  # a quick check: as many strings an epoch as digits to compose them from
             member = dataclasses.replace(
                 member, recipe=dataclasses.replace(member.recipe, strings=subset))
-        if group is not None:
-            raise DigitrecError("the sequence reader trains in one process: run "
-                                "`digitrec train --preset read` without torchrun")
-        return _train_and_export_reader(member, mnist, train, val, progress)
+        return _train_and_export_reader(member, mnist, train, val, progress, group)
     test = (mnist.test_images, mnist.test_labels)
     recipe = member.recipe
     if recipe.symbols:  # a calculator's classifier: operators beside the digits
@@ -150,11 +147,15 @@ def train_and_export(
 
 
 def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
-                             val: tuple[np.ndarray, np.ndarray], progress: bool) -> Trained:
+                             val: tuple[np.ndarray, np.ndarray], progress: bool,
+                             group: Group | None) -> Trained | None:
     """The sequence reader's run: trained on strings of ``train``'s digits, tested once on
-    strings of MNIST's test digits (exact-string accuracy), exported for lines of any width."""
+    strings of MNIST's test digits (exact-string accuracy), exported for lines of any width;
+    in ``group``, by the leader alone."""
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
-                       resume=member.checkpoint, progress=progress)
+                       resume=member.checkpoint, progress=progress, group=group)
+    if group is not None and not group.leader:
+        return None
     test = fixed_strings((mnist.test_images, mnist.test_labels), member.recipe.seed + 2,
                          TEST_STRINGS, default_workers(pick_device()), sums_share(member.recipe))
     test_accuracy = evaluate(result.model, test)[1]
