@@ -304,6 +304,15 @@ def test_an_archive_is_read_by_worker_processes_into_json_lines(tmp_path) -> Non
     assert f"3 already in {out}" in again.stdout
     assert [json.loads(line)["file"] for line in out.read_text().splitlines()] == images
     assert_one_line_error(run("predict", *images, "--resume"), "--output")
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("these are my notes\n")
+    assert_one_line_error(run("predict", *images, "--output", str(notes), "--resume"),
+                          "not a file of results to resume")
+    assert notes.read_text() == "these are my notes\n"  # left as it was
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert_one_line_error(run("predict", *images, "--output", str(blocked / "out.jsonl")),
+                          "cannot write the results")
 
 
 def test_numbers_and_sums_read_by_workers_are_read_as_alone() -> None:

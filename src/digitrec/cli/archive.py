@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cpus import available_cores
-from ..errors import DigitrecError
+from ..errors import DigitrecError, describe
 
 Row = dict[str, Any]
 Reader = Callable[[Any, str], Row]  # (loaded model, path) -> the row `--json` prints
@@ -71,12 +71,21 @@ def _done(output: Path) -> set[str]:
     run is dropped from the file."""
     if not output.exists():
         return set()
-    data = output.read_bytes()
-    whole = data[: data.rfind(b"\n") + 1]
-    if len(whole) < len(data):
-        with output.open("r+b") as f:
-            f.truncate(len(whole))
-    return {json.loads(line)["file"] for line in whole.decode().splitlines() if line.strip()}
+    try:
+        data = output.read_bytes()
+        whole = data[: data.rfind(b"\n") + 1]
+        files = {json.loads(line)["file"] for line in whole.decode().splitlines()
+                 if line.strip()}
+        if len(whole) < len(data):
+            with output.open("r+b") as f:
+                f.truncate(len(whole))
+    except OSError as exc:
+        raise DigitrecError(f"{output}: cannot resume from it ({describe(exc)})",
+                            "write_failed") from None
+    except (ValueError, KeyError, TypeError):
+        raise DigitrecError(f"{output}: not a file of results to resume (JSON lines, each "
+                            "with its \"file\")", "bad_parameter") from None
+    return files
 
 
 def rows(paths: list[str], load: Loader, reader: Reader, jobs: int,
@@ -104,15 +113,19 @@ def read_all(args: argparse.Namespace, paths: list[str], load: Loader,
         found = list(rows(todo, load, reader, jobs, args.threads))
         return found, sum(r["status"] == "error" for r in found)
     counts: Counter[str] = Counter()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("a" if args.resume else "w") as out, tqdm(
-            total=len(todo), unit="img", desc="reading", dynamic_ncols=True,
-            disable=not sys.stderr.isatty()) as bar:
-        for row in rows(todo, load, reader, jobs, args.threads):
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            counts[row["status"]] += 1
-            bar.update()
+    try:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        with args.output.open("a" if args.resume else "w") as out, tqdm(
+                total=len(todo), unit="img", desc="reading", dynamic_ncols=True,
+                disable=not sys.stderr.isatty()) as bar:
+            for row in rows(todo, load, reader, jobs, args.threads):
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+                counts[row["status"]] += 1
+                bar.update()
+    except OSError as exc:
+        raise DigitrecError(f"{args.output}: cannot write the results ({describe(exc)})",
+                            "write_failed") from None
     skipped = f", {len(done & set(paths))} already in {args.output}" if done else ""
     summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
     print(f"{len(todo)} images read with {jobs} process{'es' * (jobs > 1)}: "
