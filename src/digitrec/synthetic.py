@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .contract import SYMBOLS
 from .operators import symbol_layer
 
 STYLES = ("photo", "scan", "board", "canvas")
-OPERATORS = "+×÷=()"  # drawn by `operators`; "-" stays the minus sign numbers are written with
+# Drawn by `operators`; "-" stays the minus sign numbers are written with.
+OPERATORS = SYMBOLS.replace("-", "")
 PEN_SCALE = {"normal": 1.0, "thin": 0.7, "thick": 1.5}  # an operator's pen against a digit's
 
 

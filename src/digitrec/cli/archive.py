@@ -100,10 +100,11 @@ def rows(paths: list[str], load: Loader, reader: Reader, jobs: int,
         yield from pool.map(_one, paths, chunksize=max(1, min(32, len(paths) // (4 * jobs))))
 
 
-def read_all(args: argparse.Namespace, paths: list[str], load: Loader,
-             reader: Reader) -> tuple[list[Row] | None, int]:
-    """Read ``paths`` as an archive: the rows for the usual printing, or with --output none
-    (they are streamed there, and a summary printed); and how many images failed."""
+def read_all(args: argparse.Namespace, paths: list[str], load: Loader, reader: Reader,
+             show: Callable[[list[Row], list[str]], int]) -> int:
+    """Read ``paths`` as an archive and return the exit code: the rows go to ``show`` (with
+    the failed images' errors) for the usual printing, or with --output are streamed there,
+    and a summary printed."""
     from tqdm import tqdm
 
     done = _done(args.output) if args.output and args.resume else set()
@@ -111,7 +112,7 @@ def read_all(args: argparse.Namespace, paths: list[str], load: Loader,
     jobs = jobs_for(args, len(todo))
     if args.output is None:
         found = list(rows(todo, load, reader, jobs, args.threads))
-        return found, sum(r["status"] == "error" for r in found)
+        return show(found, [r["error"] for r in found if r["status"] == "error"])
     counts: Counter[str] = Counter()
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -130,4 +131,4 @@ def read_all(args: argparse.Namespace, paths: list[str], load: Loader,
     summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
     print(f"{len(todo)} images read with {jobs} process{'es' * (jobs > 1)}: "
           f"{summary or 'none'}{skipped}; written to {args.output}")
-    return None, counts["error"]
+    return 1 if counts["error"] else 0

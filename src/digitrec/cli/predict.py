@@ -58,13 +58,11 @@ def run(args: argparse.Namespace) -> int:
         if args.show or args.save_processed:
             raise DigitrecError("--show and --save-processed are for a few images: not with "
                                 "--jobs or --output", "bad_parameter")
-        found, errors = archive.read_all(args, [p for p, _ in paths],
-                                         functools.partial(load_model, args.model),
-                                         functools.partial(predict_one, args.min_confidence))
-        if found is None:
-            return 1 if errors else 0
-        return print_results(args, found, CSV_FIELDS, csv_row, _print_table,
-                             [r["error"] for r in found if r["status"] == "error"])
+        return archive.read_all(
+            args, [p for p, _ in paths], functools.partial(load_model, args.model),
+            functools.partial(predict_one, args.min_confidence),
+            lambda found, problems: print_results(args, found, CSV_FIELDS, csv_row,
+                                                  _print_table, problems))
     model = load_model(args.model, threads=args.threads)
     if args.show:  # fail before the work, not after it
         from ..evaluation import plots

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DigitrecError
+from ..reading.picture import check_picture
+from ..reading.search import check_pattern, parse_digits
 from . import archive
+from .common import add_images_and_format, add_threads, expand_paths, print_results
 
 if TYPE_CHECKING:
     from ..inference import Model
-from ..reading.picture import check_picture
-from ..reading.search import check_pattern, parse_digits
-from .common import add_images_and_format, add_threads, expand_paths, print_results
+    from ..reading import Reading
+    from ..reading.calc import Calculation
 
 
 def _argument(check: Callable[[str], object]) -> Callable[[str], object]:
@@ -76,16 +78,24 @@ def load(model_path: str | None, calc_model: str | None, threads: int | None) ->
     return model
 
 
+def _read(math: bool, digits: tuple[int, int] | None, pattern: str | None, model: Model,
+          path: str) -> Reading | Calculation:
+    return model.calc(path) if math else model.read(path, digits, pattern)
+
+
+def _failure(math: bool, exc: DigitrecError) -> dict[str, Any]:
+    from ..reading import calc, result
+
+    return (calc.calc_failure if math else result.read_failure)(str(exc), exc.code)
+
+
 def read_one(math: bool, digits: tuple[int, int] | None, pattern: str | None, model: Model,
              path: str) -> dict[str, Any]:
     """One image's row, as `--json` prints it (an archive's worker reads with it)."""
-    from ..reading import calc, result
-
     try:
-        found = model.calc(path) if math else model.read(path, digits, pattern)
+        found = _read(math, digits, pattern, model, path)
     except DigitrecError as exc:
-        failure = calc.calc_failure if math else result.read_failure
-        return {"file": path, **failure(str(exc), exc.code)}
+        return {"file": path, **_failure(math, exc)}
     return {"file": path, **found.to_dict(decimals=4)}
 
 
@@ -105,15 +115,12 @@ def run(args: argparse.Namespace) -> int:
         if args.show:
             raise DigitrecError("--show draws each image: not with --jobs or --output",
                                 "bad_parameter")
-        found, errors = archive.read_all(
+        return archive.read_all(
             args, [p for p, _ in paths], functools.partial(load, args.model, args.calc_model),
-            functools.partial(read_one, math, args.digits, args.pattern))
-        if found is None:
-            return 1 if errors else 0
-        return print_results(args, found, csv_fields, csv_row, table,
-                             [r["error"] for r in found if r["status"] == "error"])
+            functools.partial(read_one, math, args.digits, args.pattern),
+            lambda found, problems: print_results(args, found, csv_fields, csv_row, table,
+                                                  problems))
     model = load(args.model, args.calc_model if math else None, args.threads)
-    failure = calc.calc_failure if math else result.read_failure
     rows: list[dict[str, Any]] = []
     problems = []
     many = len(paths) > 1
@@ -121,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             if problem:
                 raise DigitrecError(f"{path}: {problem}", code="not_found")
-            found = model.calc(path) if math else model.read(path, args.digits, args.pattern)
+            found = _read(math, args.digits, args.pattern, model, path)
         except DigitrecError as exc:
-            rows.append({"file": path, **failure(str(exc), exc.code)})
+            rows.append({"file": path, **_failure(math, exc)})
             problems.append(str(exc))
             continue
         rows.append({"file": path, **found.to_dict(decimals=4)})

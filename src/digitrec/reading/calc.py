@@ -13,7 +13,7 @@ from ..inference.result import rounded
 from ..vision import ImageSource
 from .combine import SUM_BALANCE
 from .reader import read
-from .result import READ_REASONS, Reading, TextLine
+from .result import Reading, TextLine
 
 
 def well_formed(text: str) -> bool:
@@ -76,16 +76,17 @@ class Calculation:
         return "\n".join(s.text for s in self.sums)
 
     @property
+    def reading(self) -> Reading:
+        """The lines as read, before working them out."""
+        return Reading([s.line for s in self.sums], self.reason_code)
+
+    @property
     def confidence(self) -> float:
-        return min((s.line.confidence for s in self.sums), default=0.0)
+        return self.reading.confidence
 
     @property
     def reason(self) -> str | None:
-        return None if self.reason_code is None else READ_REASONS[self.reason_code]
-
-    @property
-    def reading(self) -> Reading:
-        return Reading([s.line for s in self.sums], self.reason_code)
+        return self.reading.reason
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
         return {"text": self.text, "confidence": rounded(self.confidence, decimals),

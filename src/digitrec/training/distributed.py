@@ -39,6 +39,13 @@ class Group:
         return slice(n * self.rank // self.size, n * (self.rank + 1) // self.size)
 
 
+def share_weight(group: Group | None, mine: int, whole: int) -> float:
+    """What this process's mean loss over ``mine`` of a batch of ``whole`` is multiplied by:
+    DDP averages the processes' gradients, and weighting each share by its size makes that
+    average the gradient of the whole batch's mean loss, uneven last batch included."""
+    return 1.0 if group is None else mine * group.size / whole
+
+
 def from_environment() -> Group | None:
     """The group torchrun started this process in; None for a process on its own."""
     size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -22,7 +22,7 @@ from ..cpus import available_cores
 from ..inference.lines import POOLING
 from ..reading.ctc import best_path
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
-from .distributed import Group, summed
+from .distributed import Group, share_weight, summed
 from .loop import epoch_seed, report, with_recipe_variants
 from .recipes import Recipe
 from .state import EpochStats, TrainResult, new_state, pick_device
@@ -163,9 +163,7 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
             done += size
             loss, probs = _ctc(state.forward, x, texts, widths, device)
             state.optimizer.zero_grad(set_to_none=True)
-            # As in the digit loop: DDP's average, each share weighted by its size, is the
-            # gradient of the whole batch's mean loss.
-            (loss * (len(texts) * (group.size if group else 1) / size)).backward()
+            (loss * share_weight(group, len(texts), size)).backward()
             nn.utils.clip_grad_norm_(state.model.parameters(), 5.0)  # CTC's early spikes
             state.optimizer.step()
             if state.scheduler is not None:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .augment import Augmentation
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
-from .distributed import Group, summed
+from .distributed import Group, share_weight, summed
 from .glyphs import with_variants
 from .recipes import Recipe
 from .state import EpochStats, TrainingState, TrainResult, new_state, pick_device
@@ -80,17 +80,13 @@ def train_epoch(state: TrainingState, data: EpochData, epoch: int, progress: boo
         x, y = data.images[idx], data.labels[idx]
         if data.augment is not None:
             x = data.augment(x)  # the whole batch, in every process: the same distortions
-        # DDP averages the processes' gradients; weighting each share by its size makes that
-        # the gradient of the whole batch's mean loss, uneven last batch included.
-        weight = 1.0
         if group is not None:
-            share = group.share(len(y))
-            weight = (share.stop - share.start) * group.size / len(y)
+            share = group.share(len(idx))
             x, y = x[share], y[share]
         logits = state.forward(x.contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
         state.optimizer.zero_grad(set_to_none=True)
-        (loss * weight).backward()
+        (loss * share_weight(group, len(y), len(idx))).backward()
         state.optimizer.step()
         if state.scheduler is not None:
             state.scheduler.step()

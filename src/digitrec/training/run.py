@@ -133,14 +133,14 @@ def train_and_export(
         train = with_symbols(train, recipe.symbols, count, recipe.seed, "train")
         val = with_symbols(val, recipe.symbols, held_out, recipe.seed, "validation")
         test = with_symbols(test, recipe.symbols, held_out, recipe.seed, "test")
-        subspace = subspace or DigitSubspace.fit(mixed(train, recipe.seed),
-                                                 mixed(val, recipe.seed))
     result = fit(recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
                  progress=progress, on_step=on_step, group=group)
     if group is not None and not group.leader:
         return None
     test_accuracy = accuracy(result.model, *test)
-    subspace = subspace or DigitSubspace.fit(train[0], val[0])
+    if subspace is None:  # a calculator's takes its sample from digits and operators mixed
+        subspace = (DigitSubspace.fit(mixed(train, recipe.seed), mixed(val, recipe.seed))
+                    if recipe.symbols else DigitSubspace.fit(train[0], val[0]))
     path = member.folder / MODEL_NAME
     export_onnx(result.model, path, model_card(result, test_accuracy), subspace)
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
