@@ -3,6 +3,7 @@ against one process, side by side in one run.
 
     python bench/scale.py                     # about 12 minutes on 2 cores
     python bench/scale.py --preset fast --images 1000    # a quick look
+    python bench/scale.py --reading-only      # the archive's rows alone, about 4 minutes
 
 Training: `digitrec train` alone against the same run under `torchrun --nproc-per-node 2`
 (gloo on a CPU, NCCL on GPUs). Each run is the full recipe, seed 0, in a fresh process (alone:
@@ -14,8 +15,10 @@ single process's accuracy.
 
 Reading: ``--images`` photo-like images (MNIST test digits through `digitrec.synthetic.render`:
 photos, scans, boards and canvases, PNG and JPEG) read by `digitrec predict DIR --output
-FILE.jsonl` with 1 and 2 worker processes: images a second from the command's start (model
-loading included) and the speed-up. Prints both tables and writes bench/results/scale.json.
+FILE.jsonl` with 1 and 2 worker processes, and by `digitrec.cluster.read_paths` on a Dask
+LocalCluster of 2 single-thread workers started by the script (whose rows must equal the
+CLI's): images a second from the command's start (model loading and the cluster's start
+included) and the speed-up. Prints both tables and writes bench/results/scale.json.
 """
 
 from __future__ import annotations
@@ -78,33 +81,69 @@ def read_archive(folder: Path, jobs: int, output: Path) -> dict:
             "summary": done.stdout.strip()}
 
 
+# A fresh process, as a user's script would run: start a cluster of 2 single-thread worker
+# processes on this machine, read the archive on it, write the rows as JSON lines.
+_DASK = """
+import json, sys
+from dask.distributed import Client, LocalCluster
+from digitrec.cluster import read_paths
+paths = sorted(json.loads(line)["file"] for line in open(sys.argv[1]))
+with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \\
+        Client(cluster) as client:
+    rows = read_paths(paths, client=client)
+with open(sys.argv[2], "w") as out:
+    out.writelines(json.dumps(row) + "\\n" for row in rows)
+"""
+
+
+def read_on_dask(reference: Path, output: Path) -> dict:
+    """The archive read on a Dask LocalCluster of 2 workers; its rows must equal the CLI's."""
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _DASK, str(reference), str(output)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        sys.exit(f"reading on Dask failed: {done.stderr.strip()[-2000:]}")
+    rows, expected = output.read_text().splitlines(), reference.read_text().splitlines()
+    return {"jobs": "dask, 2 workers", "images": len(rows), "wall_s": wall,
+            "images_per_s": len(rows) / wall, "same_rows_as_cli": rows == expected}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="default")
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--reading-only", action="store_true",
+                        help="skip the training runs (about 8 of the 12 minutes)")
     args = parser.parse_args()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [run(n, args.preset, Path(tmp) / f"p{n}") for n in (1, 2)]
+        rows = [] if args.reading_only else [
+            run(n, args.preset, Path(tmp) / f"p{n}") for n in (1, 2)]
         archive = Path(tmp) / "archive"
         archive.mkdir()
         make_archive(archive, args.images, args.data_dir)
         reading = [read_archive(archive, jobs, Path(tmp) / f"read-{jobs}.jsonl")
                    for jobs in (1, 2)]
-    rows[1]["efficiency"] = rows[1]["images_per_s"] / (2 * rows[0]["images_per_s"])
-    reading[1]["speed_up"] = reading[1]["images_per_s"] / reading[0]["images_per_s"]
+        reading.append(read_on_dask(Path(tmp) / "read-2.jsonl", Path(tmp) / "dask.jsonl"))
+    if rows:
+        rows[1]["efficiency"] = rows[1]["images_per_s"] / (2 * rows[0]["images_per_s"])
+    for r in reading[1:]:
+        r["speed_up"] = r["images_per_s"] / reading[0]["images_per_s"]
     report = save({"benchmark": "scale", "preset": args.preset, "device": device,
                    "rows": rows, "reading": reading}, args.output)
-    print(f"--preset {args.preset} on {device}")
+    if rows:
+        print(f"--preset {args.preset} on {device}")
     print("| processes | images/s | scaling efficiency | wall s | test acc. |")
     print("|---|---|---|---|---|")
     for r in report["rows"]:
         eff = f"{r['efficiency']:.0%}" if "efficiency" in r else "-"
         print(f"| {r['processes']} | {r['images_per_s']:,.0f} | {eff} | {r['wall_s']:.0f} | "
               f"{r['test_accuracy']:.2%} |")
-    print(f"\nreading {args.images:,} photo-like images (digitrec predict DIR --output)")
+    print(f"\nreading {args.images:,} photo-like images (digitrec predict DIR --output, and "
+          f"digitrec.cluster.read_paths)")
     print("| jobs | images/s | speed-up | wall s |")
     print("|---|---|---|---|")
     for r in report["reading"]:

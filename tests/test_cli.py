@@ -34,8 +34,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 def test_every_option_is_explained_in_help() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"train", "evaluate", "predict", "read", "calc", "serve", "export",
-                             "info"}
+    assert set(commands) == {"train", "finetune", "evaluate", "predict", "read", "calc", "serve",
+                             "export", "info"}
     for name, sub in commands.items():
         result = run(name, "--help")
         assert result.returncode == 0

@@ -89,7 +89,8 @@ INFERENCE_MODULES = [
     "digitrec.evaluation.metrics", "digitrec.training.recipes",
     "digitrec.arithmetic", "digitrec.arithmetic.expression", "digitrec.operators",
     "digitrec.inference.calculator", "digitrec.reading.calc", "digitrec.cli.calc",
-    "digitrec.synthetic",
+    "digitrec.synthetic", "digitrec.batch", "digitrec.cluster", "digitrec.labelled",
+    "digitrec.cli.archive", "digitrec.cli.finetune",
 ]
 
 

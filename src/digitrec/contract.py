@@ -58,6 +58,8 @@ class ModelCard:
     novelty_threshold: float | None = None  # distances above it are "unlike any digit"
     precision: str | None = None  # "int8" or "fp16" for copies; None for the fp32 original
     calibration: dict[str, Any] | None = None  # which images set an int8 copy's ranges
+    parent: dict[str, Any] | None = None  # the model a fine-tuned one started from
+    finetuning: dict[str, Any] | None = None  # its data (size, hash) and before/after figures
     digitrec_version: str | None = None
     torch_version: str | None = None
     created: str | None = None

@@ -1,10 +1,10 @@
 """Reading archives: many images through worker processes, each loading the model once, the
 results streamed in order as JSON lines to a file that a later run can resume.
 
-`predict` and `read` (and `calc`) hand over how to read one image (a picklable function of a
-loaded model and a path, giving the row `--json` prints); this module does the rest: the
-pool, the output file (each line flushed as it comes, so an interrupted run loses at most a
-line, which the next `--resume` drops), the progress bar and the summary.
+`predict` and `read` (and `calc`) hand over what to do with each image (a `digitrec.batch.Job`,
+which gives the row `--json` prints); this module does the rest: the pool, the output file
+(each line flushed as it comes, so an interrupted run loses at most a line, which the next
+`--resume` drops), the progress bar and the summary.
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..batch import Job, Row
 from ..cpus import available_cores
 from ..errors import DigitrecError, describe
 
-Row = dict[str, Any]
-Reader = Callable[[Any, str], Row]  # (loaded model, path) -> the row `--json` prints
-Loader = Callable[[int | None], Any]  # threads -> the loaded model
 MANY = 64  # more images than this are read by every core unless --jobs says otherwise
 
-_worker: tuple[Any, Reader] | None = None  # this worker process's model and reader
+_worker: tuple[Job, Any] | None = None  # this worker process's job and loaded model
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -55,15 +53,15 @@ def wanted(args: argparse.Namespace, images: int) -> bool:
     return bool(args.output) or (args.jobs or 1) > 1 or (args.jobs is None and images > MANY)
 
 
-def _start(load: Loader, reader: Reader) -> None:
+def _start(job: Job) -> None:
     global _worker
-    _worker = (load(1), reader)  # the processes share the cores: a thread each
+    _worker = (job, job.load(1))  # the processes share the cores: a thread each
 
 
 def _one(path: str) -> Row:
     assert _worker is not None
-    model, reader = _worker
-    return reader(model, path)
+    job, model = _worker
+    return job.row(model, path)
 
 
 def _done(output: Path) -> set[str]:
@@ -88,19 +86,18 @@ def _done(output: Path) -> set[str]:
     return files
 
 
-def rows(paths: list[str], load: Loader, reader: Reader, jobs: int,
-         threads: int | None = None) -> Iterator[Row]:
+def rows(paths: list[str], job: Job, jobs: int, threads: int | None = None) -> Iterator[Row]:
     """Each path's row, in order: in this process (with ``threads``), or in ``jobs``
     workers."""
     if jobs == 1:
-        model = load(threads)
-        yield from (reader(model, path) for path in paths)
+        model = job.load(threads)
+        yield from (job.row(model, path) for path in paths)
         return
-    with ProcessPoolExecutor(jobs, initializer=_start, initargs=(load, reader)) as pool:
+    with ProcessPoolExecutor(jobs, initializer=_start, initargs=(job,)) as pool:
         yield from pool.map(_one, paths, chunksize=max(1, min(32, len(paths) // (4 * jobs))))
 
 
-def read_all(args: argparse.Namespace, paths: list[str], load: Loader, reader: Reader,
+def read_all(args: argparse.Namespace, paths: list[str], job: Job,
              show: Callable[[list[Row], list[str]], int]) -> int:
     """Read ``paths`` as an archive and return the exit code: the rows go to ``show`` (with
     the failed images' errors) for the usual printing, or with --output are streamed there,
@@ -111,7 +108,7 @@ def read_all(args: argparse.Namespace, paths: list[str], load: Loader, reader: R
     todo = [p for p in paths if p not in done]
     jobs = jobs_for(args, len(todo))
     if args.output is None:
-        found = list(rows(todo, load, reader, jobs, args.threads))
+        found = list(rows(todo, job, jobs, args.threads))
         return show(found, [r["error"] for r in found if r["status"] == "error"])
     counts: Counter[str] = Counter()
     try:
@@ -119,7 +116,7 @@ def read_all(args: argparse.Namespace, paths: list[str], load: Loader, reader: R
         with args.output.open("a" if args.resume else "w") as out, tqdm(
                 total=len(todo), unit="img", desc="reading", dynamic_ncols=True,
                 disable=not sys.stderr.isatty()) as bar:
-            for row in rows(todo, load, reader, jobs, args.threads):
+            for row in rows(todo, job, jobs, args.threads):
                 out.write(json.dumps(row) + "\n")
                 out.flush()
                 counts[row["status"]] += 1

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..batch import Job
 from ..errors import DigitrecError
 from . import archive
 from .common import add_images_and_format, add_threads, expand_paths, print_results
-
-if TYPE_CHECKING:
-    from ..inference import Model
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,17 +34,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def predict_one(min_confidence: float, model: Model, path: str) -> dict[str, Any]:
-    """One image's row, as `--json` prints it (an archive's worker reads with it)."""
-    from ..inference.result import failure
-
-    try:
-        prediction = model.predict(path)
-    except DigitrecError as exc:
-        return {"file": path, **failure(str(exc), exc.code)}
-    return {"file": path, **prediction.to_dict(min_confidence, decimals=4)}
-
-
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_model
     from ..inference.result import CSV_FIELDS, csv_row, failure
@@ -59,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
             raise DigitrecError("--show and --save-processed are for a few images: not with "
                                 "--jobs or --output", "bad_parameter")
         return archive.read_all(
-            args, [p for p, _ in paths], functools.partial(load_model, args.model),
-            functools.partial(predict_one, args.min_confidence),
+            args, [p for p, _ in paths],
+            Job("predict", args.model, min_confidence=args.min_confidence),
             lambda found, problems: print_results(args, found, CSV_FIELDS, csv_row,
                                                   _print_table, problems))
     model = load_model(args.model, threads=args.threads)

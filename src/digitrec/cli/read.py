@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..batch import Job
 from ..errors import DigitrecError
 from ..reading.picture import check_picture
 from ..reading.search import check_pattern, parse_digits
 from . import archive
 from .common import add_images_and_format, add_threads, expand_paths, print_results
-
-if TYPE_CHECKING:
-    from ..inference import Model
-    from ..reading import Reading
-    from ..reading.calc import Calculation
 
 
 def _argument(check: Callable[[str], object]) -> Callable[[str], object]:
@@ -66,39 +61,6 @@ def add_calc_model(p: argparse.ArgumentParser) -> None:
                         "$DIGITREC_CALC_MODEL, else the one shipped with digitrec)")
 
 
-def load(model_path: str | None, calc_model: str | None, threads: int | None) -> Model:
-    """The model, with the calculator's model named, if any."""
-    from ..inference import load_model
-
-    model = load_model(model_path, threads=threads)
-    if calc_model:
-        from ..inference.calculator import load_calculator
-
-        model.calculator = load_calculator(model, calc_model, threads)
-    return model
-
-
-def _read(math: bool, digits: tuple[int, int] | None, pattern: str | None, model: Model,
-          path: str) -> Reading | Calculation:
-    return model.calc(path) if math else model.read(path, digits, pattern)
-
-
-def _failure(math: bool, exc: DigitrecError) -> dict[str, Any]:
-    from ..reading import calc, result
-
-    return (calc.calc_failure if math else result.read_failure)(str(exc), exc.code)
-
-
-def read_one(math: bool, digits: tuple[int, int] | None, pattern: str | None, model: Model,
-             path: str) -> dict[str, Any]:
-    """One image's row, as `--json` prints it (an archive's worker reads with it)."""
-    try:
-        found = _read(math, digits, pattern, model, path)
-    except DigitrecError as exc:
-        return {"file": path, **_failure(math, exc)}
-    return {"file": path, **found.to_dict(decimals=4)}
-
-
 def run(args: argparse.Namespace) -> int:
     from ..reading import calc, result
     from ..reading.picture import picture, save_picture
@@ -110,17 +72,18 @@ def run(args: argparse.Namespace) -> int:
     csv_fields, csv_row = (calc.CSV_FIELDS, calc.csv_row) if math else (result.CSV_FIELDS,
                                                                         result.csv_row)
     table = _print_sums if math else _print_table
+    job = Job("calc" if math else "read", args.model, args.calc_model, digits=args.digits,
+              pattern=args.pattern)
     paths = expand_paths(args.paths)
     if archive.wanted(args, len(paths)):
         if args.show:
             raise DigitrecError("--show draws each image: not with --jobs or --output",
                                 "bad_parameter")
         return archive.read_all(
-            args, [p for p, _ in paths], functools.partial(load, args.model, args.calc_model),
-            functools.partial(read_one, math, args.digits, args.pattern),
+            args, [p for p, _ in paths], job,
             lambda found, problems: print_results(args, found, csv_fields, csv_row, table,
                                                   problems))
-    model = load(args.model, args.calc_model if math else None, args.threads)
+    model = job.load(args.threads)
     rows: list[dict[str, Any]] = []
     problems = []
     many = len(paths) > 1
@@ -128,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             if problem:
                 raise DigitrecError(f"{path}: {problem}", code="not_found")
-            found = _read(math, args.digits, args.pattern, model, path)
+            found = job.result(model, path)
         except DigitrecError as exc:
-            rows.append({"file": path, **_failure(math, exc)})
+            rows.append({"file": path, **job.failure(exc)})
             problems.append(str(exc))
             continue
         rows.append({"file": path, **found.to_dict(decimals=4)})

@@ -72,6 +72,27 @@ class Recipe:
         return len(self.classes) + (self.task == "read")
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How `digitrec finetune` adapts a model to a user's images. The defaults were chosen on
+    writers bench/adapt.py does not report (bench/NOTES.md)."""
+
+    steps: int = 300
+    batch_size: int = 64
+    lr: float = 3e-4
+    replay: float = 0.5  # share of each batch drawn from MNIST
+    val_share: float = 0.2  # of the user's images, held out to measure the gain
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 2 or self.lr <= 0:
+            raise DigitrecError("steps, batch size (at least 2) and learning rate must be "
+                                "positive", "bad_parameter")
+        if not 0 <= self.replay < 1:
+            raise DigitrecError(f"the replay share must be in [0, 1), not {self.replay}",
+                                "bad_parameter")
+
+
 PRESETS: dict[str, Recipe] = {
     "default": Recipe(),
     "fast": Recipe(epochs=2, augment=False),
