@@ -4,6 +4,7 @@ against one process, side by side in one run.
     python bench/scale.py                     # about 12 minutes on 2 cores
     python bench/scale.py --preset fast --images 1000    # a quick look
     python bench/scale.py --reading-only      # the archive's rows alone, about 4 minutes
+    python bench/scale.py --processes 1 --torchrun-one --jobs 1 4 16 --no-dask   # one GPU
 
 Training: `digitrec train` alone against the same run under `torchrun --nproc-per-node 2`
 (gloo on a CPU, NCCL on GPUs). Each run is the full recipe, seed 0, in a fresh process (alone:
@@ -40,20 +41,25 @@ import digitrec
 RESULTS = Path(__file__).parent / "results" / "scale.json"
 
 
-def run(processes: int, preset: str, out: Path) -> dict:
-    launcher = [sys.executable] if processes == 1 else [
+def run(processes: int, preset: str, out: Path, data_dir: str | None,
+        torchrun: bool = False) -> dict:
+    """One training run in a fresh process, or ``processes`` under torchrun (also one, with
+    ``torchrun``: a group of one, the distributed path where a machine has one GPU)."""
+    torchrun = torchrun or processes > 1
+    launcher = [sys.executable] if not torchrun else [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         "--nproc-per-node", str(processes)]
+    data = ["--data-dir", data_dir] if data_dir else []
     began = time.perf_counter()
     done = subprocess.run([*launcher, "-m", "digitrec", "train", "--preset", preset,
-                           "--seed", "0", "--quiet", "--overwrite", "--out", str(out)],
+                           "--seed", "0", "--quiet", "--overwrite", "--out", str(out), *data],
                           capture_output=True, text=True)
     wall = time.perf_counter() - began
     if done.returncode != 0:
         sys.exit(f"{processes} process(es) failed: {done.stderr.strip()[-2000:]}")
     history = torch.load(out / "checkpoint.pt", weights_only=True)["history"]
     card = digitrec.load_model(out / "model.onnx").card
-    return {"processes": processes, "wall_s": wall,
+    return {"processes": processes, "torchrun": torchrun, "wall_s": wall,
             "images_per_s": statistics.median(h["images_per_second"] for h in history),
             "test_accuracy": card.test_accuracy, "validation_accuracy": card.validation_accuracy}
 
@@ -124,22 +130,36 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
+                        help="training runs: 1 alone, more under torchrun (none: skip)")
+    parser.add_argument("--torchrun-one", action="store_true",
+                        help="add a run of one process under torchrun (on a one-GPU machine, "
+                             "the NCCL path)")
+    parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2],
+                        help="reading runs: worker processes (none: skip reading)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
     parser.add_argument("--reading-only", action="store_true",
                         help="skip the training runs (about 8 of the 12 minutes)")
     args = parser.parse_args()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    runs = [] if args.reading_only else [(n, False) for n in args.processes]
+    runs += [(1, True)] if args.torchrun_one else []
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [] if args.reading_only else [
-            run(n, args.preset, Path(tmp) / f"p{n}") for n in (1, 2)]
-        archive = Path(tmp) / "archive"
-        archive.mkdir()
-        make_archive(archive, args.images, args.data_dir)
-        reading = [read_archive(archive, jobs, Path(tmp) / f"read-{jobs}.jsonl")
-                   for jobs in (1, 2)]
-        reading += [read_on_dask(Path(tmp) / "read-2.jsonl", Path(tmp) / "dask.jsonl", trim)
-                    for trim in (None, 128 << 20)]
-    if rows:
-        rows[1]["efficiency"] = rows[1]["images_per_s"] / (2 * rows[0]["images_per_s"])
+        rows = [run(n, args.preset, Path(tmp) / f"p{k}", args.data_dir, torchrun)
+                for k, (n, torchrun) in enumerate(runs)]
+        reading = []
+        if args.jobs:
+            archive = Path(tmp) / "archive"
+            archive.mkdir()
+            make_archive(archive, args.images, args.data_dir)
+            reading = [read_archive(archive, jobs, Path(tmp) / f"read-{jobs}.jsonl")
+                       for jobs in args.jobs]
+            if not args.no_dask:
+                reference = Path(tmp) / f"read-{args.jobs[-1]}.jsonl"
+                reading += [read_on_dask(reference, Path(tmp) / "dask.jsonl", trim)
+                            for trim in (None, 128 << 20)]
+    for r in rows[1:]:
+        r["efficiency"] = r["images_per_s"] / (r["processes"] * rows[0]["images_per_s"])
     for r in reading[1:]:
         r["speed_up"] = r["images_per_s"] / reading[0]["images_per_s"]
     report = save({"benchmark": "scale", "preset": args.preset, "device": device,
@@ -150,7 +170,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for r in report["rows"]:
         eff = f"{r['efficiency']:.0%}" if "efficiency" in r else "-"
-        print(f"| {r['processes']} | {r['images_per_s']:,.0f} | {eff} | {r['wall_s']:.0f} | "
+        name = f"{r['processes']}{' (torchrun)' if r['torchrun'] and r['processes'] == 1 else ''}"
+        print(f"| {name} | {r['images_per_s']:,.0f} | {eff} | {r['wall_s']:.0f} | "
               f"{r['test_accuracy']:.2%} |")
     print(f"\nreading {args.images:,} photo-like images (digitrec predict DIR --output, and "
           f"digitrec.cluster.read_paths)")
