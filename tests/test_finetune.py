@@ -230,5 +230,6 @@ def test_cli_refusals_are_one_line(tmp_path, mnist_dir):
                           "nowhere", "no such folder")
     assert_one_line_error(run("finetune", str(PRETRAINED / "reader.onnx"), "--data",
                               str(tmp_path), "--out", str(tmp_path / "o.onnx")), "line reader")
-    assert_one_line_error(run("finetune", "default", "--data", str(tmp_path), "--out",
-                              str(tmp_path / "o.onnx"), "--replay", "1.5"), "replay")
+    for option in ("--replay", "--val-share"):
+        assert_one_line_error(run("finetune", "default", "--data", str(tmp_path), "--out",
+                                  str(tmp_path / "o.onnx"), option, "1.5"), "must be in [0, 1)")

@@ -62,8 +62,7 @@ class Parent:
 
 @dataclass
 class Finetuned:
-    card: ModelCard
-    path: Path
+    card: ModelCard  # the new model's, as written
     train: int  # the user's images trained on
     validation: int  # and held out
 
@@ -139,6 +138,8 @@ def replay_set(parent: Parent, mnist: MNIST) -> tuple[np.ndarray, np.ndarray]:
     train, _ = mnist.split()
     train = (with_recipe_variants(recipe, train), train[1].astype(np.int64))
     if recipe.symbols:
+        # A fifth of training's count: drawing them takes seconds a thousand, and a replayed
+        # share of each batch never needs all of them.
         train = with_symbols(train, recipe.symbols, PER_SYMBOL // 5, recipe.seed, "train")
     return train
 
@@ -230,4 +231,4 @@ def finetune(parent: Parent, data: Labelled, mnist: MNIST, out: str | os.PathLik
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
     export_onnx(model, out, card, parent.subspace)
-    return Finetuned(card, Path(out), len(train), len(val))
+    return Finetuned(card, len(train), len(val))

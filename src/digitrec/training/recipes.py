@@ -88,9 +88,10 @@ class Tuning:
         if self.steps < 1 or self.batch_size < 2 or self.lr <= 0:
             raise DigitrecError("steps, batch size (at least 2) and learning rate must be "
                                 "positive", "bad_parameter")
-        if not 0 <= self.replay < 1:
-            raise DigitrecError(f"the replay share must be in [0, 1), not {self.replay}",
-                                "bad_parameter")
+        for name in ("replay", "val_share"):
+            if not 0 <= getattr(self, name) < 1:
+                raise DigitrecError(f"the {name.replace('_', ' ')} must be in [0, 1), not "
+                                    f"{getattr(self, name)}", "bad_parameter")
 
 
 PRESETS: dict[str, Recipe] = {
