@@ -90,7 +90,8 @@ INFERENCE_MODULES = [
     "digitrec.arithmetic", "digitrec.arithmetic.expression", "digitrec.operators",
     "digitrec.inference.calculator", "digitrec.reading.calc", "digitrec.cli.calc",
     "digitrec.synthetic", "digitrec.batch", "digitrec.cluster", "digitrec.labelled",
-    "digitrec.cli.archive", "digitrec.cli.finetune",
+    "digitrec.cli.archive", "digitrec.cli.finetune", "digitrec.cli.feedback",
+    "digitrec.corrections",
 ]
 
 

@@ -1,5 +1,6 @@
 """A user's own labelled images, for fine-tuning: a folder per class (``DIR/7/*.png``, the
-layout image datasets are usually kept in) or a CSV of ``path,label``.
+layout image datasets are usually kept in), a CSV of ``path,label``, or the corrections the
+server stored (`digitrec.corrections`).
 
 Each image goes through `preprocess`, exactly as `predict` would see it, so a model is tuned on
 what it will meet. Torch-free: the fine-tuning stage imports it, and so can a data check.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .corrections import Correction, Store
 from .errors import DigitrecError, describe
 from .vision import preprocess
 
@@ -133,5 +135,38 @@ def load_labelled(source: str | os.PathLike[str], classes: str) -> Labelled:
                             "empty")
     # Of the sorted (label, content) pairs: the same data hashes alike in a folder or a CSV,
     # in any order, under any file names.
+    digest = hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
+    return Labelled(np.stack(images), np.array(labels, dtype=np.int64), files, skipped, digest)
+
+
+def digit_pairs(correction: Correction) -> list[tuple[np.ndarray, str]]:
+    """The (28x28 image, character) pairs a correction teaches: a digit's one image, or a
+    number's digit images with the digits of its label, in order (none if they do not pair
+    up one to one)."""
+    chars = correction.label if correction.kind == "digit" else [
+        c for c in correction.label if c.isdigit()]
+    if len(chars) != len(correction.images):
+        return []
+    return list(zip(correction.images, chars, strict=True))
+
+
+def from_corrections(path: str | os.PathLike[str], classes: str,
+                     writer: str | None = None) -> Labelled:
+    """The images in a corrections database (``writer``'s only, if given), as the model saw
+    them; a correction whose images and label do not pair up is skipped and listed."""
+    images, labels, files, skipped, entries = [], [], [], [], []
+    for correction in Store(path).corrections(writer):
+        pairs = digit_pairs(correction)
+        if not pairs:
+            skipped.append((f"correction {correction.id}", "its images and label do not pair up"))
+        for k, (image, char) in enumerate(pairs):
+            label = _class_index(char, classes, f"{path}: correction {correction.id}")
+            images.append(image.astype(np.float32) / 255)
+            labels.append(label)
+            files.append(f"{path}#{correction.id}.{k}")
+            entries.append(f"{char} {hashlib.sha256(image.tobytes()).hexdigest()}\n")
+    if not images:
+        raise DigitrecError(f"{path}: no corrections to learn from"
+                            + (f" for writer {writer!r}" if writer else ""), "empty")
     digest = hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
     return Labelled(np.stack(images), np.array(labels, dtype=np.int64), files, skipped, digest)

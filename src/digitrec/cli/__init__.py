@@ -10,9 +10,9 @@ import sys
 
 from .. import __version__
 from ..errors import DigitrecError
-from . import calc, evaluate, export, finetune, info, predict, read, serve, train
+from . import calc, evaluate, export, feedback, finetune, info, predict, read, serve, train
 
-_COMMANDS = (train, finetune, evaluate, predict, read, calc, serve, export, info)
+_COMMANDS = (train, finetune, evaluate, predict, read, calc, serve, feedback, export, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,9 +34,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="the digit model to start from: an ONNX file, or 'default' for the "
                         "shipped model")
-    p.add_argument("--data", required=True, metavar="DIR|CSV",
-                   help="your labelled images: a folder per class, or a CSV of path,label "
-                        "(paths relative to the CSV)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="DIR|CSV",
+                        help="your labelled images: a folder per class, or a CSV of path,label "
+                             "(paths relative to the CSV)")
+    source.add_argument("--feedback", metavar="DB",
+                        help="the corrections database `serve --feedback DB` wrote")
+    p.add_argument("--writer", metavar="TAG",
+                   help="with --feedback: only the corrections tagged with this writer")
     p.add_argument("--out", required=True, type=Path, metavar="NEW.onnx",
                    help="where to write the fine-tuned model")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -63,18 +68,24 @@ def run(args: argparse.Namespace) -> int:
                             "over it", "bad_parameter")
 
     from ..data import load_mnist
-    from ..labelled import load_labelled
+    from ..labelled import from_corrections, load_labelled
     from ..training.finetune import finetune, load_parent
     from ..training.state import set_threads
 
     settings = Tuning(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Tuning)})
     set_threads(args.threads)
     parent = load_parent(model)
-    data = load_labelled(args.data, parent.card.classes)
+    if args.feedback:
+        if not Path(args.feedback).is_file():
+            raise DigitrecError(f"{args.feedback}: no such corrections database", "not_found")
+        data = from_corrections(args.feedback, parent.card.classes, args.writer)
+    else:
+        data = load_labelled(args.data, parent.card.classes)
     for file, reason in data.skipped:
         print(f"skipped {file}: {reason}")
     mnist = load_mnist(args.data_dir, progress=not args.quiet)
-    done = finetune(parent, data, mnist, args.out, settings, str(args.data), not args.quiet)
+    done = finetune(parent, data, mnist, args.out, settings, args.data or args.feedback,
+                    not args.quiet)
     record = done.card.finetuning or {}
     print(f"fine-tuned {model.name} on {done.train} of your images "
           f"({done.validation} held out, {len(data.skipped)} skipped) in "
