@@ -91,6 +91,14 @@ class Store:
         with self._connect() as db:
             migrate(db, self.path)
 
+    @classmethod
+    def existing(cls, path: str | os.PathLike[str]) -> Store:
+        """The store at ``path`` for reading it: a missing file is refused in one line, not
+        created empty."""
+        if not Path(path).is_file():
+            raise DigitrecError(f"{path}: no such corrections database", "not_found")
+        return cls(path)
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:

@@ -133,8 +133,13 @@ def load_labelled(source: str | os.PathLike[str], classes: str) -> Labelled:
     if not images:
         raise DigitrecError(f"{source}: no digit found in any of its {len(skipped)} images",
                             "empty")
-    # Of the sorted (label, content) pairs: the same data hashes alike in a folder or a CSV,
-    # in any order, under any file names.
+    return _labelled(images, labels, files, skipped, entries)
+
+
+def _labelled(images: list[np.ndarray], labels: list[int], files: list[str],
+              skipped: list[tuple[str, str]], entries: list[str]) -> Labelled:
+    # The hash is of the sorted (label, content) entries: the same data hashes alike in a
+    # folder, a CSV or a database, in any order, under any names.
     digest = hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
     return Labelled(np.stack(images), np.array(labels, dtype=np.int64), files, skipped, digest)
 
@@ -155,7 +160,7 @@ def from_corrections(path: str | os.PathLike[str], classes: str,
     """The images in a corrections database (``writer``'s only, if given), as the model saw
     them; a correction whose images and label do not pair up is skipped and listed."""
     images, labels, files, skipped, entries = [], [], [], [], []
-    for correction in Store(path).corrections(writer):
+    for correction in Store.existing(path).corrections(writer):
         pairs = digit_pairs(correction)
         if not pairs:
             skipped.append((f"correction {correction.id}", "its images and label do not pair up"))
@@ -168,5 +173,4 @@ def from_corrections(path: str | os.PathLike[str], classes: str,
     if not images:
         raise DigitrecError(f"{path}: no corrections to learn from"
                             + (f" for writer {writer!r}" if writer else ""), "empty")
-    digest = hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
-    return Labelled(np.stack(images), np.array(labels, dtype=np.int64), files, skipped, digest)
+    return _labelled(images, labels, files, skipped, entries)

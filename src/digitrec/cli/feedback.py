@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import DigitrecError
+if TYPE_CHECKING:
+    from ..corrections import Store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,9 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..corrections import Store
 
-    if not Path(args.db).is_file():
-        raise DigitrecError(f"{args.db}: no such corrections database", "not_found")
-    store = Store(args.db)
+    store = Store.existing(args.db)
     if args.verb == "stats":
         found = store.stats()
         if args.json:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return _export(store, args.out, args.writer)
 
 
-def _export(store, out: Path, writer: str | None) -> int:
+def _export(store: Store, out: Path, writer: str | None) -> int:
     from PIL import Image
 
     from ..atomic import atomic_path

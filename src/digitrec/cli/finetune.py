@@ -75,12 +75,8 @@ def run(args: argparse.Namespace) -> int:
     settings = Tuning(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Tuning)})
     set_threads(args.threads)
     parent = load_parent(model)
-    if args.feedback:
-        if not Path(args.feedback).is_file():
-            raise DigitrecError(f"{args.feedback}: no such corrections database", "not_found")
-        data = from_corrections(args.feedback, parent.card.classes, args.writer)
-    else:
-        data = load_labelled(args.data, parent.card.classes)
+    data = (from_corrections(args.feedback, parent.card.classes, args.writer) if args.feedback
+            else load_labelled(args.data, parent.card.classes))
     for file, reason in data.skipped:
         print(f"skipped {file}: {reason}")
     mnist = load_mnist(args.data_dir, progress=not args.quiet)

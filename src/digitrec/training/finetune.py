@@ -43,7 +43,7 @@ from .loop import with_recipe_variants
 from .networks import Ensemble, build_model
 from .recipes import Recipe, Tuning
 from .symbols import PER_SYMBOL, with_symbols
-from .validation import accuracy, predict_logits
+from .validation import accuracy, loss_and_accuracy
 
 PARITY_TOLERANCE = 1e-4  # largest probability difference between the rebuilt network and ORT
 
@@ -131,11 +131,11 @@ def _state_dict(net: nn.Module, tensors: dict[str, Tensor], path: Path) -> dict[
     return state
 
 
-def replay_set(parent: Parent, mnist: MNIST) -> tuple[np.ndarray, np.ndarray]:
-    """What the parent learned from, to replay: MNIST's training split (with the recipe's
-    European 1s and crossed 7s) and, for a calculator's model, its operators."""
+def replay_set(parent: Parent, train: tuple[np.ndarray, np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """What the parent learned from, to replay: MNIST's training split ``train`` (with the
+    recipe's European 1s and crossed 7s) and, for a calculator's model, its operators."""
     recipe = parent.recipe
-    train, _ = mnist.split()
     train = (with_recipe_variants(recipe, train), train[1].astype(np.int64))
     if recipe.symbols:
         # A fifth of training's count: drawing them takes seconds a thousand, and a replayed
@@ -188,8 +188,8 @@ def tune(parent: Parent, train: Labelled, replay: tuple[np.ndarray, np.ndarray],
 def labelled_accuracy(model: nn.Module, data: Labelled) -> float | None:
     if not len(data):
         return None
-    logits = predict_logits(model, torch.from_numpy(data.images).unsqueeze(1))
-    return float((logits.argmax(1).numpy() == data.labels).mean())
+    images = torch.from_numpy(data.images).unsqueeze(1)
+    return loss_and_accuracy(model, images, torch.from_numpy(data.labels))[1]
 
 
 def finetune(parent: Parent, data: Labelled, mnist: MNIST, out: str | os.PathLike[str],
@@ -204,9 +204,9 @@ def finetune(parent: Parent, data: Labelled, mnist: MNIST, out: str | os.PathLik
     if not len(train):
         raise DigitrecError(f"{source or 'the data'}: every image went to validation; give "
                             "more images or a smaller --val-share", "bad_parameter")
-    model = tune(parent, train, replay_set(parent, mnist), settings, progress)
+    mnist_train, mnist_val = mnist.split()
+    model = tune(parent, train, replay_set(parent, mnist_train), settings, progress)
     test = (mnist.test_images, mnist.test_labels)
-    mnist_val = mnist.split()[1]
     figures = {"validation_accuracy_before": labelled_accuracy(parent.model, val),
                "validation_accuracy_after": labelled_accuracy(model, val),
                "mnist_test_accuracy_before": accuracy(parent.model, *test),
