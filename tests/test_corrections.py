@@ -60,7 +60,7 @@ def test_an_older_file_is_migrated_keeping_its_rows(tmp_path):
     db.close()
     store = Store(path)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 3
     assert db.execute("SELECT label FROM corrections").fetchall() == [("7",)]
     assert store.add(correction()) == 2
     assert [c.label for c in store.corrections()] == ["7", "4"]

@@ -181,7 +181,7 @@ def test_api_and_cli_give_one_result_shape(client: TestClient, digits, tmp_path)
                          capture_output=True, text=True, timeout=120)
     cli = json.loads(out.stdout)
     for a, c in zip(api, cli, strict=True):
-        assert set(c) - {"file"} == set(a) - {"processed", "timing_ms"}
+        assert set(c) - {"file"} == set(a) - {"processed", "timing_ms", "id"}
         assert (a["digit"], a["status"], a["reason_code"]) == (c["digit"], c["status"],
                                                                c["reason_code"])
     assert api[0]["digit"] == label and api[0]["top3"][0][0] == label

@@ -2,6 +2,11 @@
 model saw, what it said, what was right, which model said it. `digitrec serve --feedback`
 writes them; `digitrec feedback` and `finetune --feedback` read them back.
 
+The server remembers each reading it serves in the same file (`Store.remember`), under an
+unguessable id, for an hour; a correction names that id (`Store.correct`), so what is stored is
+what the model saw, never an image a client made up. Keeping them in the file rather than in
+memory bounds the server's memory and lets every worker process correct any worker's reading.
+
 SQLite because it is a real database that needs no server: WAL lets readers and one writer work
 at once, a busy timeout makes concurrent requests wait their turn instead of failing with
 "database is locked", each correction is one transaction (all of it or none), and
@@ -16,7 +21,9 @@ import datetime as dt
 import io
 import json
 import os
+import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +38,13 @@ KINDS = ("digit", "number")
 BUSY_MS = 10_000  # how long a write waits for another to finish before giving up
 MAX_ROWS = 100_000
 MAX_BYTES = 512 * 2**20
+# Served readings wait this long for a correction, and at most this many (and bytes) of them:
+# the oldest go first.
+KEEP_SECONDS = 3600
+MAX_READINGS = 10_000
+MAX_READING_BYTES = 64 * 2**20
+NUMBER_CHARS = "0123456789.,-"  # what the readers write; lines are separated by newlines
+MAX_LABEL = 200
 
 
 def _create(db: sqlite3.Connection) -> None:
@@ -55,8 +69,27 @@ def _index(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX corrections_writer ON corrections (writer)")
 
 
+def _readings(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE readings (
+            id TEXT PRIMARY KEY,                 -- the unguessable id the client was given
+            served REAL NOT NULL,                -- Unix time, for expiry
+            kind TEXT NOT NULL,
+            predicted TEXT,
+            probabilities TEXT,
+            model_sha256 TEXT NOT NULL,
+            images BLOB NOT NULL,
+            original BLOB,
+            size INTEGER NOT NULL                -- bytes of images and original
+        )""")
+    db.execute("CREATE INDEX readings_served ON readings (served)")
+    # A reading corrected twice keeps the second answer: the user changed their mind.
+    db.execute("ALTER TABLE corrections ADD COLUMN reading TEXT")
+    db.execute("CREATE UNIQUE INDEX corrections_reading ON corrections (reading)")
+
+
 # Step k brings a file from version k to k + 1. Only ever append.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create, _index]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create, _index, _readings]
 VERSION = len(MIGRATIONS)
 
 
@@ -72,6 +105,21 @@ class Correction:
     original: bytes | None = None
     created: str | None = None  # set when stored
     id: int | None = None  # set when stored
+
+
+def check_label(kind: str, label: str) -> str:
+    """``label`` as stored for a correction of ``kind``; refused in one line unless it is one
+    digit for a digit, or the characters the readers write for a number."""
+    label = label.strip()
+    if kind == "digit":
+        if len(label) != 1 or label not in NUMBER_CHARS[:10]:
+            raise DigitrecError(f"a digit's label must be one of 0-9, not {label[:20]!r}",
+                                "bad_label")
+    elif not 0 < len(label) <= MAX_LABEL or set(label) - set(NUMBER_CHARS + "\n"):
+        raise DigitrecError(f"a number's label must be 1 to {MAX_LABEL} of the characters "
+                            f"{NUMBER_CHARS!r}, lines apart by newlines, not {label[:20]!r}",
+                            "bad_label")
+    return label
 
 
 def _npy(images: np.ndarray) -> bytes:
@@ -100,7 +148,7 @@ class Store:
         return cls(path)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
@@ -110,7 +158,8 @@ class Store:
         try:
             db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
+            # A served reading lost to a power cut costs nothing; a correction must survive it.
+            db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             yield db
         except sqlite3.DatabaseError as exc:
             raise DigitrecError(f"{self.path}: {describe(exc)}", "bad_database") from None
@@ -122,29 +171,76 @@ class Store:
         the file holds its limit of rows or bytes."""
         if correction.kind not in KINDS:
             raise DigitrecError(f"unknown kind {correction.kind!r}", "bad_parameter")
-        images = _npy(correction.images)
-        created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")  # take the write lock now: the count stays true
-            try:
-                rows, size = self._usage(db)
-                if rows >= self.max_rows or size >= self.max_bytes:
-                    raise DigitrecError(
-                        f"{self.path}: the corrections database is full ({rows} corrections, "
-                        f"{size / 2**20:.0f} MiB)", "feedback_full")
-                cursor = db.execute(
-                    "INSERT INTO corrections (created, kind, label, predicted, probabilities,"
-                    " model_sha256, writer, images, original) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (created, correction.kind, correction.label, correction.predicted,
-                     None if correction.probabilities is None
-                     else json.dumps(correction.probabilities), correction.model_sha256,
-                     correction.writer, images, correction.original))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._writing() as db:
+            self._check_room(db)
+            cursor = db.execute(
+                "INSERT INTO corrections (created, kind, label, predicted, probabilities,"
+                " model_sha256, writer, images, original) VALUES (?,?,?,?,?,?,?,?,?)",
+                (_now(), correction.kind, correction.label, correction.predicted,
+                 _json(correction.probabilities), correction.model_sha256, correction.writer,
+                 _npy(correction.images), correction.original))
         assert cursor.lastrowid is not None
         return cursor.lastrowid
+
+    def remember(self, kind: str, images: np.ndarray, model_sha256: str,
+                 predicted: str | None, probabilities: list[list[float]] | None,
+                 original: bytes | None = None) -> str:
+        """Keep a served reading for `KEEP_SECONDS` so it can be corrected; its new,
+        unguessable id. The oldest readings make way when there are too many."""
+        if kind not in KINDS:
+            raise DigitrecError(f"unknown kind {kind!r}", "bad_parameter")
+        key = secrets.token_urlsafe(18)
+        blob = _npy(images)
+        now = time.time()
+        with self._writing(durable=False) as db:
+            db.execute("DELETE FROM readings WHERE served < ?", (now - KEEP_SECONDS,))
+            db.execute("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)",
+                       (key, now, kind, predicted, _json(probabilities), model_sha256, blob,
+                        original, len(blob) + len(original or b"")))
+            count, size = db.execute("SELECT count(*), sum(size) FROM readings").fetchone()
+            if count > MAX_READINGS or size > MAX_READING_BYTES:
+                # Drop the oldest down to 90% of both limits: pruning once in a while, not on
+                # every request once full.
+                db.execute(
+                    "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, sum(size) "
+                    "OVER (ORDER BY served DESC, id) AS newer, row_number() OVER (ORDER BY "
+                    "served DESC, id) AS n FROM readings) WHERE n > ? OR newer > ?)",
+                    (int(MAX_READINGS * 0.9), int(MAX_READING_BYTES * 0.9)))
+        return key
+
+    def correct(self, reading: str, label: str, writer: str | None = None) -> int:
+        """Store what the remembered ``reading`` should have been; the correction's id. An
+        unknown or expired reading is refused (code not_found), as is a label that does not
+        fit the reading's kind (bad_label); correcting a reading again replaces its label."""
+        with self._writing() as db:
+            found = db.execute("SELECT kind FROM readings WHERE id = ? AND served >= ?",
+                               (reading, time.time() - KEEP_SECONDS)).fetchone()
+            if found is None:
+                raise DigitrecError("no reading with that id: it is unknown or older than "
+                                    f"{KEEP_SECONDS // 60} minutes", "not_found")
+            label = check_label(found[0], label)
+            if db.execute("SELECT 1 FROM corrections WHERE reading = ?",
+                          (reading,)).fetchone() is None:
+                self._check_room(db)
+            return db.execute(
+                "INSERT INTO corrections (created, kind, label, predicted, probabilities, "
+                "model_sha256, writer, images, original, reading) SELECT ?, kind, ?, "
+                "predicted, probabilities, model_sha256, ?, images, original, id FROM readings "
+                "WHERE id = ? ON CONFLICT (reading) DO UPDATE SET created = excluded.created, "
+                "label = excluded.label, writer = excluded.writer RETURNING id",
+                (_now(), label, writer, reading)).fetchone()[0]
+
+    @contextmanager
+    def _writing(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        with self._connect(durable) as db, _transaction(db):
+            yield db
+
+    def _check_room(self, db: sqlite3.Connection) -> None:
+        rows, size = self._usage(db)
+        if rows >= self.max_rows or size >= self.max_bytes:
+            raise DigitrecError(
+                f"{self.path}: the corrections database is full ({rows} corrections, "
+                f"{size / 2**20:.0f} MiB)", "feedback_full")
 
     @staticmethod
     def _usage(db: sqlite3.Connection) -> tuple[int, int]:
@@ -181,6 +277,14 @@ class Store:
                                    for p, lab, n in pairs]}
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _json(probabilities: list[list[float]] | None) -> str | None:
+    return None if probabilities is None else json.dumps(probabilities)
+
+
 def _correction(row: sqlite3.Row) -> Correction:
     return Correction(
         kind=row["kind"], label=row["label"],
@@ -198,13 +302,21 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
         raise DigitrecError(f"{path}: written by a newer digitrec (schema {found}, this one "
                             f"knows {VERSION}); upgrade digitrec to use it", "bad_database")
     for version in range(found, VERSION):
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             if db.execute("PRAGMA user_version").fetchone()[0] == version:  # not raced
                 MIGRATIONS[version](db)
                 db.execute(f"PRAGMA user_version = {version + 1}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
     return found
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, its lock taken at the start so that what it reads stays true
+    until it commits; rolled back if the block raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

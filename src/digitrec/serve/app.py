@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -14,30 +15,48 @@ from .. import __version__
 from ..errors import DigitrecError
 from ..inference import Model, load_model
 from .deps import WEB, Reader
+from .feedback import Feedback
 from .limits import BodyLimit
-from .routes import meta, predict, read
+from .routes import corrections, meta, predict, read
 from .schemas import MAX_UPLOAD
 
 # A refused input's status by its code; every other refusal is 422.
-_STATUS = {"too_large": 413, "not_an_image": 415, "not_multipart": 415}
+_STATUS = {"too_large": 413, "not_an_image": 415, "not_multipart": 415, "unauthorized": 401,
+           "not_found": 404, "feedback_off": 404, "feedback_full": 409}
 
 
 async def _refused(request: Request, exc: DigitrecError) -> JSONResponse:
-    return JSONResponse({"detail": str(exc), "code": exc.code}, _STATUS.get(exc.code, 422))
+    status = _STATUS.get(exc.code, 422)
+    return JSONResponse({"detail": str(exc), "code": exc.code}, status,
+                        {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
+async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A body or parameter that does not fit the schema, in the one-line form of every other
+    refusal: the first problem, where it is."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    return JSONResponse({"detail": f"{where or 'body'}: {first.get('msg', 'invalid')}",
+                         "code": "bad_request"}, 422)
 
 
 def create_app(model: Model | str | os.PathLike[str] | None = None,
-               max_upload: int = MAX_UPLOAD) -> FastAPI:
+               max_upload: int = MAX_UPLOAD, feedback: str | os.PathLike[str] | None = None,
+               feedback_token: str | None = None, keep_originals: bool = False) -> FastAPI:
     """The web app around ``model``: a loaded model or a path; by default $DIGITREC_MODEL, else
-    the shipped model."""
+    the shipped model. With ``feedback`` (a database path; by default $DIGITREC_FEEDBACK),
+    readings get ids and POST /api/feedback stores corrections of them there."""
     loaded = model if isinstance(model, Model) else load_model(model, threads=1)
     app = FastAPI(title="digitrec", version=__version__,
                   description="Read handwritten digits from images: photos, scans, drawings.")
-    app.state.reader = Reader(loaded)
+    app.state.reader = Reader(loaded, Feedback(feedback, loaded, feedback_token, keep_originals)
+                              if feedback else Feedback.from_env(loaded))
     app.add_middleware(BodyLimit, limit=max_upload)
     app.add_exception_handler(DigitrecError, _refused)
+    app.add_exception_handler(RequestValidationError, _malformed)
     app.include_router(meta.router)
     app.include_router(predict.router)
     app.include_router(read.router)
+    app.include_router(corrections.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     return app

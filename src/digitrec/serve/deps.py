@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from ..cpus import available_cores
 from ..errors import DigitrecError
 from ..inference import Model, Prediction
+from .feedback import Feedback
 from .schemas import CalcResult, ReadResult, Result
 
 T = TypeVar("T")
@@ -32,17 +33,19 @@ def _png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def to_result(p: Prediction, seconds: float) -> Result:
+def to_result(p: Prediction, seconds: float, reading_id: str | None) -> Result:
     processed = None if p.processed is None else _png_data_url(p.processed)
-    return Result(**p.to_dict(), processed=processed, timing_ms=1000 * seconds)
+    return Result(**p.to_dict(), processed=processed, timing_ms=1000 * seconds, id=reading_id)
 
 
 class Reader:
     """Reads images with the model in worker threads, at most one per core at a time: more
-    would only queue inside ONNX Runtime."""
+    would only queue inside ONNX Runtime. With ``feedback``, each reading is remembered there
+    and its result carries the id to correct it by."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, feedback: Feedback | None = None) -> None:
         self.model = model
+        self.feedback = feedback
         self._limiter: anyio.CapacityLimiter | None = None  # made inside the event loop
 
     async def predict(self, data: bytes, filename: str) -> Result:
@@ -51,7 +54,9 @@ class Reader:
         def run() -> Result:
             began = time.perf_counter()
             prediction = self.model.predict(data)
-            return to_result(prediction, time.perf_counter() - began)
+            seconds = time.perf_counter() - began
+            return to_result(prediction, seconds,
+                             self.feedback.digit(prediction, data) if self.feedback else None)
 
         return await self._off_loop(run, filename)
 
@@ -61,7 +66,9 @@ class Reader:
         def run() -> ReadResult:
             began = time.perf_counter()
             reading = self.model.read(data, digits, pattern)
-            return ReadResult(**reading.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
+            seconds = time.perf_counter() - began
+            return ReadResult(**reading.to_dict(), timing_ms=1000 * seconds,
+                              id=self.feedback.number(reading, data) if self.feedback else None)
 
         return await self._off_loop(run, filename)
 
@@ -104,4 +111,15 @@ def get_reader(request: Request) -> Reader:
     return request.app.state.reader
 
 
+def get_feedback(request: Request) -> Feedback:
+    """The server's feedback store, for a client allowed to use it."""
+    feedback = request.app.state.reader.feedback
+    if feedback is None:
+        raise DigitrecError("this server keeps no corrections: start it with --feedback PATH",
+                            "feedback_off")
+    feedback.check_allowed(request)
+    return feedback
+
+
 ReaderDep = Annotated[Reader, Depends(get_reader)]
+FeedbackDep = Annotated[Feedback, Depends(get_feedback)]

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 
 MAX_UPLOAD = 10 * 1024 * 1024  # bytes in one request
 MAX_BATCH = 64  # images in one batch request
+_ID = ("this reading's id, to correct it by POST /api/feedback within an hour; null when the "
+       "server keeps no corrections or nothing was read")
 
 
 class Result(BaseModel):
@@ -26,6 +28,7 @@ class Result(BaseModel):
     processed: str | None = Field(
         description="the 28x28 image the model saw, as a PNG data URL")
     timing_ms: float = Field(description="server time for this image: decode, preprocess, model")
+    id: str | None = Field(None, description=_ID)
 
 
 class ReadCharacter(BaseModel):
@@ -54,6 +57,7 @@ class ReadResult(BaseModel):
     reason_code: str | None = Field(description="the reason for machines: no_ink, faint, "
                                                 "texture, no_match")
     timing_ms: float = Field(description="server time for this image")
+    id: str | None = Field(None, description=_ID)
 
 
 class CalcCharacter(ReadCharacter):
@@ -105,6 +109,28 @@ class BatchResult(BaseModel):
     results: list[BatchItem]
 
 
+class FeedbackIn(BaseModel):
+    id: str = Field(max_length=100, description="the reading's id, from its result")
+    label: str = Field(max_length=200, description="what it should have been: a digit 0-9 "
+                       "for /api/predict's, the number (digits . , -) for /api/read's")
+    writer: str | None = Field(None, max_length=100, pattern=r"^[\w .@+-]*$",
+                               description="a tag for whoever wrote it, to fine-tune for them")
+
+
+class FeedbackOut(BaseModel):
+    correction: int = Field(description="the stored correction's number in the database")
+    label: str = Field(description="the label as stored")
+
+
+class FeedbackStats(BaseModel):
+    corrections: int
+    by_label: dict[str, int]
+    by_writer: dict[str, int]
+    by_model: dict[str, int]
+    confusions: list[dict[str, Any]] = Field(description="the (predicted, label) pairs "
+                                                         "corrected most, with their counts")
+
+
 class Problem(BaseModel):
     detail: str = Field(description="what is wrong, naming the file")
     code: str | None = Field(None, description="the same for machines: not_an_image, corrupt, "
@@ -115,6 +141,15 @@ class Health(BaseModel):
     status: str
 
 
+FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": text} for code, text in [
+        (401, "no token, or the wrong one (code unauthorized)"),
+        (404, "no reading with that id, or older than an hour (not_found); or the server "
+              "keeps no corrections (feedback_off)"),
+        (409, "the corrections database is full (feedback_full)"),
+        (422, "a label that does not fit the reading (bad_label), or a malformed body"),
+    ]
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": text} for code, text in [
         (400, "malformed request"),

@@ -1,1 +1,2 @@
-"""One module per resource: predictions, and what describes the running service."""
+"""One module per resource: predictions, readings, corrections, and what describes the running
+service."""

@@ -1,0 +1,293 @@
+"""Correcting readings through the API: ids, validation, the token rule, what is stored, and a
+real server under concurrent corrections and killed in the middle of them."""
+
+import hashlib
+import io
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from digitrec import corrections, load_model
+from digitrec.corrections import Store
+from digitrec.serve import create_app
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(threads=1)
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "feedback.db"
+
+
+@pytest.fixture
+def client(model, db) -> TestClient:
+    with TestClient(create_app(model, feedback=db)) as c:
+        yield c
+
+
+def rows(db: Path, columns: str = "label, kind, predicted, writer") -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute(f"SELECT {columns} FROM corrections ORDER BY id").fetchall()
+
+
+def test_without_feedback_readings_have_no_id_and_corrections_are_refused(model, mnist):
+    with TestClient(create_app(model)) as c:
+        result = c.post("/api/predict", content=png(mnist.test_images[0])).json()
+        assert result["id"] is None and result["digit"] == mnist.test_labels[0]
+        response = c.post("/api/feedback", json={"id": "x", "label": "4"})
+        assert response.status_code == 404 and response.json()["code"] == "feedback_off"
+
+
+def test_a_corrected_digit_is_stored_with_what_the_model_saw(client, db, model, mnist):
+    result = client.post("/api/predict", content=png(mnist.test_images[1])).json()
+    assert len(result["id"]) >= 24  # 18 random bytes: not guessable
+    said = result["digit"]
+    response = client.post("/api/feedback",
+                           json={"id": result["id"], "label": "4", "writer": "ana"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"correction": 1, "label": "4"}
+    [stored] = list(Store(db).corrections())
+    assert (stored.label, stored.kind, stored.predicted, stored.writer) == ("4", "digit",
+                                                                           str(said), "ana")
+    seen = model.predict(png(mnist.test_images[1])).processed
+    np.testing.assert_array_equal(stored.images[0], (seen * 255).round().astype(np.uint8))
+    assert stored.model_sha256 == hashlib.sha256(model.path.read_bytes()).hexdigest()
+    assert np.argmax(stored.probabilities[0]) == said and stored.original is None
+
+    # Changing one's mind replaces the label; it does not add a row.
+    again = client.post("/api/feedback", json={"id": result["id"], "label": " 7 "})
+    assert again.json() == {"correction": 1, "label": "7"}
+    assert rows(db) == [("7", "digit", str(said), None)]
+
+
+def test_a_number_is_corrected_with_its_digits_images(client, db):
+    data = (EXAMPLES / "numbers" / "photo-2026.jpg").read_bytes()
+    result = client.post("/api/read", content=data).json()
+    assert result["text"] == "2026" and result["id"]
+    assert client.post("/api/feedback", json={"id": result["id"], "label": "2028"}).status_code \
+        == 200
+    [stored] = list(Store(db).corrections())
+    assert (stored.kind, stored.label, stored.predicted) == ("number", "2028", "2026")
+    assert stored.images.shape == (4, 28, 28) and len(stored.probabilities) == 4
+
+
+def test_nothing_read_gives_nothing_to_correct(client):
+    blank = client.post("/api/predict", content=png(np.full((64, 64), 255, np.uint8))).json()
+    assert blank["status"] == "no digit" and blank["id"] is None
+
+
+@pytest.mark.parametrize(("endpoint", "body", "status", "code", "fragment"), [
+    ("/api/predict", {"label": "12"}, 422, "bad_label", "one of 0-9"),
+    ("/api/predict", {"label": "x"}, 422, "bad_label", "one of 0-9"),
+    ("/api/predict", {"label": ""}, 422, "bad_label", "one of 0-9"),
+    ("/api/read", {"label": "20a6"}, 422, "bad_label", "characters"),
+    ("/api/predict", {"id": "made-up-id", "label": "4"}, 404, "not_found", "unknown"),
+    ("/api/predict", {"label": 4}, 422, "bad_request", "label"),
+    ("/api/predict", {}, 422, "bad_request", "label: Field required"),
+    ("/api/predict", {"label": "4", "writer": "<script>"}, 422, "bad_request", "writer"),
+    ("/api/predict", {"label": "4", "writer": "w" * 101}, 422, "bad_request", "writer"),
+])
+def test_bad_corrections_are_refused_in_one_line(client, db, mnist, endpoint, body, status,
+                                                 code, fragment):
+    data = (png(mnist.test_images[2]) if endpoint == "/api/predict"
+            else (EXAMPLES / "numbers" / "photo-2026.jpg").read_bytes())
+    reading = client.post(endpoint, content=data).json()["id"]
+    response = client.post("/api/feedback", json={"id": reading, **body})
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert problem["code"] == code and fragment in problem["detail"]
+    assert "\n" not in problem["detail"] and rows(db) == []
+
+
+def test_a_reading_expires(client, db, mnist):
+    reading = client.post("/api/predict", content=png(mnist.test_images[3])).json()["id"]
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE readings SET served = served - ?", (corrections.KEEP_SECONDS + 1,))
+    response = client.post("/api/feedback", json={"id": reading, "label": "1"})
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_remembered_readings_are_bounded_oldest_first(db, monkeypatch):
+    monkeypatch.setattr(corrections, "MAX_READINGS", 20)
+    store = Store(db)
+    image = np.zeros((1, 28, 28), np.uint8)
+    ids = [store.remember("digit", image, "ab", "1", [[0.1] * 10]) for _ in range(25)]
+    with sqlite3.connect(db) as con:
+        kept = {r[0] for r in con.execute("SELECT id FROM readings")}
+    assert len(kept) <= 20 and ids[-1] in kept and ids[0] not in kept
+    assert store.correct(ids[-1], "3") == 1
+    with pytest.raises(corrections.DigitrecError, match="unknown"):
+        store.correct(ids[0], "3")
+
+
+def test_originals_are_kept_only_when_asked_and_under_the_cap(model, db, mnist, monkeypatch):
+    from digitrec.serve import feedback
+
+    small = png(mnist.test_images[4])
+    big = png(np.kron(mnist.test_images[4], np.ones((4, 4), np.uint8)))
+    monkeypatch.setattr(feedback, "MAX_ORIGINAL", len(small))
+    with TestClient(create_app(model, feedback=db, keep_originals=True)) as c:
+        for data, label in ((small, "4"), (big, "4")):
+            reading = c.post("/api/predict", content=data).json()["id"]
+            assert c.post("/api/feedback", json={"id": reading, "label": label}).status_code \
+                == 200
+    assert len(small) < len(big) and rows(db, "original") == [(small,), (None,)]
+
+
+def test_with_a_token_only_its_holder_may_correct_or_read_back(model, db, mnist):
+    with TestClient(create_app(model, feedback=db, feedback_token="s3cret")) as c:
+        reading = c.post("/api/predict", content=png(mnist.test_images[6])).json()["id"]
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            for response in (c.post("/api/feedback", json={"id": reading, "label": "4"},
+                                    headers=headers),
+                             c.get("/api/feedback", headers=headers)):
+                assert response.status_code == 401, response.text
+                assert response.json()["code"] == "unauthorized"
+                assert response.headers["www-authenticate"] == "Bearer"
+        auth = {"Authorization": "Bearer s3cret"}
+        assert c.post("/api/feedback", json={"id": reading, "label": "4"},
+                      headers=auth).status_code == 200
+        stats = c.get("/api/feedback", headers=auth).json()
+        assert stats["corrections"] == 1 and stats["by_label"] == {"4": 1}
+        assert "images" not in str(stats)
+
+
+def test_without_a_token_only_this_machine_may_correct(model, db, mnist):
+    app = create_app(model, feedback=db)
+    with TestClient(app, client=("203.0.113.7", 40000)) as remote:
+        reading = remote.post("/api/predict", content=png(mnist.test_images[7])).json()["id"]
+        response = remote.post("/api/feedback", json={"id": reading, "label": "4"})
+        assert response.status_code == 401 and "--feedback-token" in response.json()["detail"]
+        assert remote.get("/api/feedback").status_code == 401
+    with TestClient(app, client=("127.0.0.1", 40000)) as local:
+        assert local.post("/api/feedback", json={"id": reading, "label": "4"}).status_code == 200
+
+
+@pytest.mark.parametrize(("flags", "fragment"), [
+    (["--host", "0.0.0.0", "--feedback", "{db}"], "give a token"),
+    (["--keep-originals"], "needs --feedback"),
+    (["--feedback", "{tmp}"], "cannot open the corrections database"),
+])
+def test_serve_refuses_unsafe_or_impossible_feedback_in_one_line(tmp_path, db, flags, fragment):
+    args = [f.format(db=db, tmp=tmp_path) for f in flags]
+    out = subprocess.run([sys.executable, "-m", "digitrec", "serve", "--port", "1", *args],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "DIGITREC_FEEDBACK_TOKEN": ""})
+    assert out.returncode == 1 and fragment in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+# -- a real server ---------------------------------------------------------------------------
+
+
+def start_server(db: Path, port: int, workers: int = 1) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
+                             "--feedback", str(db), "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server did not start: {proc.stderr.read().decode()}")
+        time.sleep(0.2)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def correcting(url: str, image: bytes, acknowledged: list[int], failures: list[str],
+               stop: threading.Event, limit: int) -> None:
+    """One client: read the image, correct the reading, until told to stop; the ids of the
+    corrections the server acknowledged, and any answer that was not 200."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for k in range(limit):
+            if stop.is_set():
+                return
+            try:
+                reading = http.post("/api/predict", content=image)
+                if reading.status_code != 200:
+                    failures.append(f"predict {reading.status_code}")
+                    continue
+                answer = http.post("/api/feedback",
+                                   json={"id": reading.json()["id"], "label": str(k % 10)})
+            except httpx.HTTPError:
+                return  # the server is gone
+            if answer.status_code == 200:
+                acknowledged.append(answer.json()["correction"])
+            else:
+                failures.append(f"feedback {answer.status_code}: {answer.text}")
+
+
+def test_two_workers_under_eight_clients_lose_no_correction(db, mnist):
+    port = free_port()
+    proc = start_server(db, port, workers=2)
+    try:
+        acknowledged: list[int] = []
+        failures: list[str] = []
+        threads = [threading.Thread(target=correcting, args=(
+            f"http://127.0.0.1:{port}", png(mnist.test_images[i]), acknowledged, failures,
+            threading.Event(), 15)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert failures == [] and len(acknowledged) == 120
+    assert sorted(r[0] for r in rows(db, "id")) == sorted(acknowledged)
+
+
+def test_a_server_killed_mid_write_keeps_every_acknowledged_correction(db, mnist):
+    port = free_port()
+    proc = start_server(db, port)
+    acknowledged: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=correcting, args=(
+        f"http://127.0.0.1:{port}", png(mnist.test_images[i]), acknowledged, failures, stop,
+        10_000)) for i in range(4)]
+    for t in threads:
+        t.start()
+    while len(acknowledged) < 40:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    stop.set()
+    for t in threads:
+        t.join()
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = {r[0] for r in rows(db, "id")}
+    assert set(acknowledged) <= stored and failures == []
