@@ -161,14 +161,14 @@ def test_with_a_token_only_its_holder_may_correct_or_read_back(model, db, mnist)
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             for response in (c.post("/api/feedback", json={"id": reading, "label": "4"},
                                     headers=headers),
-                             c.get("/api/feedback", headers=headers)):
+                             c.get("/api/feedback/stats", headers=headers)):
                 assert response.status_code == 401, response.text
                 assert response.json()["code"] == "unauthorized"
                 assert response.headers["www-authenticate"] == "Bearer"
         auth = {"Authorization": "Bearer s3cret"}
         assert c.post("/api/feedback", json={"id": reading, "label": "4"},
                       headers=auth).status_code == 200
-        stats = c.get("/api/feedback", headers=auth).json()
+        stats = c.get("/api/feedback/stats", headers=auth).json()
         assert stats["corrections"] == 1 and stats["by_label"] == {"4": 1}
         assert "images" not in str(stats)
 
@@ -179,7 +179,7 @@ def test_without_a_token_only_this_machine_may_correct(model, db, mnist):
         reading = remote.post("/api/predict", content=png(mnist.test_images[7])).json()["id"]
         response = remote.post("/api/feedback", json={"id": reading, "label": "4"})
         assert response.status_code == 401 and "--feedback-token" in response.json()["detail"]
-        assert remote.get("/api/feedback").status_code == 401
+        assert remote.get("/api/feedback/stats").status_code == 401
     with TestClient(app, client=("127.0.0.1", 40000)) as local:
         assert local.post("/api/feedback", json={"id": reading, "label": "4"}).status_code == 200
 

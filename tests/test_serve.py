@@ -6,6 +6,8 @@ import io
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,8 +159,10 @@ print("torch" in sys.modules)
 
 # -- generated requests ---------------------------------------------------------------------------
 
+# With feedback on, so that generated corrections reach the database's checks too.
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(load_model(threads=1), max_upload=200_000))
+    "/openapi.json", create_app(load_model(threads=1), max_upload=200_000,
+                                feedback=Path(tempfile.mkdtemp()) / "feedback.db"))
 
 
 @schema.parametrize()

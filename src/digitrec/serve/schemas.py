@@ -143,6 +143,7 @@ class Health(BaseModel):
 
 FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": text} for code, text in [
+        (400, "a body that is not JSON"),
         (401, "no token, or the wrong one (code unauthorized)"),
         (404, "no reading with that id, or older than an hour (not_found); or the server "
               "keeps no corrections (feedback_off)"),

@@ -1,4 +1,4 @@
-"""POST /api/feedback: what a reading should have been; GET /api/feedback: what has been
+"""POST /api/feedback: what a reading should have been; GET /api/feedback/stats: what has been
 corrected so far. Both need feedback on, and a client allowed to use it (see serve.feedback)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ async def correct(body: FeedbackIn, feedback: FeedbackDep) -> FeedbackOut:
     return FeedbackOut(correction=number, label=body.label.strip())
 
 
-@router.get("/feedback", response_model=FeedbackStats, responses=FEEDBACK_ERRORS,
+@router.get("/feedback/stats", response_model=FeedbackStats, responses=FEEDBACK_ERRORS,
             summary="Counts of the corrections stored so far (no images)")
 async def stats(feedback: FeedbackDep) -> FeedbackStats:
     return FeedbackStats(**await anyio.to_thread.run_sync(feedback.store.stats))
