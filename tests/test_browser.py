@@ -4,11 +4,13 @@ Playwright, a digit drawn with the mouse and an MNIST digit uploaded."""
 import itertools
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -36,39 +38,74 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def _serve(*flags: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
+                             *flags], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
+                return proc, url
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError(
                     f"server did not start: {proc.stderr.read().decode()}") from None
             time.sleep(0.1)
-    yield url
+
+
+def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     proc.wait(timeout=30)
 
 
-@pytest.fixture
-def page(server: str, tmp_path: Path) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    proc, url = _serve()
+    yield url
+    _stop(proc)
+
+
+def _browse(url: str, profile: Path) -> Iterator[Page]:
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            str(profile), executable_path=CHROMIUM, headless=True,
             args=CHROMIUM_ARGS, viewport={"width": 1000, "height": 800})
         page = context.new_page()
-        page.goto(server)
+        page.goto(url)
         yield page
         context.close()
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(server: str, tmp_path: Path) -> Iterator[Page]:
+    yield from _browse(server, tmp_path / "profile")
+
+
+def draw(page: Page, points: list[tuple[float, float]]) -> None:
+    """One stroke through ``points`` (fractions of the pad's width and height), in small steps
+    as a hand moves."""
+    box = page.locator("#pad").bounding_box()
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+    page.mouse.move(*at(*points[0]))
+    page.mouse.down()
+    for a, b in itertools.pairwise(points):
+        for i in range(1, 9):
+            page.mouse.move(*at(a[0] + (b[0] - a[0]) * i / 8, a[1] + (b[1] - a[1]) * i / 8))
+    page.mouse.up()
+
+
+def write_170(page: Page) -> None:
+    draw(page, [(0.2, 0.2), (0.205, 0.8)])  # a 1
+    draw(page, [(0.38, 0.22), (0.5, 0.22), (0.42, 0.8)])  # a 7
+    draw(page, [(0.72, 0.2), (0.64, 0.35), (0.64, 0.65), (0.72, 0.8), (0.8, 0.65),
+                (0.8, 0.35), (0.72, 0.2)])  # a 0
 
 
 def test_drawing_a_one_shows_a_prediction(page: Page, tmp_path: Path) -> None:
@@ -82,6 +119,7 @@ def test_drawing_a_one_shows_a_prediction(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#digit")).to_have_text("1", timeout=15_000)
     expect(page.locator("#processed")).to_be_visible()
     expect(page.locator("#status")).not_to_have_class("status error")
+    expect(page.locator("#correct")).to_be_hidden()  # this server keeps no corrections
     assert "%" in page.locator("#confidence").inner_text()
     page.screenshot(path=str(tmp_path / "drawn.png"))
 
@@ -103,23 +141,7 @@ def test_uploading_an_mnist_digit_shows_its_label(page: Page, mnist, tmp_path: P
 def test_number_mode_reads_three_digits_as_they_are_written(page: Page, tmp_path: Path) -> None:
     page.locator("#mode-number").click()
     expect(page.locator("#mode-number")).to_have_attribute("aria-pressed", "true")
-    box = page.locator("#pad").bounding_box()
-
-    def at(fx: float, fy: float) -> tuple[float, float]:
-        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
-
-    def stroke(points: list[tuple[float, float]]) -> None:
-        page.mouse.move(*at(*points[0]))
-        page.mouse.down()
-        for a, b in itertools.pairwise(points):
-            for i in range(1, 9):  # in small steps, as a hand moves
-                page.mouse.move(*at(a[0] + (b[0] - a[0]) * i / 8, a[1] + (b[1] - a[1]) * i / 8))
-        page.mouse.up()
-
-    stroke([(0.2, 0.2), (0.205, 0.8)])  # a 1
-    stroke([(0.38, 0.22), (0.5, 0.22), (0.42, 0.8)])  # a 7
-    stroke([(0.72, 0.2), (0.64, 0.35), (0.64, 0.65), (0.72, 0.8), (0.8, 0.65), (0.8, 0.35),
-            (0.72, 0.2)])  # a 0
+    write_170(page)
     expect(page.locator("#digit")).to_have_text("170", timeout=15_000)
     assert "%" in page.locator("#confidence").inner_text()
     page.screenshot(path=str(tmp_path / "number.png"))
@@ -128,19 +150,7 @@ def test_number_mode_reads_three_digits_as_they_are_written(page: Page, tmp_path
 def test_sum_mode_writes_the_answer_after_the_equals_sign(page: Page, tmp_path: Path) -> None:
     page.locator("#mode-sum").click()
     expect(page.locator("#mode-sum")).to_have_attribute("aria-pressed", "true")
-    box = page.locator("#pad").bounding_box()
-
-    def stroke(points: list[tuple[float, float]]) -> None:
-        def at(fx: float, fy: float) -> tuple[float, float]:
-            return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
-
-        page.mouse.move(*at(*points[0]))
-        page.mouse.down()
-        for a, b in itertools.pairwise(points):
-            for i in range(1, 9):
-                page.mouse.move(*at(a[0] + (b[0] - a[0]) * i / 8, a[1] + (b[1] - a[1]) * i / 8))
-        page.mouse.up()
-
+    stroke = partial(draw, page)
     stroke([(0.12, 0.25), (0.19, 0.2), (0.22, 0.33), (0.16, 0.48), (0.22, 0.6), (0.2, 0.75),
             (0.12, 0.78)])  # a 3
     stroke([(0.3, 0.5), (0.38, 0.5)])  # a plus sign, a little smaller than the digits
@@ -155,3 +165,48 @@ def test_sum_mode_writes_the_answer_after_the_equals_sign(page: Page, tmp_path: 
     page.screenshot(path=str(tmp_path / "sum.png"))
     page.locator("#clear").click()
     expect(page.locator("#answer-ink")).to_be_hidden()
+
+
+def test_a_reading_is_corrected_with_a_digit_button_and_kept(mnist, tmp_path: Path) -> None:
+    db = tmp_path / "feedback.db"
+    proc, url = _serve("--feedback", str(db), "--feedback-token", "t0ken")
+    try:
+        for page in _browse(url + "/#token=t0ken", tmp_path / "profile"):
+            index, label = 3, int(mnist.test_labels[3])  # a 0
+            path = tmp_path / "digit.png"
+            Image.fromarray(mnist.test_images[index]).save(path)
+            page.locator("#file").set_input_files(str(path))
+            expect(page.locator("#digit")).to_have_text(str(label), timeout=15_000)
+            expect(page.locator("#correct-digit")).to_be_visible()
+            expect(page.locator("#correct-number")).to_be_hidden()
+            page.locator("#writer").fill("ana")
+            page.get_by_role("button", name="It was 6").click()
+            expect(page.locator("#correct-status")).to_contain_text("kept as 6")
+            expect(page.get_by_role("button", name="It was 6")).to_have_attribute(
+                "aria-pressed", "true")
+            with sqlite3.connect(db) as con:
+                assert con.execute("SELECT label, predicted, writer, kind FROM corrections"
+                                   ).fetchall() == [("6", str(label), "ana", "digit")]
+            page.screenshot(path=str(tmp_path / "corrected.png"))
+
+            # By keyboard alone: Tab reaches the buttons, Enter presses one, and a second
+            # answer replaces the first.
+            page.get_by_role("button", name="It was 6").focus()
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")
+            expect(page.locator("#correct-status")).to_contain_text("kept as 7")
+
+            page.locator("#mode-number").click()
+            write_170(page)
+            expect(page.locator("#digit")).to_have_text("170", timeout=15_000)
+            expect(page.locator("body")).not_to_have_class("busy")  # the last stroke's reading
+            expect(page.locator("#correct-number")).to_be_visible()
+            expect(page.locator("#correct-text")).to_have_value("170")
+            page.locator("#correct-text").fill("171")
+            page.locator("#correct-text").press("Enter")
+            expect(page.locator("#correct-status")).to_contain_text("kept as 171")
+    finally:
+        _stop(proc)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT label, kind, length(images) > 0 FROM corrections ORDER BY id"
+                           ).fetchall() == [("7", "digit", 1), ("171", "number", 1)]

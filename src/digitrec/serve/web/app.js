@@ -14,10 +14,87 @@ const strokes = []; // each a list of [x, y] in canvas pixels, for Undo
 let current = null;
 let timer = null;
 let inFlight = false;
+let encoding = 0; // drawings being encoded as PNG, to be sent
 let pending = null; // the newest image waiting for the request in flight
 let mode = "digit"; // or "number" or "sum": a wide canvas, read by /api/read or /api/calc
 const ENDPOINTS = { digit: "/api/predict", number: "/api/read", sum: "/api/calc" };
 const MODES = Object.keys(ENDPOINTS);
+// A server reachable from elsewhere takes corrections only with its token, which the page is
+// given in its address as /#token=...: a fragment never reaches the server's logs.
+const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token");
+let readingId = null; // the id of the reading shown, which a correction names
+
+function buildCorrection() {
+  const group = $("correct-digit");
+  for (let d = 0; d < 10; d++) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = String(d);
+    button.setAttribute("aria-pressed", "false");
+    button.setAttribute("aria-label", `It was ${d}`);
+    button.addEventListener("click", () => correct(String(d), button));
+    group.appendChild(button);
+  }
+  $("correct").addEventListener("submit", (event) => {
+    event.preventDefault();
+    // Lines of a number are typed apart by spaces; the server keeps them apart by newlines.
+    correct($("correct-text").value.trim().split(/\s+/).join("\n"), null);
+  });
+  const writer = $("writer");
+  writer.value = localStorage.getItem("digitrec-writer") || "";
+  writer.addEventListener("change", () => localStorage.setItem("digitrec-writer",
+                                                               writer.value.trim()));
+}
+
+// Offer "Wrong? It was:" for a reading the server can be told about, or hide it.
+function offerCorrection(result) {
+  readingId = result && result.id ? result.id : null;
+  $("correct").hidden = readingId === null;
+  $("correct-digit").hidden = mode !== "digit";
+  $("correct-number").hidden = mode !== "number";
+  // A reading that lands while the user types their answer does not overwrite it.
+  const text = $("correct-text");
+  if (document.activeElement !== text) {
+    text.value = result && mode === "number" ? result.text.replace(/\n/g, " ") : "";
+  }
+  setCorrectStatus("", "");
+  markChosen(null);
+}
+
+function markChosen(button) {
+  for (const b of $("correct-digit").querySelectorAll("button")) {
+    b.setAttribute("aria-pressed", String(b === button));
+  }
+}
+
+function setCorrectStatus(text, kind) {
+  const status = $("correct-status");
+  status.textContent = text;
+  status.className = "correct-status" + (kind ? " " + kind : "");
+}
+
+function correct(label, button) {
+  if (!readingId || !label) return;
+  const headers = { "Content-Type": "application/json" };
+  if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+  const writer = $("writer").value.trim();
+  setCorrectStatus("Saving…", "");
+  fetch("/api/feedback", {
+    method: "POST", headers,
+    body: JSON.stringify({ id: readingId, label, writer: writer || null }) })
+    .then(async (response) => {
+      const body = await response.json().catch(() => ({}));
+      if (response.status === 401) {
+        throw new Error("this server takes corrections only with its token: open the page " +
+                        "as /#token=YOUR-TOKEN");
+      }
+      if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+      markChosen(button);
+      setCorrectStatus(`Thank you: kept as ${body.label.replace(/\n/g, " ")} ` +
+                       `(correction ${body.correction}).`, "");
+    })
+    .catch((error) => setCorrectStatus(`Not saved: ${error.message}`, "error"));
+}
 
 function buildBars() {
   const bars = $("bars");
@@ -94,13 +171,15 @@ function schedule() {
 function sendCanvas() {
   if (timer) { clearTimeout(timer); timer = null; }
   if (!strokes.length) { reset(); return; }
-  pad.toBlob((blob) => send(blob), "image/png");
+  encoding++;
+  setBusy();
+  pad.toBlob((blob) => { encoding--; send(blob); }, "image/png");
 }
 
 function send(blob) {
   if (inFlight) { pending = blob; return; }
   inFlight = true;
-  document.body.classList.add("busy");
+  setBusy();
   setStatus("Reading…", "");
   const asked = mode;
   fetch(ENDPOINTS[asked], {
@@ -111,13 +190,19 @@ function send(blob) {
       if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
       if (asked !== mode) return; // the mode changed while this was in flight
       ({ digit: show, number: showReading, sum: showSum })[asked](body);
+      offerCorrection(body);
     })
     .catch((error) => showError(error.message))
     .finally(() => {
       inFlight = false;
-      document.body.classList.remove("busy");
+      setBusy();
       if (pending) { const next = pending; pending = null; send(next); }
     });
+}
+
+// Busy while any drawing is still to be read: the answer shown may not be the last.
+function setBusy() {
+  document.body.classList.toggle("busy", inFlight || encoding > 0);
 }
 
 function setStatus(text, kind) {
@@ -219,6 +304,7 @@ function setMode(next) {
 }
 
 function showError(message) {
+  offerCorrection(null);
   $("answer-ink").hidden = true;
   $("digit").textContent = "!";
   $("digit").classList.add("none");
@@ -228,6 +314,7 @@ function showError(message) {
 }
 
 function reset() {
+  offerCorrection(null);
   $("answer-ink").hidden = true;
   $("digit").textContent = "?";
   $("digit").classList.add("none");
@@ -281,9 +368,11 @@ document.addEventListener("paste", (event) => {
   if (item) upload(item.getAsFile());
 });
 document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input")) return; // typing a correction or a name, not drawing
   if (event.key === "Escape") clearAll();
   if ((event.ctrlKey || event.metaKey) && event.key === "z") { event.preventDefault(); undo(); }
 });
 
 buildBars();
+buildCorrection();
 reset();
