@@ -3,18 +3,13 @@ Playwright, a digit drawn with the mouse and an MNIST digit uploaded."""
 
 import itertools
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import STRICT
+from conftest import STRICT, start_server, stop_server
 from PIL import Image
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,40 +27,11 @@ if not Path(CHROMIUM).exists():
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(*flags: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             *flags], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(
-                    f"server did not start: {proc.stderr.read().decode()}") from None
-            time.sleep(0.1)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    proc, url = _serve()
+    proc, url = start_server()
     yield url
-    _stop(proc)
+    stop_server(proc)
 
 
 def _browse(url: str, profile: Path) -> Iterator[Page]:
@@ -169,7 +135,7 @@ def test_sum_mode_writes_the_answer_after_the_equals_sign(page: Page, tmp_path: 
 
 def test_a_reading_is_corrected_with_a_digit_button_and_kept(mnist, tmp_path: Path) -> None:
     db = tmp_path / "feedback.db"
-    proc, url = _serve("--feedback", str(db), "--feedback-token", "t0ken")
+    proc, url = start_server("--feedback", str(db), "--feedback-token", "t0ken")
     try:
         for page in _browse(url + "/#token=t0ken", tmp_path / "profile"):
             index, label = 3, int(mnist.test_labels[3])  # a 0
@@ -206,7 +172,7 @@ def test_a_reading_is_corrected_with_a_digit_button_and_kept(mnist, tmp_path: Pa
             page.locator("#correct-text").press("Enter")
             expect(page.locator("#correct-status")).to_contain_text("kept as 171")
     finally:
-        _stop(proc)
+        stop_server(proc)
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT label, kind, length(images) > 0 FROM corrections ORDER BY id"
                            ).fetchall() == [("7", "digit", 1), ("171", "number", 1)]

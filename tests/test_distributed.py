@@ -2,13 +2,13 @@
 loopback take the steps one process takes, and only the leader writes."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 
 from digitrec.training.distributed import Group, from_environment
 
@@ -16,12 +16,6 @@ from digitrec.training.distributed import Group, from_environment
 # rounding; augmentation on and a batch that does not divide the subset test the sharing out.
 RECIPE = ["--preset", "seed", "--augment", "--subset", "1000", "--epochs", "1",
           "--batch-size", "48", "--quiet", "--overwrite"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _train(launcher: list[str], out: Path, mnist_dir: Path) -> subprocess.CompletedProcess:
@@ -67,7 +61,7 @@ def test_two_processes_take_the_steps_one_process_takes(alone, mnist_dir, tmp_pa
 
 def test_two_nodes_on_loopback_train_one_model(alone, mnist_dir, tmp_path) -> None:
     out = tmp_path / "nodes"
-    port = _free_port()
+    port = free_port()
     agents = [_torchrun("--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
                         "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "digitrec-test")
               for _ in range(2)]

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import start_server, stop_server
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -201,31 +202,6 @@ def test_serve_refuses_unsafe_or_impossible_feedback_in_one_line(tmp_path, db, f
 # -- a real server ---------------------------------------------------------------------------
 
 
-def start_server(db: Path, port: int, workers: int = 1) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             "--feedback", str(db), "--workers", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {proc.stderr.read().decode()}")
-        time.sleep(0.2)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def correcting(url: str, image: bytes, acknowledged: list[int], failures: list[str],
                stop: threading.Event, limit: int) -> None:
     """One client: read the image, correct the reading, until told to stop; the ids of the
@@ -250,33 +226,30 @@ def correcting(url: str, image: bytes, acknowledged: list[int], failures: list[s
 
 
 def test_two_workers_under_eight_clients_lose_no_correction(db, mnist):
-    port = free_port()
-    proc = start_server(db, port, workers=2)
+    proc, url = start_server("--feedback", str(db), "--workers", "2")
     try:
         acknowledged: list[int] = []
         failures: list[str] = []
         threads = [threading.Thread(target=correcting, args=(
-            f"http://127.0.0.1:{port}", png(mnist.test_images[i]), acknowledged, failures,
+            url, png(mnist.test_images[i]), acknowledged, failures,
             threading.Event(), 15)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
     assert failures == [] and len(acknowledged) == 120
     assert sorted(r[0] for r in rows(db, "id")) == sorted(acknowledged)
 
 
 def test_a_server_killed_mid_write_keeps_every_acknowledged_correction(db, mnist):
-    port = free_port()
-    proc = start_server(db, port)
+    proc, url = start_server("--feedback", str(db))
     acknowledged: list[int] = []
     failures: list[str] = []
     stop = threading.Event()
     threads = [threading.Thread(target=correcting, args=(
-        f"http://127.0.0.1:{port}", png(mnist.test_images[i]), acknowledged, failures, stop,
+        url, png(mnist.test_images[i]), acknowledged, failures, stop,
         10_000)) for i in range(4)]
     for t in threads:
         t.start()
