@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import DigitrecError
-from ..training.recipes import Tuning
+from ..training.recipes import CORRECTIONS_REPLAY, Tuning
 from .common import add_data_dir, add_threads
 
 _HELP = {
@@ -16,7 +16,8 @@ _HELP = {
     "batch_size": "images a step, yours and MNIST's together",
     "lr": "learning rate at the start (it decays to zero)",
     "replay": "share of each batch drawn from MNIST's training digits, so the model does not "
-              "forget them",
+              f"forget them; {CORRECTIONS_REPLAY} with --feedback, whose corrections are the "
+              "model's hardest cases",
     "val_share": "share of your images held out to measure the gain",
     "seed": "random seed for the split, the batches and their distortions",
 }
@@ -48,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for field in dataclasses.fields(Tuning):
         kind, default = type(field.default), field.default
         p.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind,
-                       default=default, metavar=kind.__name__.upper(),
+                       metavar=kind.__name__.upper(),
                        help=f"{_HELP[field.name]} (default {default})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir(p)
@@ -60,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.model import DEFAULT_MODEL
 
     model = DEFAULT_MODEL if args.model == "default" else Path(args.model)
+    if args.writer and not args.feedback:
+        raise DigitrecError("--writer picks corrections from a --feedback database",
+                            "bad_parameter")
     if args.out.exists() and not args.overwrite:
         raise DigitrecError(f"{args.out} exists: choose another --out, or --overwrite",
                             "bad_parameter")
@@ -72,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     from ..training.finetune import finetune, load_parent
     from ..training.state import set_threads
 
-    settings = Tuning(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Tuning)})
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Tuning)
+             if getattr(args, f.name) is not None}
+    settings = dataclasses.replace(Tuning().for_corrections() if args.feedback else Tuning(),
+                                   **given)
     set_threads(args.threads)
     parent = load_parent(model)
     data = (from_corrections(args.feedback, parent.card.classes, args.writer) if args.feedback
