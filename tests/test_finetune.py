@@ -158,7 +158,11 @@ def test_bad_labelled_data_is_refused_naming_the_file(mnist, tmp_path, content, 
 def test_cli_options_are_the_tuning_fields():
     from digitrec.cli import build_parser
 
-    args = build_parser().parse_args(["finetune", "default", "--data", "d", "--out", "o"])
+    base = ["finetune", "default", "--data", "d", "--out", "o"]
+    unset = build_parser().parse_args(base)  # left to the defaults of the data's kind
+    assert all(getattr(unset, f.name) is None for f in dataclasses.fields(Tuning))
+    given = [f"--{f.name.replace('_', '-')}={f.default}" for f in dataclasses.fields(Tuning)]
+    args = build_parser().parse_args(base + given)
     assert {f.name: getattr(args, f.name) for f in dataclasses.fields(Tuning)} == \
         dataclasses.asdict(Tuning())
 
