@@ -53,10 +53,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(db: Path) -> tuple[subprocess.Popen, str]:
+def serve(db: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             "--feedback", str(db)],
+                             "--feedback", str(db), "--workers", str(workers)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -154,9 +154,10 @@ def stored(db: Path) -> tuple[set[int], str]:
                 con.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def load(folder: Path, image: bytes, seconds: float, count: int) -> dict:
+def load(folder: Path, image: bytes, seconds: float, count: int, workers: int = 1) -> dict:
+    """``count`` clients correcting for ``seconds``: what was acknowledged, stored, lost."""
     db = folder / "load.db"
-    proc, url = serve(db)
+    proc, url = serve(db, workers)
     stop = threading.Event()
     threads, acknowledged, refused = clients(url, count, image, stop)
     time.sleep(seconds)
@@ -166,18 +167,26 @@ def load(folder: Path, image: bytes, seconds: float, count: int) -> dict:
     proc.terminate()
     proc.wait(timeout=30)
     ids, integrity = stored(db)
-    return {"clients": count, "seconds": seconds, "acknowledged": len(acknowledged),
+    return {"clients": count, "workers": workers, "seconds": seconds,
+            "acknowledged": len(acknowledged),
             "per_second": len(acknowledged) / seconds, "stored": len(ids),
             "lost": len(set(acknowledged) - ids), "not_200": len(refused),
             "server_errors": sum(s >= 500 for s in refused), "integrity": integrity}
 
 
 def kill(folder: Path, image: bytes, after: int) -> dict:
+    """The server SIGKILLed while 4 clients correct, once ``after`` were acknowledged."""
     db = folder / "kill.db"
     proc, url = serve(db)
     stop = threading.Event()
     threads, acknowledged, refused = clients(url, 4, image, stop)
+    deadline = time.monotonic() + 120
     while len(acknowledged) < after:
+        if time.monotonic() > deadline:
+            stop.set()
+            proc.kill()
+            raise RuntimeError(f"only {len(acknowledged)} corrections acknowledged in 120 s; "
+                               f"answers other than 200: {refused[:5]}")
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)

@@ -2,19 +2,15 @@
 real server under concurrent corrections and killed in the middle of them."""
 
 import hashlib
+import importlib.util
 import io
-import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
-from conftest import start_server, stop_server
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -23,6 +19,7 @@ from digitrec.corrections import Store
 from digitrec.serve import create_app
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
+BENCH = Path(__file__).parents[1] / "bench" / "feedback.py"
 
 
 def png(array: np.ndarray) -> bytes:
@@ -199,68 +196,21 @@ def test_serve_refuses_unsafe_or_impossible_feedback_in_one_line(tmp_path, db, f
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
-# -- a real server ---------------------------------------------------------------------------
+# -- a real server, through bench/feedback.py's load and kill runs ----------------------------
+
+spec = importlib.util.spec_from_file_location("feedback_bench", BENCH)
+bench = importlib.util.module_from_spec(spec)
+sys.path.insert(0, str(BENCH.parent))  # it reads adapt.py's writers
+spec.loader.exec_module(bench)
 
 
-def correcting(url: str, image: bytes, acknowledged: list[int], failures: list[str],
-               stop: threading.Event, limit: int) -> None:
-    """One client: read the image, correct the reading, until told to stop; the ids of the
-    corrections the server acknowledged, and any answer that was not 200."""
-    with httpx.Client(base_url=url, timeout=30) as http:
-        for k in range(limit):
-            if stop.is_set():
-                return
-            try:
-                reading = http.post("/api/predict", content=image)
-                if reading.status_code != 200:
-                    failures.append(f"predict {reading.status_code}")
-                    continue
-                answer = http.post("/api/feedback",
-                                   json={"id": reading.json()["id"], "label": str(k % 10)})
-            except httpx.HTTPError:
-                return  # the server is gone
-            if answer.status_code == 200:
-                acknowledged.append(answer.json()["correction"])
-            else:
-                failures.append(f"feedback {answer.status_code}: {answer.text}")
+def test_two_workers_under_eight_clients_lose_no_correction(tmp_path, mnist):
+    result = bench.load(tmp_path, png(mnist.test_images[0]), seconds=5, count=8, workers=2)
+    assert result["acknowledged"] >= 40 and result["stored"] == result["acknowledged"]
+    assert result["lost"] == result["not_200"] == 0 and result["integrity"] == "ok"
 
 
-def test_two_workers_under_eight_clients_lose_no_correction(db, mnist):
-    proc, url = start_server("--feedback", str(db), "--workers", "2")
-    try:
-        acknowledged: list[int] = []
-        failures: list[str] = []
-        threads = [threading.Thread(target=correcting, args=(
-            url, png(mnist.test_images[i]), acknowledged, failures,
-            threading.Event(), 15)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        stop_server(proc)
-    assert failures == [] and len(acknowledged) == 120
-    assert sorted(r[0] for r in rows(db, "id")) == sorted(acknowledged)
-
-
-def test_a_server_killed_mid_write_keeps_every_acknowledged_correction(db, mnist):
-    proc, url = start_server("--feedback", str(db))
-    acknowledged: list[int] = []
-    failures: list[str] = []
-    stop = threading.Event()
-    threads = [threading.Thread(target=correcting, args=(
-        url, png(mnist.test_images[i]), acknowledged, failures, stop,
-        10_000)) for i in range(4)]
-    for t in threads:
-        t.start()
-    while len(acknowledged) < 40:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    stop.set()
-    for t in threads:
-        t.join()
-    with sqlite3.connect(db) as con:
-        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    stored = {r[0] for r in rows(db, "id")}
-    assert set(acknowledged) <= stored and failures == []
+def test_a_server_killed_mid_write_keeps_every_acknowledged_correction(tmp_path, mnist):
+    result = bench.kill(tmp_path, png(mnist.test_images[1]), after=40)
+    assert result["acknowledged"] >= 40 and result["stored"] >= result["acknowledged"]
+    assert result["lost"] == result["server_errors"] == 0 and result["integrity"] == "ok"
