@@ -2,14 +2,17 @@
 
     python bench/serve.py                       # 1 and 2 server workers, 3 rounds each
     python bench/serve.py --workers 1 --seconds 5
+    python bench/serve.py --workers 2 --feedback --output bench/results/serve-feedback.json
 
 Starts the real server (`python -m digitrec serve`) on a loopback port, then keeps N clients
 busy, each on its own keep-alive connection, posting 28x28 PNGs of MNIST test digits to
 /api/predict and reading the JSON answer, for a fixed time or request count, whichever ends
 first. The load generator is a bare asyncio HTTP/1.1 client, cheap enough to leave the cores to
 the server: it shares this 2-core machine with it. Memory is the resident set of the server's
-processes (all workers), sampled through the run; the peak is reported. Prints a table and
-writes bench/results/serve.json.
+processes (all workers), sampled through the run; the peak is reported. With --feedback, each
+worker count also runs with `serve --feedback` (every reading remembered in the corrections
+database for a correction that never comes), interleaved with the run without. Prints a table
+and writes bench/results/serve.json.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -93,10 +97,11 @@ async def _load(port: int, requests: list[bytes], clients: int, seconds: float,
     return latencies, failures, time.perf_counter() - began
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen, int]:
+def start_server(workers: int, feedback: Path | None) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             "--workers", str(workers)],
+                             "--workers", str(workers),
+                             *(["--feedback", str(feedback)] if feedback else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while True:
@@ -111,8 +116,8 @@ def start_server(workers: int) -> tuple[subprocess.Popen, int]:
 
 
 def measure(workers: int, bodies: list[bytes], clients: int, seconds: float,
-            max_requests: int) -> dict:
-    proc, port = start_server(workers)
+            max_requests: int, feedback: Path | None = None) -> dict:
+    proc, port = start_server(workers, feedback)
     try:
         requests = [_request(port, b) for b in bodies]
         asyncio.run(_load(port, requests, clients, 1.0, 10**9))  # warm-up, not measured
@@ -131,7 +136,8 @@ def measure(workers: int, bodies: list[bytes], clients: int, seconds: float,
         proc.wait(timeout=30)
     latencies.sort()
     return {
-        "workers": workers, "clients": clients, "requests": len(latencies),
+        "workers": workers, "feedback": feedback is not None, "clients": clients,
+        "requests": len(latencies),
         "failures": len(failures), "seconds": wall,
         "requests_per_s": len(latencies) / wall,
         "p50_ms": 1000 * latencies[len(latencies) // 2],
@@ -147,6 +153,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per round")
     parser.add_argument("--max-requests", type=int, default=50_000, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--feedback", action="store_true",
+                        help="also run each worker count with serve --feedback")
     parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -160,19 +168,25 @@ def main() -> None:
         Image.fromarray(image).save(buf, format="PNG")
         bodies.append(buf.getvalue())
 
+    configurations = [(w, f) for w in args.workers for f in (False, True)[:1 + args.feedback]]
     rounds = []
-    for r in range(args.rounds):
-        for workers in args.workers:  # interleaved, so drift in machine load hits both alike
-            rounds.append(measure(workers, bodies, args.clients, args.seconds,
-                                  args.max_requests))
-            last = rounds[-1]
-            print(f"round {r + 1}, {workers} worker(s): {last['requests_per_s']:.0f} req/s, "
-                  f"p99 {last['p99_ms']:.1f} ms", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            # Interleaved, so drift in machine load hits every configuration alike.
+            for workers, feedback in configurations:
+                db = Path(tmp) / f"feedback-{r}-{workers}.db" if feedback else None
+                rounds.append(measure(workers, bodies, args.clients, args.seconds,
+                                      args.max_requests, db))
+                last = rounds[-1]
+                print(f"round {r + 1}, {workers} worker(s){', feedback' * feedback}: "
+                      f"{last['requests_per_s']:.0f} req/s, p99 {last['p99_ms']:.1f} ms",
+                      file=sys.stderr)
     rows = []
-    for workers in args.workers:
-        mine = [x for x in rounds if x["workers"] == workers]
+    for workers, feedback in configurations:
+        mine = [x for x in rounds if (x["workers"], x["feedback"]) == (workers, feedback)]
         rows.append({
-            "workers": workers, "clients": args.clients, "rounds": len(mine),
+            "workers": workers, "feedback": feedback, "clients": args.clients,
+            "rounds": len(mine),
             "requests": sum(x["requests"] for x in mine),
             "failures": sum(x["failures"] for x in mine),
             **{k: statistics.median(x[k] for x in mine)
@@ -183,11 +197,12 @@ def main() -> None:
               "cpus": available_cores(), "rows": rows, "rounds": rounds}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print("| server workers | clients | requests | failures | requests/s | p50 ms | p99 ms "
-          "| peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| server workers | feedback | clients | requests | failures | requests/s | p50 ms "
+          "| p99 ms | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['workers']} | {row['clients']} | {row['requests']:,} | {row['failures']} "
+        print(f"| {row['workers']} | {'on' if row['feedback'] else 'off'} | {row['clients']} "
+              f"| {row['requests']:,} | {row['failures']} "
               f"| {row['requests_per_s']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
               f"| {row['peak_rss_mb']:.0f} |")
     print(f"\nmedians of {args.rounds} rounds of {args.seconds:.0f} s; written to {args.output}")

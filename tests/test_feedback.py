@@ -20,6 +20,7 @@ from digitrec.serve import create_app
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 BENCH = Path(__file__).parents[1] / "bench" / "feedback.py"
+LOCAL = ("127.0.0.1", 50000)  # a client on this machine (the test client's own name is no address)
 
 
 def png(array: np.ndarray) -> bytes:
@@ -40,7 +41,7 @@ def db(tmp_path) -> Path:
 
 @pytest.fixture
 def client(model, db) -> TestClient:
-    with TestClient(create_app(model, feedback=db)) as c:
+    with TestClient(create_app(model, feedback=db), client=LOCAL) as c:
         yield c
 
 
@@ -128,6 +129,7 @@ def test_a_reading_expires(client, db, mnist):
 
 def test_remembered_readings_are_bounded_oldest_first(db, monkeypatch):
     monkeypatch.setattr(corrections, "MAX_READINGS", 20)
+    monkeypatch.setattr(corrections, "PRUNE_EVERY", 5)
     store = Store(db)
     image = np.zeros((1, 28, 28), np.uint8)
     ids = [store.remember("digit", image, "ab", "1", [[0.1] * 10]) for _ in range(25)]
@@ -145,7 +147,7 @@ def test_originals_are_kept_only_when_asked_and_under_the_cap(model, db, mnist, 
     small = png(mnist.test_images[4])
     big = png(np.kron(mnist.test_images[4], np.ones((4, 4), np.uint8)))
     monkeypatch.setattr(feedback, "MAX_ORIGINAL", len(small))
-    with TestClient(create_app(model, feedback=db, keep_originals=True)) as c:
+    with TestClient(create_app(model, feedback=db, keep_originals=True), client=LOCAL) as c:
         for data, label in ((small, "4"), (big, "4")):
             reading = c.post("/api/predict", content=data).json()["id"]
             assert c.post("/api/feedback", json={"id": reading, "label": label}).status_code \
@@ -154,7 +156,8 @@ def test_originals_are_kept_only_when_asked_and_under_the_cap(model, db, mnist, 
 
 
 def test_with_a_token_only_its_holder_may_correct_or_read_back(model, db, mnist):
-    with TestClient(create_app(model, feedback=db, feedback_token="s3cret")) as c:
+    with TestClient(create_app(model, feedback=db, feedback_token="s3cret"),
+                    client=("203.0.113.7", 40000)) as c:  # a token admits any address
         reading = c.post("/api/predict", content=png(mnist.test_images[6])).json()["id"]
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             for response in (c.post("/api/feedback", json={"id": reading, "label": "4"},
@@ -178,7 +181,7 @@ def test_without_a_token_only_this_machine_may_correct(model, db, mnist):
         response = remote.post("/api/feedback", json={"id": reading, "label": "4"})
         assert response.status_code == 401 and "--feedback-token" in response.json()["detail"]
         assert remote.get("/api/feedback/stats").status_code == 401
-    with TestClient(app, client=("127.0.0.1", 40000)) as local:
+    with TestClient(app, client=LOCAL) as local:
         assert local.post("/api/feedback", json={"id": reading, "label": "4"}).status_code == 200
 
 

@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ MAX_BYTES = 512 * 2**20
 KEEP_SECONDS = 3600
 MAX_READINGS = 10_000
 MAX_READING_BYTES = 64 * 2**20
+PRUNE_EVERY = 64  # readings between checks of those limits: a check reads the whole index
 NUMBER_CHARS = "0123456789.,-"  # what the readers write; lines are separated by newlines
 MAX_LABEL = 200
 
@@ -82,7 +84,7 @@ def _readings(db: sqlite3.Connection) -> None:
             original BLOB,
             size INTEGER NOT NULL                -- bytes of images and original
         )""")
-    db.execute("CREATE INDEX readings_served ON readings (served)")
+    db.execute("CREATE INDEX readings_served ON readings (served, size)")
     # A reading corrected twice keeps the second answer: the user changed their mind.
     db.execute("ALTER TABLE corrections ADD COLUMN reading TEXT")
     db.execute("CREATE UNIQUE INDEX corrections_reading ON corrections (reading)")
@@ -129,13 +131,14 @@ def _npy(images: np.ndarray) -> bytes:
 
 
 class Store:
-    """One corrections file. Each call opens its own connection, so a Store can be shared by
-    threads and processes alike."""
+    """One corrections file. Each thread (and process) uses its own connection, so a Store can
+    be shared by threads and processes alike."""
 
     def __init__(self, path: str | os.PathLike[str], max_rows: int = MAX_ROWS,
                  max_bytes: int = MAX_BYTES) -> None:
         self.path = Path(path)
         self.max_rows, self.max_bytes = max_rows, max_bytes
+        self._local = threading.local()
         with self._connect() as db:
             migrate(db, self.path)
 
@@ -149,22 +152,33 @@ class Store:
 
     @contextmanager
     def _connect(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """This thread's connection (opened on first use: opening costs more than a served
+        reading's whole write); a database error closes it and is one line."""
+        db = self._connection()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise DigitrecError(f"{self.path}: cannot open the corrections database "
-                                f"({describe(exc)})", "bad_database") from None
-        try:
-            db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
             # A served reading lost to a power cut costs nothing; a correction must survive it.
             db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             yield db
         except sqlite3.DatabaseError as exc:
-            raise DigitrecError(f"{self.path}: {describe(exc)}", "bad_database") from None
-        finally:
+            self._local.__dict__.pop("db", None)
             db.close()
+            raise DigitrecError(f"{self.path}: {describe(exc)}", "bad_database") from None
+
+    def _connection(self) -> sqlite3.Connection:
+        # Per thread, and per process: a connection must not cross a fork.
+        opened = getattr(self._local, "db", None)
+        if opened is not None and opened[0] == os.getpid():
+            return opened[1]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise DigitrecError(f"{self.path}: cannot open the corrections database "
+                                f"({describe(exc)})", "bad_database") from None
+        self._local.db = (os.getpid(), db)
+        return db
 
     def add(self, correction: Correction) -> int:
         """Store ``correction`` in one transaction and return its id; refused in one line when
@@ -194,9 +208,12 @@ class Store:
         now = time.time()
         with self._writing(durable=False) as db:
             db.execute("DELETE FROM readings WHERE served < ?", (now - KEEP_SECONDS,))
-            db.execute("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)",
-                       (key, now, kind, predicted, _json(probabilities), model_sha256, blob,
-                        original, len(blob) + len(original or b"")))
+            row = db.execute("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)",
+                             (key, now, kind, predicted, _json(probabilities), model_sha256,
+                              blob, original, len(blob) + len(original or b""))).lastrowid
+            if row % PRUNE_EVERY:
+                return key
+            # sum(size) reads only the (served, size) index, not the images.
             count, size = db.execute("SELECT count(*), sum(size) FROM readings").fetchone()
             if count > MAX_READINGS or size > MAX_READING_BYTES:
                 # Drop the oldest down to 90% of both limits: pruning once in a while, not on
@@ -253,8 +270,9 @@ class Store:
         """Every stored correction (one ``writer``'s only, if given), oldest first."""
         query = "SELECT * FROM corrections" + (" WHERE writer = ?" if writer else "")
         with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            for row in db.execute(query + " ORDER BY id", (writer,) if writer else ()):
+            cursor = db.cursor()
+            cursor.row_factory = sqlite3.Row
+            for row in cursor.execute(query + " ORDER BY id", (writer,) if writer else ()):
                 yield _correction(row)
 
     def count(self) -> int:

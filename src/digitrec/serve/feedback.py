@@ -35,7 +35,7 @@ def _uint8(image: np.ndarray) -> np.ndarray:
 
 
 def is_loopback(host: str | None) -> bool:
-    if host in ("localhost", "testclient"):  # Starlette's test client calls itself this
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host or "").is_loopback
