@@ -60,6 +60,9 @@ class ModelCard:
     calibration: dict[str, Any] | None = None  # which images set an int8 copy's ranges
     parent: dict[str, Any] | None = None  # the model a fine-tuned one started from
     finetuning: dict[str, Any] | None = None  # its data (size, hash) and before/after figures
+    # A model converted from another framework: its file, SHA-256, format, version, layers, and
+    # the pixels it was fed.
+    imported: dict[str, Any] | None = None
     digitrec_version: str | None = None
     torch_version: str | None = None
     created: str | None = None

@@ -10,9 +10,10 @@ import sys
 
 from .. import __version__
 from ..errors import DigitrecError
-from . import calc, evaluate, export, feedback, finetune, info, predict, read, serve, train
+from . import calc, evaluate, export, feedback, finetune, imports, info, predict, read, serve, train
 
-_COMMANDS = (train, finetune, evaluate, predict, read, calc, serve, feedback, export, info)
+_COMMANDS = (train, finetune, evaluate, predict, read, calc, serve, feedback, export, imports,
+             info)
 
 
 def build_parser() -> argparse.ArgumentParser:

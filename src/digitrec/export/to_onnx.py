@@ -30,6 +30,15 @@ class _Deployed(nn.Module):
         return torch.softmax(self.net(x), dim=1), distance(x, self.mean, self.components)
 
 
+class _Softmax(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.softmax(self.net(x), dim=1)
+
+
 class _Columns(nn.Module):
     """What a line reader's ONNX file computes: per-column probabilities (N, columns, classes)."""
 
@@ -42,12 +51,19 @@ class _Columns(nn.Module):
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], card: ModelCard,
-                subspace: DigitSubspace) -> None:
+                subspace: DigitSubspace | None) -> None:
     """Write ``model`` (with a softmax) and its digit-likeness score as ONNX, with ``card``
-    and the score's threshold in its metadata. The batch dimension stays dynamic."""
-    _export(_Deployed(_plain(model), subspace), torch.zeros(2, 1, 28, 28),
-            {0: torch.export.Dim("batch")}, [OUTPUT_NAME, NOVELTY_NAME],
-            card.replace(novelty_threshold=subspace.threshold), path)
+    and the score's threshold in its metadata. The batch dimension stays dynamic. Without a
+    ``subspace`` (no MNIST to fit one) the file has probabilities only, as files from before
+    the score had."""
+    batch = {0: torch.export.Dim("batch")}
+    if subspace is None:
+        _export(_Softmax(_plain(model)), torch.zeros(2, 1, 28, 28), batch, [OUTPUT_NAME], card,
+                path)
+        return
+    _export(_Deployed(_plain(model), subspace), torch.zeros(2, 1, 28, 28), batch,
+            [OUTPUT_NAME, NOVELTY_NAME], card.replace(novelty_threshold=subspace.threshold),
+            path)
 
 
 def export_line_reader(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) -> None:

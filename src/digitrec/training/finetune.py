@@ -83,6 +83,10 @@ def load_parent(path: str | os.PathLike[str]) -> Parent:
     if card.precision is not None:
         raise DigitrecError(f"{path}: an {card.precision} copy; fine-tune the fp32 model it "
                             "was made from, then export it again", "bad_model")
+    if card.imported:
+        raise DigitrecError(f"{path}: imported from {card.imported.get('from', 'elsewhere')}; "
+                            "fine-tuning needs a network digitrec built (fine-tune it where it "
+                            "was made and import it again)", "bad_model")
     fields = {f.name for f in dataclasses.fields(Recipe)}
     recipe = Recipe(**{k: v for k, v in (card.recipe or {}).items() if k in fields})
     data = path.read_bytes()
