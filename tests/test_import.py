@@ -66,6 +66,16 @@ def test_the_tutorials_model_made_by_keras_now(keras, mnist, tmp_path):
         done = import_keras(tmp_path / f"seed{kind}", out, mnist)
         assert_same_as_keras(out, keras_probs, mnist)
         assert done.card.parameters == 225_034 and done.card.test_accuracy > 0.8
+    # Everything else a digitrec model gets: an int8 copy that answers as Keras does, and C.
+    from digitrec.export.c_header import write_c_header
+    from digitrec.export.quantize import quantize_int8
+
+    int8 = tmp_path / "seed-int8.onnx"
+    quantize_int8(tmp_path / "seed.h5.onnx", int8, mnist.train_images)
+    answers = load_model(int8).probabilities(mnist.test_images[:1000]).argmax(1)
+    assert (answers == keras_probs.argmax(1)).mean() > 0.98
+    header = write_c_header(int8, tmp_path / "seed.h")[0]
+    assert "digitrec_predict" in header.read_text()
 
 
 def test_a_functional_chain_is_imported_and_a_branch_refused(keras, mnist, tmp_path):

@@ -31,23 +31,15 @@ class _Deployed(nn.Module):
 
 
 class _Softmax(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
+    """Probabilities over ``dim``: a classifier's (N, classes) without a digit-likeness score,
+    or a line reader's per column (N, columns, classes)."""
+
+    def __init__(self, net: nn.Module, dim: int) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.dim = net, dim
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.softmax(self.net(x), dim=1)
-
-
-class _Columns(nn.Module):
-    """What a line reader's ONNX file computes: per-column probabilities (N, columns, classes)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.softmax(self.net(x), dim=2)
+        return torch.softmax(self.net(x), dim=self.dim)
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], card: ModelCard,
@@ -58,8 +50,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], card: ModelCard,
     the score had."""
     batch = {0: torch.export.Dim("batch")}
     if subspace is None:
-        _export(_Softmax(_plain(model)), torch.zeros(2, 1, 28, 28), batch, [OUTPUT_NAME], card,
-                path)
+        _export(_Softmax(_plain(model), 1), torch.zeros(2, 1, 28, 28), batch, [OUTPUT_NAME],
+                card, path)
         return
     _export(_Deployed(_plain(model), subspace), torch.zeros(2, 1, 28, 28), batch,
             [OUTPUT_NAME, NOVELTY_NAME], card.replace(novelty_threshold=subspace.threshold),
@@ -70,7 +62,7 @@ def export_line_reader(model: nn.Module, path: str | os.PathLike[str], card: Mod
     """Write a line reader with a softmax over each column, for lines of any width."""
     # The width is a multiple of 4 (the network pools by 4); the reader pads lines to one.
     width = 4 * torch.export.Dim("quarter_width", min=2, max=4096)
-    _export(_Columns(_plain(model)), torch.zeros(2, 1, LINE_HEIGHT, 64),
+    _export(_Softmax(_plain(model), 2), torch.zeros(2, 1, LINE_HEIGHT, 64),
             {0: torch.export.Dim("batch"), 3: width}, [OUTPUT_NAME], card, path,
             named={1: "columns"})
 

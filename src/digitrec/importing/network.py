@@ -33,6 +33,8 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 # Layers that do nothing at inference.
 IDENTITIES = {"Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
               "AlphaDropout", "ActivityRegularization"}
+# Layers that act on each value alone: the order of a flattened image's values is theirs to ignore.
+ELEMENTWISE = {"Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling"} | IDENTITIES
 SUPPORTED = sorted({"Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalMaxPooling2D",
                     "GlobalAveragePooling2D", "Flatten", "Dense", "BatchNormalization",
                     "Activation", "ReLU", "LeakyReLU", "Softmax", "Reshape", "Rescaling",
@@ -59,6 +61,10 @@ def _same_padding(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[
     return (pads[1][0], pads[1][1], pads[0][0], pads[0][1])  # F.pad: left, right, top, bottom
 
 
+def _symmetric(pad: tuple[int, int, int, int]) -> bool:
+    return pad[0] == pad[1] and pad[2] == pad[3]
+
+
 class _Step(nn.Module):
     """One Keras layer: a function of the tensor, with its weights (frozen)."""
 
@@ -81,7 +87,8 @@ class KerasNet(nn.Module):
         self.steps = nn.ModuleList(steps)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x * self.scale
+        if self.scale != 1:
+            x = x * self.scale
         for step in self.steps:
             x = step(x)
         return x
@@ -100,6 +107,11 @@ class _Builder:
         self.steps: list[nn.Module] = []
         self.shape: tuple[int, ...] = (28, 28, 1)  # Keras's view, batch axis apart
         self.image = True  # the tensor is (N, C, H, W) inside, (N, H, W, C) to Keras
+        # After a Flatten of an image: its (H, W, C). The values are then in PyTorch's order
+        # (channel, row, column), and the next Dense or BatchNormalization takes its weights
+        # reordered to match, so no transpose is computed; any other layer gets the values in
+        # Keras's order first.
+        self.flattened: tuple[int, int, int] | None = None
 
     def refuse(self, layer: Layer, why: str) -> DigitrecError:
         return DigitrecError(f"{self.model.path}: layer {layer.name!r} ({layer.kind}): {why}",
@@ -125,11 +137,27 @@ class _Builder:
                 "feeds 28x28 grayscale images (28, 28, 1), (28, 28) or 784 values",
                 "bad_model")
 
+    def in_keras_order(self) -> None:
+        if self.flattened is not None:
+            h, w, c = self.flattened
+            self.add(lambda s, x: x.reshape(-1, c, h, w).permute(0, 2, 3, 1).flatten(1))
+            self.flattened = None
+
+    def keras_rows(self, array: np.ndarray) -> np.ndarray:
+        """Rows of a weight laid out in Keras's flattened order, in PyTorch's."""
+        if self.flattened is None:
+            return array
+        h, w, c = self.flattened
+        return array.reshape(h, w, c, *array.shape[1:]).transpose(
+            2, 0, 1, *range(3, array.ndim + 2)).reshape(array.shape)
+
     def layer(self, layer: Layer, last: bool) -> None:
         c, w = layer.config, layer.weights
         kind = layer.kind
         if kind in IDENTITIES:
             return
+        if kind not in ELEMENTWISE | {"Dense", "BatchNormalization"}:
+            self.in_keras_order()
         if kind == "Conv2D":
             self.conv(layer)
         elif kind in ("MaxPooling2D", "AveragePooling2D"):
@@ -140,15 +168,15 @@ class _Builder:
             self.add(lambda s, x: reduce(x, dim=(2, 3)))
             self.shape, self.image = (self.shape[-1],), False
         elif kind == "Flatten":
-            if self.image:
-                self.add(lambda s, x: x.permute(0, 2, 3, 1).flatten(1))
-            else:
-                self.add(lambda s, x: x.flatten(1))
+            if self.image and self.shape[2] > 1 and self.shape[0] * self.shape[1] > 1:
+                self.flattened = (self.shape[0], self.shape[1], self.shape[2])
+            self.add(lambda s, x: x.flatten(1))
             self.shape, self.image = (math.prod(self.shape),), False
         elif kind == "Dense":
             if self.image or len(self.shape) != 1:
                 raise self.refuse(layer, "a Dense layer on an image; put a Flatten before it")
-            kernel = _tensor(w[0]).T
+            kernel = _tensor(self.keras_rows(w[0])).T
+            self.flattened = None
             bias = _tensor(w[1]) if c.get("use_bias", True) and len(w) > 1 else \
                 torch.zeros(kernel.shape[0])
             self.add(lambda s, x: F.linear(x, s.kernel, s.bias), kernel=kernel, bias=bias)
@@ -193,8 +221,13 @@ class _Builder:
         h, wd = self.shape[0], self.shape[1]
         pad = _same_padding((h, wd), k, stride, dilation) if c.get("padding") == "same" else \
             (0, 0, 0, 0)
-        self.add(lambda s, x: F.conv2d(F.pad(x, pad), s.kernel, s.bias, stride,
-                                       dilation=dilation), kernel=kernel, bias=bias)
+        if _symmetric(pad):
+            padding = (pad[2], pad[0])
+            self.add(lambda s, x: F.conv2d(x, s.kernel, s.bias, stride, padding, dilation),
+                     kernel=kernel, bias=bias)
+        else:
+            self.add(lambda s, x: F.conv2d(F.pad(x, pad), s.kernel, s.bias, stride,
+                                           dilation=dilation), kernel=kernel, bias=bias)
         out = [(n + p0 + p1 - d * (kk - 1) - 1) // st + 1 for n, kk, st, d, (p0, p1) in zip(
             (h, wd), k, stride, dilation, ((pad[2], pad[3]), (pad[0], pad[1])), strict=True)]
         self.shape = (out[0], out[1], kernel.shape[0])
@@ -208,10 +241,17 @@ class _Builder:
         h, wd = self.shape[0], self.shape[1]
         same = c.get("padding") == "same"
         pad = _same_padding((h, wd), size, stride) if same else (0, 0, 0, 0)
-        if layer.kind == "MaxPooling2D":
+        # PyTorch pads both sides alike, and by at most half the window.
+        own = _symmetric(pad) and 2 * pad[0] <= size[1] and 2 * pad[2] <= size[0]
+        padding = (pad[2], pad[0])
+        if layer.kind == "MaxPooling2D" and own:
+            self.add(lambda s, x: F.max_pool2d(x, size, stride, padding))
+        elif layer.kind == "MaxPooling2D":
             self.add(lambda s, x: F.max_pool2d(F.pad(x, pad, value=-math.inf), size, stride))
-        elif not same:
-            self.add(lambda s, x: F.avg_pool2d(x, size, stride))
+        elif own:
+            # TensorFlow averages over the pixels inside the image only.
+            self.add(lambda s, x: F.avg_pool2d(x, size, stride, padding,
+                                               count_include_pad=False))
         else:
             # TensorFlow averages over the pixels inside the image only.
             def average(s: nn.Module, x: Tensor) -> Tensor:
@@ -233,6 +273,9 @@ class _Builder:
         gamma = _tensor(w.pop(0)) if c.get("scale", True) else torch.ones(channels)
         beta = _tensor(w.pop(0)) if c.get("center", True) else torch.zeros(channels)
         mean, var = _tensor(w[0]), _tensor(w[1])
+        if not self.image and self.flattened is not None:
+            gamma, beta, mean, var = (_tensor(self.keras_rows(t.numpy()))
+                                      for t in (gamma, beta, mean, var))
         # Folded into one multiply-add, per channel.
         scale = gamma / torch.sqrt(var + float(c.get("epsilon", 1e-3)))
         shift = beta - mean * scale
@@ -276,6 +319,7 @@ def build_network(model: KerasModel, scale: float = 1.0) -> KerasNet:
     builder.first()
     for k, layer in enumerate(model.layers):
         builder.layer(layer, last=k == len(model.layers) - 1)
+    builder.in_keras_order()
     if builder.image or len(builder.shape) != 1:
         raise DigitrecError(f"{model.path}: the model's output has shape {builder.shape}, not "
                             "one score per class", "bad_model")
