@@ -91,6 +91,14 @@ def test_a_number_is_corrected_with_its_digits_images(client, db):
     assert stored.images.shape == (4, 28, 28) and len(stored.probabilities) == 4
 
 
+def test_a_database_gone_bad_leaves_readings_standing(client, db, mnist):
+    db.unlink()
+    db.mkdir()  # the file is now a folder: every write fails
+    result = client.post("/api/predict", content=png(mnist.test_images[0]))
+    assert result.status_code == 200 and result.json()["id"] is None
+    assert result.json()["digit"] == mnist.test_labels[0]
+
+
 def test_nothing_read_gives_nothing_to_correct(client):
     blank = client.post("/api/predict", content=png(np.full((64, 64), 255, np.uint8))).json()
     assert blank["status"] == "no digit" and blank["id"] is None

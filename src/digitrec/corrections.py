@@ -169,12 +169,15 @@ class Store:
         opened = getattr(self._local, "db", None)
         if opened is not None and opened[0] == os.getpid():
             return opened[1]
+        db = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
             db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             db.execute("PRAGMA journal_mode = WAL")
         except (OSError, sqlite3.Error) as exc:
+            if db is not None:
+                db.close()
             raise DigitrecError(f"{self.path}: cannot open the corrections database "
                                 f"({describe(exc)})", "bad_database") from None
         self._local.db = (os.getpid(), db)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import os
 import secrets
 
@@ -28,6 +29,7 @@ FEEDBACK_ENV = "DIGITREC_FEEDBACK"
 TOKEN_ENV = "DIGITREC_FEEDBACK_TOKEN"
 ORIGINALS_ENV = "DIGITREC_KEEP_ORIGINALS"
 MAX_ORIGINAL = 2 * 2**20  # an upload larger than this is corrected without its original
+log = logging.getLogger("digitrec.serve")
 
 
 def _uint8(image: np.ndarray) -> np.ndarray:
@@ -64,8 +66,13 @@ class Feedback:
         if not images:  # nothing the model saw: nothing a correction could teach
             return None
         kept = original if self.keep_originals and len(original) <= MAX_ORIGINAL else None
-        return self.store.remember(kind, np.stack([_uint8(i) for i in images]),
-                                   self.model_sha256, predicted, probabilities, kept)
+        try:
+            return self.store.remember(kind, np.stack([_uint8(i) for i in images]),
+                                       self.model_sha256, predicted, probabilities, kept)
+        except DigitrecError as exc:
+            # The reading still stands; it just cannot be corrected.
+            log.warning("reading not remembered for correction: %s", exc)
+            return None
 
     def digit(self, prediction: Prediction, original: bytes) -> str | None:
         """The id under which ``prediction`` can be corrected; None when no digit was found."""
