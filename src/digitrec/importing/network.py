@@ -2,9 +2,10 @@
 input: (N, 1, 28, 28) pixels in [0, 1].
 
 Keras is channels-last and PyTorch channels-first. Images stay channels-first inside (so
-convolutions and pools are PyTorch's own), and go back to Keras's order wherever the order of
-values matters: a Flatten flattens height, width, channels as Keras does, so the Dense layer
-after it takes Keras's kernel as it is. Padding "same" is TensorFlow's: when the padding is
+convolutions and pools are PyTorch's own). A Flatten therefore lays values out channel first,
+where Keras lays them out channel last; rather than transpose the values, the Dense (or
+BatchNormalization) after it takes its weights with the rows reordered, and any other layer
+gets the values put back in Keras's order. Padding "same" is TensorFlow's: when the padding is
 odd, the extra row and column go at the bottom and right. A final softmax is left off and its
 input returned: the exported model applies its own softmax, which gives the same
 probabilities.
@@ -27,9 +28,8 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "linear": lambda x: x, "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
     "tanh": torch.tanh, "elu": F.elu, "selu": F.selu, "softplus": F.softplus,
     "softsign": F.softsign, "swish": F.silu, "silu": F.silu, "gelu": F.gelu,
-    "leaky_relu": lambda x: F.leaky_relu(x, 0.2), "hard_sigmoid": lambda x: F.hardsigmoid(x),
-    "exponential": torch.exp,
-}
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2), "exponential": torch.exp,
+}  # hard_sigmoid is missing on purpose: Keras 2 and 3 define it differently
 # Layers that do nothing at inference.
 IDENTITIES = {"Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
               "AlphaDropout", "ActivityRegularization"}
