@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import DigitrecError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -74,3 +76,10 @@ def print_results(args: argparse.Namespace, rows: list[dict[str, Any]], csv_fiel
     for problem in problems:
         print(f"digitrec: error: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def refuse_existing(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a file the user did not ask to replace."""
+    if out.exists() and not overwrite:
+        raise DigitrecError(f"{out} exists: choose another --out, or --overwrite",
+                            "bad_parameter")

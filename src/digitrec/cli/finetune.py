@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DigitrecError
 from ..training.recipes import CORRECTIONS_REPLAY, Tuning
-from .common import add_data_dir, add_threads
+from .common import add_data_dir, add_threads, refuse_existing
 
 _HELP = {
     "steps": "optimiser steps",
@@ -64,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.writer and not args.feedback:
         raise DigitrecError("--writer picks corrections from a --feedback database",
                             "bad_parameter")
-    if args.out.exists() and not args.overwrite:
-        raise DigitrecError(f"{args.out} exists: choose another --out, or --overwrite",
-                            "bad_parameter")
+    refuse_existing(args.out, args.overwrite)
     if args.out.resolve() == model.resolve():
         raise DigitrecError(f"{args.out}: write the fine-tuned model beside its parent, not "
                             "over it", "bad_parameter")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import DigitrecError
-from .common import add_data_dir
+from .common import add_data_dir, refuse_existing
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.overwrite:
-        raise DigitrecError(f"{args.out} exists: choose another --out, or --overwrite",
-                            "bad_parameter")
+    refuse_existing(args.out, args.overwrite)
     from ..data import load_mnist
     from ..importing import import_keras
 
