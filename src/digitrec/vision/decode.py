@@ -108,9 +108,13 @@ def ndarray_to_gray(array: np.ndarray) -> Image.Image:
         raise DigitrecError(f"<ndarray>: expected a 2-D grayscale or (H, W, 3|4) colour array, "
                             f"got shape {a.shape}", code="bad_array")
     _check_size("<ndarray>", a.shape[1], a.shape[0])
+    if a.dtype.kind not in "uif" or (a.dtype.kind == "f" and not np.isfinite(a).all()):
+        raise DigitrecError(f"<ndarray>: expected finite numeric pixels, got dtype {a.dtype}"
+                            + (" with NaN or infinite values" if a.dtype.kind == "f" else ""),
+                            code="bad_array")
     if a.dtype != np.uint8:  # the dtype says the range, for grayscale and colour alike
         top = 65535.0 if a.dtype == np.uint16 else 1.0
-        a = (np.clip(a.astype(np.float32) / top, 0, 1) * 255).astype(np.uint8)
+        a = (np.clip(a.astype(np.float64) / top, 0, 1) * 255).astype(np.uint8)
     if a.ndim == 3:
         return to_gray(Image.fromarray(a, "RGBA" if a.shape[2] == 4 else "RGB"))
     return Image.fromarray(a)

@@ -41,6 +41,10 @@ def crop_digit(ink: np.ndarray, mask: np.ndarray, box: Box,
     top, left = max(0, top - r0 - margin), max(0, left - c0 - margin)
     bottom, right = bottom - r0 + margin, right - c0 + margin
     soft = np.where(grown & (ink > faint), ink, 0)[top:bottom, left:right]
+    if not soft.any():
+        # A few specks can be ink to the mask yet fainter than the floor everywhere: then the
+        # mask is all the digit there is.
+        soft = mask[top:bottom, left:right].astype(np.float32)
     rows, cols = np.flatnonzero(soft.any(1)), np.flatnonzero(soft.any(0))
     soft = soft[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     core = mask[top:bottom, left:right][rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
