@@ -39,6 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-originals", action="store_true",
                    help="with --feedback, keep each corrected upload too (up to 2 MB each), "
                         "not only the 28x28 images the model saw")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse images of more pixels than this with 413 (default 16000000: a "
+                        "12-megapixel photo passes; each costs up to 8 bytes a pixel to read)")
+    p.add_argument("--header-timeout", type=float, default=None, metavar="SECONDS",
+                   help="close a connection whose request headers have not all arrived this "
+                        "long after it opened or after its last answer (default 10); a body "
+                        "gets 60 s after its headers")
     p.set_defaults(run=run)
 
 
@@ -77,7 +84,22 @@ def run(args: argparse.Namespace) -> int:
                             "or listen on 127.0.0.1")
     if args.keep_originals and not args.feedback:
         raise DigitrecError("--keep-originals needs --feedback DB")
+    if args.max_pixels is not None and args.max_pixels < 64:
+        raise DigitrecError("--max-pixels must be at least 64")
+    if args.header_timeout is not None and args.header_timeout <= 0:
+        raise DigitrecError("--header-timeout must be more than 0 seconds")
     import uvicorn
+
+    from ..serve.app import MAX_PIXELS_ENV
+    from ..serve.connections import HEADER_TIMEOUT_ENV, DeadlineProtocol, connection_limit
+
+    # Workers are separate processes: these reach them through the environment.
+    if args.max_pixels:
+        os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
+    if args.header_timeout:
+        os.environ[HEADER_TIMEOUT_ENV] = str(args.header_timeout)
+    server = {"host": args.host, "port": args.port, "log_level": "info",
+              "http": DeadlineProtocol, "limit_concurrency": connection_limit()}
 
     if args.feedback:
         print(f"corrections go to {args.feedback}"
@@ -89,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         # Loads the model and opens the database: a bad one fails here, in one line.
         app = create_app(args.model, feedback=args.feedback,
                          feedback_token=args.feedback_token, keep_originals=args.keep_originals)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        uvicorn.run(app, **server)
         return 0
     # Each worker process loads its own copy. Check the model once, in a child process, so a
     # bad file fails in one line here rather than in every worker, and this supervisor holds
@@ -106,6 +128,5 @@ def run(args: argparse.Namespace) -> int:
         os.environ[FEEDBACK_ENV] = str(Path(args.feedback).resolve())
         os.environ[TOKEN_ENV] = args.feedback_token or ""
         os.environ[ORIGINALS_ENV] = "1" if args.keep_originals else ""
-    uvicorn.run("digitrec.serve:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info")
+    uvicorn.run("digitrec.serve:create_app", factory=True, workers=args.workers, **server)
     return 0

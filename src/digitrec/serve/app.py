@@ -14,12 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..errors import DigitrecError
 from ..inference import Model, load_model
-from .deps import WEB, Reader
+from .deps import MAX_PIXELS, WEB, Reader
 from .feedback import Feedback
-from .limits import BodyLimit
+from .limits import BodyLimit, SecurityHeaders
 from .routes import corrections, meta, predict, read
 from .schemas import MAX_UPLOAD
 
+MAX_PIXELS_ENV = "DIGITREC_MAX_PIXELS"  # set by `serve --max-pixels`, for worker processes too
 # A refused input's status by its code; every other refusal is 422.
 _STATUS = {"too_large": 413, "not_an_image": 415, "not_multipart": 415, "unauthorized": 401,
            "not_found": 404, "feedback_off": 404, "feedback_full": 409}
@@ -42,16 +43,20 @@ async def _malformed(request: Request, exc: RequestValidationError) -> JSONRespo
 
 def create_app(model: Model | str | os.PathLike[str] | None = None,
                max_upload: int = MAX_UPLOAD, feedback: str | os.PathLike[str] | None = None,
-               feedback_token: str | None = None, keep_originals: bool = False) -> FastAPI:
+               feedback_token: str | None = None, keep_originals: bool = False,
+               max_pixels: int | None = None) -> FastAPI:
     """The web app around ``model``: a loaded model or a path; by default $DIGITREC_MODEL, else
     the shipped model. With ``feedback`` (a database path; by default $DIGITREC_FEEDBACK),
-    readings get ids and POST /api/feedback stores corrections of them there."""
+    readings get ids and POST /api/feedback stores corrections of them there. Images over
+    ``max_pixels`` (by default $DIGITREC_MAX_PIXELS, else 16 million) are refused with 413."""
     loaded = model if isinstance(model, Model) else load_model(model, threads=1)
     app = FastAPI(title="digitrec", version=__version__,
                   description="Read handwritten digits from images: photos, scans, drawings.")
     app.state.reader = Reader(loaded, Feedback(feedback, loaded, feedback_token, keep_originals)
-                              if feedback else Feedback.from_env(loaded))
+                              if feedback else Feedback.from_env(loaded),
+                              max_pixels or int(os.environ.get(MAX_PIXELS_ENV) or MAX_PIXELS))
     app.add_middleware(BodyLimit, limit=max_upload)
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(DigitrecError, _refused)
     app.add_exception_handler(RequestValidationError, _malformed)
     app.include_router(meta.router)

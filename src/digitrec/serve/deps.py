@@ -4,9 +4,12 @@ runs it off the event loop."""
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
 import io
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -17,14 +20,57 @@ from PIL import Image
 from starlette.datastructures import UploadFile
 
 from ..cpus import available_cores
-from ..errors import DigitrecError
+from ..errors import DigitrecError, ImageTooLarge
 from ..inference import Model, Prediction
+from ..vision.decode import declared_size
 from .feedback import Feedback
 from .schemas import CalcResult, ReadResult, Result
 
 T = TypeVar("T")
 
 WEB = Path(__file__).parent / "web"  # the page and its assets, served by the app itself
+# A server's limits on pixels, lower than the library's: a 12-megapixel phone photo passes.
+# Decoding costs up to about 8 bytes a pixel (PNG with transparency), so the pixels being
+# decoded at once, across requests, are bounded too; a request over the budget waits.
+MAX_PIXELS = 16_000_000
+PIXELS_IN_FLIGHT = 24_000_000
+_TRIM_AFTER = 4_000_000  # pixels: after an image this large, hand freed memory back
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc keeps freed heap memory for reuse; after a large image that is hundreds of MB the
+    server would hold for good. None off glibc."""
+    libc = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    return None if trim is None else lambda: trim(0)
+
+
+_trim = _malloc_trim()
+
+
+class PixelBudget:
+    """How many pixels may be decoded at once. Used on the event loop only, so taking and giving
+    back need no lock; a request wider than the whole budget takes all of it."""
+
+    def __init__(self, total: int) -> None:
+        self.total = self.free = total
+        self._waiting: list[anyio.Event] = []
+
+    @asynccontextmanager
+    async def hold(self, pixels: int) -> AsyncIterator[None]:
+        pixels = min(pixels, self.total)
+        while self.free < pixels:
+            woken = anyio.Event()
+            self._waiting.append(woken)
+            await woken.wait()
+        self.free -= pixels
+        try:
+            yield
+        finally:
+            self.free += pixels
+            waiting, self._waiting = self._waiting, []
+            for woken in waiting:
+                woken.set()
 
 
 def _png_data_url(image: np.ndarray) -> str:
@@ -43,9 +89,12 @@ class Reader:
     would only queue inside ONNX Runtime. With ``feedback``, each reading is remembered there
     and its result carries the id to correct it by."""
 
-    def __init__(self, model: Model, feedback: Feedback | None = None) -> None:
+    def __init__(self, model: Model, feedback: Feedback | None = None,
+                 max_pixels: int = MAX_PIXELS) -> None:
         self.model = model
         self.feedback = feedback
+        self.max_pixels = max_pixels
+        self.budget = PixelBudget(max(PIXELS_IN_FLIGHT, max_pixels))
         self._limiter: anyio.CapacityLimiter | None = None  # made inside the event loop
 
     async def predict(self, data: bytes, filename: str) -> Result:
@@ -58,7 +107,7 @@ class Reader:
             return to_result(prediction, seconds,
                              self.feedback.digit(prediction, data) if self.feedback else None)
 
-        return await self._off_loop(run, filename)
+        return await self._off_loop(run, data, filename)
 
     async def read(self, data: bytes, filename: str, digits: tuple[int, int] | None,
                    pattern: str | None) -> ReadResult:
@@ -70,7 +119,7 @@ class Reader:
             return ReadResult(**reading.to_dict(), timing_ms=1000 * seconds,
                               id=self.feedback.number(reading, data) if self.feedback else None)
 
-        return await self._off_loop(run, filename)
+        return await self._off_loop(run, data, filename)
 
     async def calc(self, data: bytes, filename: str) -> CalcResult:
         """Every sum in one uploaded file, worked out."""
@@ -79,13 +128,27 @@ class Reader:
             found = self.model.calc(data)
             return CalcResult(**found.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
 
-        return await self._off_loop(run, filename)
+        return await self._off_loop(run, data, filename)
 
-    async def _off_loop(self, run: Callable[[], T], filename: str) -> T:
+    async def _off_loop(self, run: Callable[[], T], data: bytes, filename: str) -> T:
+        size = declared_size(data)
+        pixels = size[0] * size[1] if size else 0
+        if pixels > self.max_pixels:
+            raise ImageTooLarge(f"{filename}: {size[0]}x{size[1]} pixels is over this server's "
+                                f"limit of {self.max_pixels:,} pixels")
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(available_cores())
+
+        def run_then_trim() -> T:
+            try:
+                return run()
+            finally:
+                if pixels > _TRIM_AFTER and _trim is not None:
+                    _trim()
+
         try:
-            return await anyio.to_thread.run_sync(run, limiter=self._limiter)
+            async with self.budget.hold(pixels):
+                return await anyio.to_thread.run_sync(run_then_trim, limiter=self._limiter)
         except DigitrecError as exc:
             # The image pipeline names an in-memory image "<bytes>"; the user knows it by its
             # file name.
