@@ -21,6 +21,7 @@ Prints a table and writes bench/results/limits.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import resource
@@ -158,10 +159,8 @@ def slowloris(url: str, drawing: bytes, connections: int, header_timeout: float)
     stop = time.monotonic() + header_timeout + 2
     while time.monotonic() < stop:  # trickle: each open one sends a byte of a header
         for s in held:
-            try:
+            with contextlib.suppress(OSError):
                 s.sendall(b"X")
-            except OSError:
-                pass
         time.sleep(0.5)
     user.done.set()
     user.join()
