@@ -98,18 +98,17 @@ def rows(paths: list[str], job: Job, jobs: int, threads: int | None = None) -> I
 
 
 def read_all(args: argparse.Namespace, paths: list[str], job: Job,
-             show: Callable[[list[Row], list[str]], int]) -> int:
-    """Read ``paths`` as an archive and return the exit code: the rows go to ``show`` (with
-    the failed images' errors) for the usual printing, or with --output are streamed there,
-    and a summary printed."""
+             show: Callable[[Iterator[Row]], int]) -> int:
+    """Read ``paths`` as an archive and return the exit code: the rows go to ``show`` as they
+    come, for the usual printing, or with --output are streamed there, and a summary
+    printed."""
     from tqdm import tqdm
 
     done = _done(args.output) if args.output and args.resume else set()
     todo = [p for p in paths if p not in done]
     jobs = jobs_for(args, len(todo))
     if args.output is None:
-        found = list(rows(todo, job, jobs, args.threads))
-        return show(found, [r["error"] for r in found if r["status"] == "error"])
+        return show(rows(todo, job, jobs, args.threads))
     counts: Counter[str] = Counter()
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import argparse
 import glob
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,23 +59,60 @@ def expand_paths(patterns: list[str]) -> list[tuple[str, str | None]]:
     return found
 
 
-def print_results(args: argparse.Namespace, rows: list[dict[str, Any]], csv_fields: list[str],
-                  csv_row: Callable[[dict[str, Any]], list[Any]],
-                  table: Callable[[list[dict[str, Any]]], None], problems: list[str]) -> int:
-    """Print the rows as JSON, CSV or a table, each problem as one error line; the exit code."""
-    if args.json:
-        print(json.dumps(rows, indent=2))
+Row = dict[str, Any]
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped: a file named "a\\nb.png" stays on one line of
+    a table, a CSV file or an error message, and cannot forge another row."""
+    return text if text.isprintable() else "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def name_width(paths: Iterable[str]) -> int:
+    """The width of a table's file column: known before the first row is read."""
+    return max([len("file"), *(len(printable(p)) for p in paths)])
+
+
+def print_results(args: argparse.Namespace, rows: Iterable[Row], csv_fields: list[str],
+                  csv_row: Callable[[Row], list[Any]],
+                  table: Callable[[Iterable[Row]], None],
+                  problems: Iterable[str] = ()) -> int:
+    """Print each row as it comes, as JSON, CSV or a table, then each image's error and each
+    of ``problems`` (filled while the rows are read) as one line; the exit code. Nothing is
+    held: a folder of 60,000 images prints as it is read."""
+    errors: list[str] = []
+
+    def watched() -> Iterable[Row]:
+        for row in rows:
+            if row.get("status") == "error":
+                errors.append(row["error"])
+            if args.json:
+                yield row
+            else:
+                yield {**row, **{k: printable(row[k]) for k in ("file", "error")
+                                 if isinstance(row.get(k), str)}}
+
+    if args.json:  # one JSON array, written an element at a time
+        first = True
+        for row in watched():
+            text = json.dumps(row, indent=2).replace("\n", "\n  ")
+            sys.stdout.write(("[\n  " if first else ",\n  ") + text)
+            first = False
+        print("[]" if first else "\n]")
     elif args.csv:
         import csv
 
         writer = csv.writer(sys.stdout)
         writer.writerow(csv_fields)
-        writer.writerows(csv_row(r) for r in rows)
+        for row in watched():
+            writer.writerow(csv_row(row))
     else:
-        table(rows)
-    for problem in problems:
-        print(f"digitrec: error: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        table(watched())
+    shown = [*errors, *problems]
+    for problem in shown:
+        print(f"digitrec: error: {printable(problem)}", file=sys.stderr)
+    return 1 if shown else 0
 
 
 def refuse_existing(out: Path, overwrite: bool) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..batch import Job
-from ..errors import DigitrecError
+from ..errors import DigitrecError, describe
 from . import archive
-from .common import add_images_and_format, add_threads, expand_paths, print_results
+from .common import Row, add_images_and_format, add_threads, expand_paths, name_width, print_results
+
+if TYPE_CHECKING:
+    from ..inference import Model, Prediction
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,12 +39,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+CHUNK = 256  # images preprocessed and classified together: one model call each
+
+
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_model
     from ..inference.result import CSV_FIELDS, csv_row, failure
-    from ..vision import Processed, preprocess
 
     paths = expand_paths(args.paths)
+    table = functools.partial(_print_table, width=name_width(p for p, _ in paths))
     if archive.wanted(args, len(paths)):
         if args.show or args.save_processed:
             raise DigitrecError("--show and --save-processed are for a few images: not with "
@@ -47,37 +55,57 @@ def run(args: argparse.Namespace) -> int:
         return archive.read_all(
             args, [p for p, _ in paths],
             Job("predict", args.model, min_confidence=args.min_confidence),
-            lambda found, problems: print_results(args, found, CSV_FIELDS, csv_row,
-                                                  _print_table, problems))
+            lambda found: print_results(args, found, CSV_FIELDS, csv_row, table))
     model = load_model(args.model, threads=args.threads)
     if args.show:  # fail before the work, not after it
         from ..evaluation import plots
-    processed: dict[str, Processed] = {}
-    problems: dict[str, DigitrecError] = {}
-    for path, problem in paths:
-        try:
-            if problem:
-                raise DigitrecError(f"{path}: {problem}", code="not_found")
-            processed[path] = preprocess(path)
-        except DigitrecError as exc:
-            problems[path] = exc
-    predictions = dict(zip(processed, model.classify(list(processed.values())), strict=True))
-    rows = [{"file": path, **(failure(str(problems[path]), problems[path].code)
-                              if path in problems else
-                              predictions[path].to_dict(args.min_confidence, decimals=4))}
-            for path, _ in paths]
-    code = print_results(args, rows, CSV_FIELDS, csv_row, _print_table,
-                         [str(p) for p in problems.values()])
-    if args.save_processed:
-        _save_processed(predictions, Path(args.save_processed))
+    shown: list[tuple[str, Prediction]] = []
+    saver = _Saver(Path(args.save_processed)) if args.save_processed else None
+
+    def rows() -> Iterator[Row]:
+        for path, found in _predictions(model, paths):
+            if isinstance(found, DigitrecError):
+                yield {"file": path, **failure(str(found), found.code)}
+                continue
+            yield {"file": path, **found.to_dict(args.min_confidence, decimals=4)}
+            if saver:
+                saver.save(path, found)
+            if args.show:
+                shown.append((path, found))
+
+    code = print_results(args, rows(), CSV_FIELDS, csv_row, table)
+    if saver and saver.renamed:
+        print(f"{saver.renamed} processed images renamed with -2, -3, ... where inputs share "
+              f"a name; written to {saver.folder}", file=sys.stderr)
     if args.show:
-        plots.prediction_figure(list(predictions.items()), Path(args.show))
+        plots.prediction_figure(shown, Path(args.show))
         print(f"figure written to {args.show}", file=sys.stderr)
     return code
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    width = max(len("file"), *(len(r["file"]) for r in rows))
+def _predictions(model: Model, paths: list[tuple[str, str | None]]
+                 ) -> Iterator[tuple[str, Prediction | DigitrecError]]:
+    """Each path's prediction or error, in order, CHUNK images at a time: memory stays flat
+    however many there are."""
+    from ..vision import preprocess
+
+    for start in range(0, len(paths), CHUNK):
+        found: dict[str, Any] = {}
+        for path, problem in paths[start : start + CHUNK]:
+            try:
+                if problem:
+                    raise DigitrecError(f"{path}: {problem}", code="not_found")
+                found[path] = preprocess(path)
+            except DigitrecError as exc:
+                found[path] = exc
+        read = [p for p in found.values() if not isinstance(p, DigitrecError)]
+        predictions = iter(model.classify(read))
+        for path, _ in paths[start : start + CHUNK]:
+            p = found[path]
+            yield path, p if isinstance(p, DigitrecError) else next(predictions)
+
+
+def _print_table(rows: Iterator[Row], width: int) -> None:
     print(f"{'file':<{width}}  digit  confidence  top-3")
     for r in rows:
         if r["digit"] is None:
@@ -90,14 +118,38 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         print(f"{r['file']:<{width}}  {r['digit']:>5}  {r['confidence']:>10.1%}  {top}{flag}")
 
 
-def _save_processed(predictions: dict, folder: Path) -> None:
-    from PIL import Image
+class _Saver:
+    """Writes the 28x28 image the model saw for each input into a folder, named after the
+    input (x.png for x.jpg); where inputs share a name (a/x.png and b/x.png, x.png and x.jpg),
+    the later ones get -2, -3, ... in the order given, so none replaces another."""
 
-    from ..atomic import atomic_path
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.taken: dict[str, int] = {}
+        self.renamed = 0
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DigitrecError(f"{folder}: cannot make the folder ({describe(exc)})",
+                                "write_failed") from None
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for path, prediction in predictions.items():
+    def save(self, path: str, prediction: Prediction) -> None:
+        from PIL import Image
+
+        from ..atomic import atomic_path
+
         if prediction.processed is None:
-            continue
-        with atomic_path(folder / f"{Path(path).stem}.png") as tmp:
-            Image.fromarray((prediction.processed * 255).round().astype("uint8")).save(tmp, "PNG")
+            return
+        stem = Path(path).stem
+        seen = self.taken.get(stem.lower(), 0)  # case-insensitive file systems too
+        self.taken[stem.lower()] = seen + 1
+        if seen:
+            stem, self.renamed = f"{stem}-{seen + 1}", self.renamed + 1
+        image = Image.fromarray((prediction.processed * 255).round().astype("uint8"))
+        target = self.folder / f"{stem}.png"
+        try:
+            with atomic_path(target) as tmp:
+                image.save(tmp, "PNG")
+        except OSError as exc:
+            raise DigitrecError(f"{target}: cannot write the processed image "
+                                f"({describe(exc)})", "write_failed") from None

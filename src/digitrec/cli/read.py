@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from ..batch import Job
 from ..errors import DigitrecError
 from ..reading.picture import check_picture
 from ..reading.search import check_pattern, parse_digits
 from . import archive
-from .common import add_images_and_format, add_threads, expand_paths, print_results
+from .common import Row, add_images_and_format, add_threads, expand_paths, name_width, print_results
 
 
 def _argument(check: Callable[[str], object]) -> Callable[[str], object]:
@@ -71,41 +71,42 @@ def run(args: argparse.Namespace) -> int:
                             "with --math", "bad_parameter")
     csv_fields, csv_row = (calc.CSV_FIELDS, calc.csv_row) if math else (result.CSV_FIELDS,
                                                                         result.csv_row)
-    table = _print_sums if math else _print_table
+    paths = expand_paths(args.paths)
+    width = name_width(p for p, _ in paths)
+    table = functools.partial(_print_sums if math else _print_table, width=width)
     job = Job("calc" if math else "read", args.model, args.calc_model, digits=args.digits,
               pattern=args.pattern)
-    paths = expand_paths(args.paths)
     if archive.wanted(args, len(paths)):
         if args.show:
             raise DigitrecError("--show draws each image: not with --jobs or --output",
                                 "bad_parameter")
         return archive.read_all(
             args, [p for p, _ in paths], job,
-            lambda found, problems: print_results(args, found, csv_fields, csv_row, table,
-                                                  problems))
+            lambda found: print_results(args, found, csv_fields, csv_row, table))
     model = job.load(args.threads)
-    rows: list[dict[str, Any]] = []
-    problems = []
-    many = len(paths) > 1
-    for k, (path, problem) in enumerate(paths, 1):
-        try:
-            if problem:
-                raise DigitrecError(f"{path}: {problem}", code="not_found")
-            found = job.result(model, path)
-        except DigitrecError as exc:
-            rows.append({"file": path, **job.failure(exc)})
-            problems.append(str(exc))
-            continue
-        rows.append({"file": path, **found.to_dict(decimals=4)})
-        if args.show:  # a picture that cannot be written is a problem; the reading stands
+    problems: list[str] = []  # pictures that could not be written; each image's own are rows
+
+    def rows() -> Iterator[Row]:
+        many = len(paths) > 1
+        for k, (path, problem) in enumerate(paths, 1):
             try:
-                drawn = (picture(path, found.reading, [f"{s.text}  ({s.line.confidence:.1%})"
-                                                       for s in found.sums])
-                         if math else picture(path, found))
-                save_picture(drawn, _picture_path(args.show, path, k, many))
+                if problem:
+                    raise DigitrecError(f"{path}: {problem}", code="not_found")
+                found = job.result(model, path)
             except DigitrecError as exc:
-                problems.append(str(exc))
-    return print_results(args, rows, csv_fields, csv_row, table, problems)
+                yield {"file": path, **job.failure(exc)}
+                continue
+            yield {"file": path, **found.to_dict(decimals=4)}
+            if args.show:  # a picture that cannot be written is a problem; the reading stands
+                try:
+                    drawn = (picture(path, found.reading,
+                                     [f"{s.text}  ({s.line.confidence:.1%})" for s in found.sums])
+                             if math else picture(path, found))
+                    save_picture(drawn, _picture_path(args.show, path, k, many))
+                except DigitrecError as exc:
+                    problems.append(str(exc))
+
+    return print_results(args, rows(), csv_fields, csv_row, table, problems)
 
 
 def _picture_path(out: Path, image: str, k: int, many: bool) -> Path:
@@ -113,8 +114,7 @@ def _picture_path(out: Path, image: str, k: int, many: bool) -> Path:
     return out.with_name(f"{out.stem}-{k}-{Path(image).stem}{out.suffix}") if many else out
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    width = max(len("file"), *(len(r["file"]) for r in rows))
+def _print_table(rows: Iterable[Row], width: int) -> None:
     print(f"{'file':<{width}}  {'number':>12}  confidence  characters (left edge, x)")
     for r in rows:
         if not r["lines"]:
@@ -127,8 +127,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             print(f"{name:<{width}}  {line['text']:>12}  {line['confidence']:>10.1%}  {where}")
 
 
-def _print_sums(rows: list[dict[str, Any]]) -> None:
-    width = max(len("file"), *(len(r["file"]) for r in rows))
+def _print_sums(rows: Iterable[Row], width: int) -> None:
     print(f"{'file':<{width}}  {'confidence':>10}  sum")
     for r in rows:
         if not r["sums"]:
