@@ -3,12 +3,15 @@ client can hold, written files survive contention and bad disks, and the errors 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from PIL import Image
 
 import digitrec
 from digitrec.errors import DigitrecError
@@ -54,7 +57,6 @@ def test_one_client_cannot_hold_the_server(tmp_path: Path) -> None:
     # bench/limits.py's attacks, smaller: big uploads at once and in batches, one over the
     # pixel cap, slow connections past the file descriptors; a user posts a drawing throughout.
     import json
-    import subprocess
 
     out = tmp_path / "limits.json"
     done = subprocess.run([sys.executable, str(Path(fuzz.__file__).parent / "limits.py"),
@@ -132,3 +134,273 @@ def test_the_server_refuses_images_over_its_pixel_cap_before_decoding() -> None:
     assert refused.status_code == 413
     assert refused.json() == {"detail": "upload: 300x300 pixels is over this server's limit of "
                                         "62,500 pixels", "code": "too_large"}
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "digits"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+
+    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_predict_on_a_folder_prints_as_it_reads(tmp_path: Path, mnist_dir: Path) -> None:
+    # Rows come out while the folder is still being read (before: all at the end, with every
+    # image held in memory); bench/folder.py measures 60,000 images.
+    import json
+
+    out = tmp_path / "folder.json"
+    done = _cli_script("folder.py", "--counts", "2000", "--data-dir", str(mnist_dir),
+                       "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    for run in json.loads(out.read_text())["runs"]:
+        assert run["rows"] == 2000 and run["exit"] == 0
+        assert run["first_row_s"] < 0.6 * run["seconds"]
+        assert run["peak_mb"] < 300
+
+
+def _cli_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+
+    return subprocess.run([sys.executable, str(Path(fuzz.__file__).parent / name), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_save_processed_gives_inputs_that_share_a_name_their_own_files(tmp_path: Path) -> None:
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    shutil.copy(EXAMPLES / "canvas-6.png", tmp_path / "a" / "x.png")
+    shutil.copy(EXAMPLES / "scan-ruled-2.jpg", tmp_path / "b" / "x.png")
+    shutil.copy(EXAMPLES / "photo-small-3.jpg", tmp_path / "x.jpg")
+    out = tmp_path / "seen"
+    done = _cli("predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"),
+                str(tmp_path / "x.jpg"), "--save-processed", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.png", "x-3.png", "x.png"]
+    pictures = {np.asarray(Image.open(p)).tobytes() for p in out.iterdir()}
+    assert len(pictures) == 3  # three different images, none replaced
+    assert "renamed with -2, -3" in done.stderr
+
+
+def test_a_newline_in_a_file_name_cannot_forge_rows(tmp_path: Path) -> None:
+    import csv
+    import io
+    import shutil
+
+    forged = tmp_path / "x.png\nforged.png  9  100.0%"
+    shutil.copy(EXAMPLES / "canvas-6.png", forged)
+    missing = tmp_path / "gone\nforged error.png"
+    table = _cli("predict", str(forged), str(missing))
+    assert len(table.stdout.splitlines()) == 3  # the header and two rows
+    assert "x.png\\nforged.png" in table.stdout
+    assert len(table.stderr.splitlines()) == 1 and "gone\\nforged error.png" in table.stderr
+    as_csv = _cli("predict", str(forged), "--csv").stdout
+    assert len(as_csv.splitlines()) == 2
+    assert next(csv.DictReader(io.StringIO(as_csv)))["file"].endswith("x.png\\nforged.png  9"
+                                                                      "  100.0%")
+    read = _cli("read", str(forged))
+    assert len(read.stdout.splitlines()) == 2
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
+    """A finished one-epoch run: checkpoint.pt and model.onnx."""
+    out = tmp_path_factory.mktemp("run")
+    done = _cli("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
+                str(out), "--data-dir", str(mnist_dir), "--quiet")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _copy_run(run_folder: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run_folder, to)
+    return to
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_second_training_into_the_same_folder_is_refused(tmp_path: Path,
+                                                           mnist_dir: Path) -> None:
+    import time
+
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "digitrec", "train", "--preset", "tiny",
+                              "--subset", "2000", "--epochs", "3", "--out", str(out),
+                              "--data-dir", str(mnist_dir), "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lock = out / ".digitrec.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = _cli("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
+                  str(out), "--overwrite", "--data-dir", str(mnist_dir), "--quiet")
+    assert second.returncode == 1
+    assert second.stderr.strip() == (
+        f"digitrec: error: {out} is in use by another run (process {first.pid}; lock file "
+        f"{lock}): wait for it to end, or choose another --out")
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    again = _cli("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
+                 str(out), "--overwrite", "--data-dir", str(mnist_dir), "--quiet")
+    assert again.returncode == 0, again.stderr  # the lock went with its run
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_an_epoch(
+        run_folder: Path, tmp_path: Path, mnist_dir: Path) -> None:
+    import signal
+    import time
+
+    out = _copy_run(run_folder, tmp_path / "run")
+    checkpoint, model = out / "checkpoint.pt", out / "model.onnx"
+    before = _digest(checkpoint), _digest(model)
+    failed = _cli("train", "--preset", "tiny", "--out", str(out), "--overwrite", "--data-dir",
+                  str(tmp_path / "no-data"), "--quiet")
+    assert failed.returncode == 1
+    assert (_digest(checkpoint), _digest(model)) == before  # before: the checkpoint was gone
+    # A new run killed after its first epoch: its checkpoint, and no model of the old run.
+    new = subprocess.Popen([sys.executable, "-m", "digitrec", "train", "--preset", "tiny",
+                            "--subset", "2000", "--epochs", "20", "--out", str(out),
+                            "--overwrite", "--data-dir", str(mnist_dir), "--quiet"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _digest(checkpoint) == before[0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    new.send_signal(signal.SIGKILL)
+    new.wait()
+    assert _digest(checkpoint) != before[0]
+    assert not model.exists()
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda c: c.pop("optimizer"), "'optimizer' is missing"),
+    (lambda c: c["recipe"].update(lr="fast"), "recipe lr='fast' is not a float"),
+    (lambda c: c["recipe"].update(colour="blue"), "does not know: colour"),
+    (lambda c: c.update(history=[{"epoch": 1}]), "'history' is not a list of epochs"),
+    (lambda c: c.update(epoch="1"), "'epoch' is missing or not a int"),
+    (lambda c: c["optimizer"].update(state={}, param_groups=[{}]),
+     "optimiser or schedule does not fit"),
+])
+def test_a_hand_edited_checkpoint_is_refused_in_one_line(run_folder: Path, tmp_path: Path,
+                                                         mnist_dir: Path, edit, problem) -> None:
+    import torch
+
+    out = _copy_run(run_folder, tmp_path / "run")
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    ckpt["epoch"], ckpt["recipe"]["epochs"] = 1, 2  # so that --resume has an epoch to run
+    edit(ckpt)
+    torch.save(ckpt, out / "checkpoint.pt")
+    done = _cli("train", "--resume", "--out", str(out), "--subset", "500", "--data-dir",
+                str(mnist_dir), "--quiet")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and problem in lines[0], done.stderr
+
+
+def _with_metadata(tmp_path: Path, key: str, value: str) -> Path:
+    import onnx
+
+    proto = onnx.load(digitrec.load_model().path)
+    entry = next((p for p in proto.metadata_props if p.key == key), None)
+    if entry is None:  # a field the card leaves out at its default
+        entry = proto.metadata_props.add()
+        entry.key = key
+    entry.value = value
+    path = tmp_path / f"{key}.onnx"
+    onnx.save(proto, path)
+    return path
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("novelty_threshold", "high", "is not a valid float"),
+    ("recipe", "{not json", "is not a valid dict"),
+    ("history", "[1, 2]", "is not a list of epochs"),
+    ("history", '[{"epoch": 1}]', "is not a list of epochs"),
+    ("test_accuracy", "nan", "is not a finite number"),
+    ("validation_accuracy", "99.5", "is not a fraction"),
+    ("classes", "0123", "does not list the ten digits first"),
+])
+def test_bad_model_metadata_is_refused_everywhere_in_one_line(tmp_path: Path, key: str,
+                                                              value: str, problem: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from digitrec.serve import create_app
+
+    path = _with_metadata(tmp_path, key, value)
+    for command in (["info", str(path)], ["predict", str(EXAMPLES / "canvas-6.png"),
+                                          "--model", str(path)]):
+        done = _cli(*command)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            f"digitrec: error: {path}: metadata {key!r} {problem}"
+            + done.stderr.strip().split(problem, 1)[1]]
+    with pytest.raises(DigitrecError, match=problem):
+        TestClient(create_app(path))
+
+
+def test_a_model_whose_output_is_not_its_classes_is_refused(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from digitrec.contract import ModelCard
+
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [784, 400], [0.0] * 784 * 400)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["image"], ["flat"]),
+         helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probabilities"])],
+        "wide", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 400])],
+        [weights])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    ModelCard(architecture="wide").write_into(proto)
+    path = tmp_path / "wide.onnx"
+    onnx.save(proto, path)
+    done = _cli("predict", str(EXAMPLES / "canvas-6.png"), "--model", str(path))
+    assert done.returncode == 1 and "digit" not in done.stdout
+    assert done.stderr.strip() == (f"digitrec: error: {path}: output 'probabilities' gives "
+                                   "shape (1, 400) where its card's 10 classes need (N, 10)")
+
+
+def _file_size_limit(limit: int):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+# Python writes bytecode caches too: under the limit they would be cut short, for later runs.
+_NO_CACHE = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_file(run_folder: Path, tmp_path: Path,
+                                                         mnist_dir: Path) -> None:
+    # RLIMIT_FSIZE makes writes past it fail as a full disk does (Python ignores SIGXFSZ).
+    out = tmp_path / "seen"
+    saved = subprocess.run([sys.executable, "-m", "digitrec", "predict",
+                            str(EXAMPLES / "canvas-6.png"), "--save-processed", str(out)],
+                           capture_output=True, text=True, preexec_fn=_file_size_limit(100),
+                           env=_NO_CACHE)
+    assert saved.returncode == 1
+    assert saved.stderr.strip() == (f"digitrec: error: {out / 'canvas-6.png'}: cannot write "
+                                    "([Errno 27] File too large)")
+    assert list(out.iterdir()) == []  # the temporary file went too
+    run = _copy_run(run_folder, tmp_path / "run")
+    before = _digest(run / "checkpoint.pt")
+    trained = subprocess.run([sys.executable, "-m", "digitrec", "train", "--preset", "tiny",
+                              "--subset", "1000", "--epochs", "1", "--out", str(run),
+                              "--overwrite", "--data-dir", str(mnist_dir), "--quiet"],
+                             capture_output=True, text=True, env=_NO_CACHE,
+                             preexec_fn=_file_size_limit(20_000))
+    assert trained.returncode == 1
+    lines = trained.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"digitrec: error: {run / 'checkpoint.pt'}: cannot write the checkpoint"), lines
+    assert _digest(run / "checkpoint.pt") == before
+    assert sorted(p.name for p in run.iterdir()) == [".digitrec.lock", "checkpoint.pt",
+                                                     "model.onnx"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -103,6 +104,9 @@ class ModelCard:
                 raise DigitrecError(
                     f"{source}: metadata {key!r} is not a valid {kinds[key].__name__}: "
                     f"{text[:40]!r}") from None
+            problem = None if values[key] is None else _check(key, values[key])
+            if problem:
+                raise DigitrecError(f"{source}: metadata {key!r} {problem}: {text[:40]!r}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +138,36 @@ def _field_kinds() -> dict[str, type]:
         kinds[f.name] = typing.get_origin(hint) or hint
     del kinds["extra"]
     return kinds
+
+
+# What each epoch of a card's history holds (and `digitrec info` prints), as numbers.
+HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+_FRACTIONS = ("validation_accuracy", "test_accuracy")
+
+
+def _number(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check(key: str, value: Any) -> str | None:
+    """Why a decoded value cannot be what its field means, or None: the checks beyond its type
+    that keep a hand-edited file from reaching the code that reads it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "is not a finite number"
+    if key in _FRACTIONS and not 0 <= value <= 1:
+        return "is not a fraction between 0 and 1"
+    if key in ("novelty_threshold", "parameters") and value < 0:
+        return "is negative"
+    if key == "classes" and (not value.startswith(DIGITS) or len(set(value)) != len(value)):
+        return "does not list the ten digits first, each character once"
+    if key == "history" and not all(
+            isinstance(e, dict) and all(_number(e.get(f)) for f in HISTORY_FIELDS)
+            for e in value):
+        return f"is not a list of epochs, each with the numbers {', '.join(HISTORY_FIELDS)}"
+    if key == "members" and not all(isinstance(e, dict) for e in value):
+        return "is not a list of networks, each a JSON object"
+    return None
 
 
 def _decode(text: str, kind: type) -> Any:

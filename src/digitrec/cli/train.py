@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import folder_lock
 from ..cpus import available_cores
 from ..training.recipes import PRESETS, SCHEDULES
 from .common import add_data_dir, add_threads
@@ -80,12 +82,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..training import distributed
 
+    args.preset = args.preset or (args.arch if args.arch in PRESETS else "default")
+    args.out = args.out or f"runs/{args.preset}"
     group = distributed.from_environment()
     if group is None:
-        return _train(args, None)
+        with folder_lock(args.out):  # a second run would replace this one's checkpoints
+            return _train(args, None)
     distributed.join(group)
     try:
-        return _train(args, group)
+        with folder_lock(args.out) if group.leader else contextlib.nullcontext():
+            return _train(args, group)
     finally:
         distributed.leave()
 
@@ -102,8 +108,7 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
                                            if group else None))
     overrides = {name: getattr(args, name) for name in [*_RECIPE_FLAGS, *_RECIPE_SWITCHES]
                  if getattr(args, name) is not None}
-    preset = args.preset or (args.arch if args.arch in PRESETS else "default")
-    out = Path(args.out or f"runs/{preset}")
+    preset, out = args.preset, Path(args.out)
     members = plan_members(dataclasses.replace(PRESETS[preset], **overrides), out,
                            ensemble=args.ensemble, resume=args.resume,
                            overwrite=args.overwrite, overrides=overrides)

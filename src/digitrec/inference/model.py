@@ -219,4 +219,22 @@ def load_model(path: str | os.PathLike[str] | None = None, threads: int | None =
             f"{path}: not a digitrec model (expects input '{INPUT_NAME}' of shape (N, 1, 28, 28) "
             f"and output '{OUTPUT_NAME}')"
         )
-    return Model(session, path, threads)  # reads the card: a file without one is refused here
+    model = Model(session, path, threads)  # reads the card: a file without one is refused here
+    _check_outputs(model, path)
+    return model
+
+
+def _check_outputs(model: Model, path: Path) -> None:
+    """Run a blank image once: a graph whose outputs do not fit its card (400 "probabilities"
+    for 10 classes, say) is refused here, not read as "digit 354" later."""
+    try:
+        probs, novelty = model.scores(np.zeros((1, 28, 28), np.float32))
+    except Exception as exc:  # ORT's own errors for a graph that cannot run
+        raise DigitrecError(f"{path}: the model cannot run ({describe(exc)})") from None
+    classes = len(model.classes)
+    if probs.shape != (1, classes) or not np.isfinite(probs).all():
+        raise DigitrecError(f"{path}: output '{OUTPUT_NAME}' gives shape {probs.shape} where "
+                            f"its card's {classes} classes need (N, {classes})")
+    if novelty is not None and novelty.shape != (1,):
+        raise DigitrecError(f"{path}: output '{NOVELTY_NAME}' gives shape {novelty.shape} "
+                            "where one distance per image is needed")

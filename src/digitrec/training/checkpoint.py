@@ -22,9 +22,12 @@ from .state import EpochStats, TrainingState, TrainResult
 
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+MODEL_NAME = "model.onnx"  # what a run exports beside its checkpoint
 
 
 def save_checkpoint(path: Path, state: TrainingState) -> None:
+    """Write the state after an epoch. A fresh run's first checkpoint replaces an earlier run's
+    (`train --overwrite` keeps that one until then), so that run's model goes with it."""
     content = {
         "format": CHECKPOINT_FORMAT,
         "digitrec_version": __version__,
@@ -36,7 +39,13 @@ def save_checkpoint(path: Path, state: TrainingState) -> None:
         "history": [dataclasses.asdict(h) for h in state.history],
     }
     with atomic_path(path) as tmp:
-        torch.save(content, tmp)
+        try:
+            torch.save(content, tmp)
+        except RuntimeError as exc:  # torch reports a full disk as its own error
+            raise DigitrecError(f"{path}: cannot write the checkpoint ({describe(exc)})",
+                                "write_failed") from None
+    if state.epoch == 1:
+        (path.parent / MODEL_NAME).unlink(missing_ok=True)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -50,12 +59,51 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: not a readable digitrec checkpoint ({describe(exc)})") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise DigitrecError(f"{path}: not a digitrec checkpoint")
+    if not isinstance(ckpt["format"], int):
+        raise DigitrecError(f"{path}: checkpoint's 'format' is not a number")
     if ckpt["format"] > CHECKPOINT_FORMAT:
         raise DigitrecError(
             f"{path}: checkpoint format {ckpt['format']} is newer than this digitrec "
             f"{__version__} understands ({CHECKPOINT_FORMAT}); upgrade digitrec"
         )
+    for key, kind in _PARTS.items():
+        if not isinstance(ckpt.get(key), kind):
+            raise DigitrecError(f"{path}: checkpoint's {key!r} is missing or not a "
+                                f"{kind.__name__} (was the file edited?)")
+    checked_recipe(ckpt["recipe"], path)
+    try:
+        [EpochStats(**h) for h in ckpt["history"]]
+    except TypeError:
+        raise DigitrecError(f"{path}: checkpoint's 'history' is not a list of epochs") from None
     return ckpt
+
+
+# What a checkpoint holds besides its format, by type.
+_PARTS = {"recipe": dict, "epoch": int, "model": dict, "optimizer": dict, "history": list}
+
+
+def checked_recipe(values: dict[str, Any], path: Path) -> Recipe:
+    """A checkpoint's recipe, each value of its field's type: a hand-edited one fails here in
+    one line, not in the middle of training."""
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise DigitrecError(f"{path}: checkpoint's recipe has keys this digitrec does not "
+                            f"know: {', '.join(unknown)}")
+    for name, value in values.items():
+        default = fields[name].default
+        if default is None or default is dataclasses.MISSING:
+            continue
+        kind = type(default)
+        fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not fits and not (kind is float and type(value) is int):
+            raise DigitrecError(f"{path}: checkpoint's recipe {name}={value!r} is not a "
+                                f"{kind.__name__}")
+    try:
+        return Recipe(**values)
+    except TypeError as exc:
+        raise DigitrecError(f"{path}: checkpoint's recipe does not fit this digitrec "
+                            f"({describe(exc)})") from None
 
 
 def restore(state: TrainingState, ckpt: dict[str, Any]) -> None:
@@ -65,9 +113,13 @@ def restore(state: TrainingState, ckpt: dict[str, Any]) -> None:
     except RuntimeError as exc:
         raise DigitrecError(f"checkpoint does not fit architecture {state.recipe.arch!r}: "
                             f"{describe(exc)}") from None
-    state.optimizer.load_state_dict(ckpt["optimizer"])
-    if state.scheduler is not None:
-        state.scheduler.load_state_dict(ckpt["scheduler"])
+    try:
+        state.optimizer.load_state_dict(ckpt["optimizer"])
+        if state.scheduler is not None:
+            state.scheduler.load_state_dict(ckpt["scheduler"])
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
+        raise DigitrecError(f"checkpoint's optimiser or schedule does not fit its recipe: "
+                            f"{describe(exc)}") from None
     state.history = [EpochStats(**h) for h in ckpt["history"]]
 
 
@@ -81,7 +133,7 @@ def load_result(ckpt: dict[str, Any]) -> TrainResult:
 
 def resume_recipe(ckpt: dict[str, Any], path: Path, overrides: dict[str, Any]) -> Recipe:
     """The checkpoint's recipe; options given explicitly must agree, or results would differ."""
-    recipe = Recipe(**ckpt["recipe"])
+    recipe = checked_recipe(ckpt["recipe"], path)
     for key, value in overrides.items():
         if getattr(recipe, key) != value:
             raise DigitrecError(

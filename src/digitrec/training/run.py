@@ -24,7 +24,7 @@ from ..data import MNIST, SHA256
 from ..errors import DigitrecError
 from ..export.subspace import DigitSubspace
 from ..export.to_onnx import export_line_reader, export_onnx
-from .checkpoint import CHECKPOINT_NAME, read_checkpoint, resume_recipe
+from .checkpoint import CHECKPOINT_NAME, MODEL_NAME, read_checkpoint, resume_recipe
 from .distributed import Group
 from .lines import default_workers, evaluate, fit_lines, fixed_strings, sums_share
 from .loop import fit
@@ -34,7 +34,6 @@ from .state import TrainResult, pick_device
 from .symbols import HELD_OUT, PER_SYMBOL, mixed, with_symbols
 from .validation import accuracy
 
-MODEL_NAME = "model.onnx"
 TEST_STRINGS = 1000  # strings of MNIST test digits a trained reader is tested on
 
 
@@ -67,12 +66,10 @@ def plan_members(recipe: Recipe, out: Path, *, ensemble: int = 1, resume: bool =
     if resume:
         recipe = resume_recipe(read_checkpoint(paths[0]), paths[0], overrides or {})
     else:
-        for path in paths:
+        for path in paths:  # with overwrite, the earlier run stays until the first epoch
             if path.exists() and not overwrite:
                 raise DigitrecError(f"{path} holds an earlier run: continue it with --resume, "
                                     f"or start afresh with --overwrite or another --out")
-        for path in paths:
-            path.unlink(missing_ok=True)
     check_arch(recipe.arch)  # before any data is loaded, so a typo fails at once
     members = []
     for k, (folder, path) in enumerate(zip(dirs, paths, strict=True)):
