@@ -57,6 +57,11 @@ class ModelCard:
     history: list[dict[str, Any]] | None = None
     members: list[dict[str, Any]] | None = None  # an ensemble's networks
     novelty_threshold: float | None = None  # distances above it are "unlike any digit"
+    # Probabilities are the logits divided by it, softmaxed (fitted by `digitrec calibrate`);
+    # applied at inference, so the graph's output is the network's own.
+    temperature: float | None = None
+    # For `read`: a line's confidence has its log-odds times "scale" plus "shift" (Platt).
+    read_calibration: dict[str, float] | None = None
     precision: str | None = None  # "int8" or "fp16" for copies; None for the fp32 original
     calibration: dict[str, Any] | None = None  # which images set an int8 copy's ranges
     parent: dict[str, Any] | None = None  # the model a fine-tuned one started from
@@ -159,6 +164,12 @@ def _check(key: str, value: Any) -> str | None:
         return "is not a fraction between 0 and 1"
     if key in ("novelty_threshold", "parameters") and value < 0:
         return "is negative"
+    if key == "read_calibration" and not (
+            set(value) == {"scale", "shift"} and all(_number(v) for v in value.values())
+            and value["scale"] > 0):
+        return 'is not {"scale": a positive number, "shift": a number}'
+    if key == "temperature" and value <= 0:
+        return "is not a positive number"
     if key == "classes" and (not value.startswith(DIGITS) or len(set(value)) != len(value)):
         return "does not list the ten digits first, each character once"
     if key == "history" and not all(

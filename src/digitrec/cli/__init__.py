@@ -10,9 +10,23 @@ import sys
 
 from .. import __version__
 from ..errors import DigitrecError
-from . import calc, evaluate, export, feedback, finetune, imports, info, predict, read, serve, train
+from . import (
+    calc,
+    calibrate,
+    evaluate,
+    export,
+    feedback,
+    finetune,
+    imports,
+    info,
+    predict,
+    read,
+    serve,
+    train,
+)
 
-_COMMANDS = (train, finetune, evaluate, predict, read, calc, serve, feedback, export, imports,
+_COMMANDS = (train, finetune, evaluate, predict, read, calc, serve, feedback, export, calibrate,
+             imports,
              info)
 
 

@@ -33,16 +33,19 @@ class Calculator:
         self.classes = symbols.classes
         self.novelty_threshold = symbols.novelty_threshold
 
-    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    read_calibration = None  # a sum's confidence is the network's own
+
+    def scores(self, images: np.ndarray, tempered: bool = True
+               ) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities (N, classes) and distances from the characters learned (N,)."""
-        probs, novelty = self.symbols.scores(images)
+        probs, novelty = self.symbols.scores(images, tempered)
         share = probs[:, : len(DIGITS)].sum(1, keepdims=True)
         digits = among_digits(probs)
         # Where a digit is all but ruled out (an operator, surely), its share is too small
         # for the digit model's opinion to matter: the calculator's own split stands.
         asked = share[:, 0] >= DIGIT_SHARE
         if asked.any():
-            digits[asked] = among_digits(self.digits.probabilities(images[asked]))
+            digits[asked] = among_digits(self.digits.probabilities(images[asked], tempered))
         return np.concatenate([share * digits, probs[:, len(DIGITS) :]], 1), novelty
 
     def unusual(self, distance: float | None) -> bool:

@@ -35,6 +35,29 @@ def among_digits(probs: np.ndarray) -> np.ndarray:
     return part / np.maximum(part.sum(1, keepdims=True), 1e-12)
 
 
+def temper(probs: np.ndarray, temperature: float | None) -> np.ndarray:
+    """Probabilities (N, classes) as the logits divided by ``temperature`` would give them:
+    p ** (1 / T), renormalised (probabilities hold the logits up to a constant)."""
+    if temperature is None or temperature == 1:
+        return probs
+    logits = np.log(np.maximum(probs.astype(np.float64), 1e-30)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    tempered = np.exp(logits)
+    return (tempered / tempered.sum(axis=1, keepdims=True)).astype(probs.dtype)
+
+
+def calibrate_line(confidence: float, platt: dict[str, float] | None) -> float:
+    """A line's confidence (the probability its text is right) through Platt scaling: its
+    log-odds times ``platt["scale"]`` plus ``platt["shift"]``. A line's probability is a product
+    over its characters and alignments, far too low where it is low: one temperature cannot
+    lift that end without spoiling the other, two numbers can."""
+    if platt is None:
+        return confidence
+    p = min(max(confidence, 1e-6), 1 - 1e-6)
+    odds = platt["scale"] * (np.log(p) - np.log1p(-p)) + platt["shift"]
+    return float(1 / (1 + np.exp(-odds)))
+
+
 class Model:
     """A loaded digit classifier. Build it with `load_model`."""
 
@@ -51,6 +74,8 @@ class Model:
         has_novelty = NOVELTY_NAME in [o.name for o in session.get_outputs()]
         # Models exported before digit-likeness scores have neither the output nor a threshold.
         self.novelty_threshold = self.card.novelty_threshold if has_novelty else None
+        self.temperature = self.card.temperature  # None: the network's probabilities as they are
+        self.read_calibration = self.card.read_calibration  # of `read`'s line confidences
 
     def info(self) -> dict[str, Any]:
         """The model's metadata, decoded: numbers as numbers, structures as dicts and lists."""
@@ -144,13 +169,16 @@ class Model:
         """`read` for many images."""
         return [self.read(image, digits, pattern) for image in images]
 
-    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def scores(self, images: np.ndarray, tempered: bool = True
+               ) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities (N, 10) and distances from the digits learned (N,), or None for models
-        without that score, for images already in MNIST's form."""
+        without that score, for images already in MNIST's form. ``tempered``: calibrated by
+        the model's temperature; else the network's own."""
+        temperature = self.temperature if tempered else None
         if self.novelty_threshold is None:
-            return self._run(images, [OUTPUT_NAME])[0], None
+            return temper(self._run(images, [OUTPUT_NAME])[0], temperature), None
         probs, novelty = self._run(images, [OUTPUT_NAME, NOVELTY_NAME])
-        return probs, novelty
+        return temper(probs, temperature), novelty
 
     def unusual(self, distance: float | None) -> bool:
         """Whether a distance from the digits learned is beyond the model's threshold: the
@@ -158,13 +186,14 @@ class Model:
         return (distance is not None and self.novelty_threshold is not None
                 and distance > self.novelty_threshold)
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
+    def probabilities(self, images: np.ndarray, tempered: bool = True) -> np.ndarray:
         """Class probabilities (N, 10) for images already in MNIST's form (no preprocessing).
 
         ``images`` is one image (28, 28) or a batch (N, 28, 28) or (N, 1, 28, 28), white digit
         on black, either uint8 in 0..255 or float in [0, 1].
         """
-        return self._run(images, [OUTPUT_NAME])[0]
+        return temper(self._run(images, [OUTPUT_NAME])[0],
+                      self.temperature if tempered else None)
 
     def _run(self, images: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         x = np.asarray(images)

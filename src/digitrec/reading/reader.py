@@ -11,7 +11,7 @@ import numpy as np
 
 from ..contract import DIGITS, LINE_HEIGHT, SUM_LINE_CHARS
 from ..inference.lines import POOLING, LineModel
-from ..inference.model import among_digits
+from ..inference.model import among_digits, calibrate_line
 from ..vision import ImageSource, locate
 from ..vision.components import components
 from ..vision.decode import gray_image
@@ -72,8 +72,10 @@ def focused_ink(source: ImageSource) -> Ink:
 class Scorer(Protocol):
     novelty_threshold: float | None
     classes: str  # what the probabilities' columns stand for: digits first
+    read_calibration: dict[str, float] | None  # of a line's confidence (`digitrec calibrate`)
 
-    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def scores(self, images: np.ndarray, tempered: bool = True
+               ) -> tuple[np.ndarray, np.ndarray | None]: ...
 
     def unusual(self, distance: float | None) -> bool: ...
 
@@ -189,7 +191,9 @@ class _Classify:
         if not images:
             return
         model = self.model
-        probs, novelty = model.scores(np.stack(images))
+        # The search weighs the readers by the network's own probabilities, as it was tuned;
+        # the line's confidence is calibrated as a whole, below.
+        probs, novelty = model.scores(np.stack(images), tempered=False)
         if self.classes == DIGITS:
             probs = among_digits(probs)
         for n, (k, start, end) in enumerate(jobs):
@@ -258,5 +262,7 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
                                            path, classify.classes))
         confidence = (choice.probability if choice.probability is not None
                       else float(np.prod([c.confidence for c in chars])))
+        if math is None:
+            confidence = calibrate_line(confidence, model.read_calibration)
         out.append(TextLine(choice.text, confidence, chars, choice.agreed))
     return Reading(out, None if out else "faint")
