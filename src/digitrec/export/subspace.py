@@ -17,8 +17,8 @@ from ..vision import preprocess
 class DigitSubspace:
     mean: Tensor  # (784,)
     components: Tensor  # (k, 784), orthonormal
-    # Distances above it are unusual: the 99.5th percentile of validation digits (measured:
-    # drawn letters 4.2-5.7 against 4.08; 1.3% of realistic photos of digits are flagged).
+    # Distances above it are unusual: the 99.5th percentile of MNIST validation digits, until
+    # `digitrec calibrate` (run after training) sets it on realistic digits.
     threshold: float
 
     @classmethod

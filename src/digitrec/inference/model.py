@@ -182,7 +182,7 @@ class Model:
 
     def unusual(self, distance: float | None) -> bool:
         """Whether a distance from the digits learned is beyond the model's threshold: the
-        99.5th percentile of real validation digits."""
+        99th percentile of realistic validation digits (`digitrec calibrate`)."""
         return (distance is not None and self.novelty_threshold is not None
                 and distance > self.novelty_threshold)
 
