@@ -34,8 +34,9 @@ from digitrec.evaluation.calibration import (
     most_confident_accuracy,
     reliability,
 )
+from digitrec.export.calibrate import read_numbers
 from digitrec.inference.model import temper
-from digitrec.synthetic import STYLES, render, render_number
+from digitrec.synthetic import STYLES, render
 from digitrec.training.glyphs import with_variants
 
 RESULTS = Path(__file__).parent / "results"
@@ -99,18 +100,10 @@ def digits_report(scored: dict, temperature: float | None) -> dict:
 
 
 def numbers_report(model: digitrec.Model, mnist, seed: int, count: int) -> dict:
-    """`read` on generated numbers: the line's confidence against the exact string."""
-    rng = np.random.default_rng(seed)
-    pool = [mnist.test_images[mnist.test_labels == d] for d in range(10)]
-    confidence, correct = [], []
-    for _ in range(count):
-        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 7))))
-        digits = [pool[int(c)][int(rng.integers(0, len(pool[int(c)])))] for c in text]
-        reading = model.read(render_number(text, digits, rng).data)
-        confidence.append(reading.confidence if reading.lines else 0.0)
-        correct.append(reading.text == text)
-    confidence_a, correct_a = np.array(confidence), np.array(correct)
-    return summary(confidence_a, correct_a, np.zeros(len(correct_a), bool))
+    """`read` on generated numbers of test digits: the line's confidence against the exact
+    string."""
+    confidence, correct = read_numbers(model, mnist.test_images, mnist.test_labels, count, seed)
+    return summary(confidence, correct, np.zeros(len(correct), bool))
 
 
 def diagram(reports: dict, path: Path) -> None:

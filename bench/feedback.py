@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import httpx
 from adapt import error, images, mnist_accuracy
+from serve import start_server
 
 import digitrec
 from digitrec.data import load_mnist
@@ -47,26 +47,9 @@ LOOP_STREAM, TEST_STREAM, TEST = 3, 2, 500  # adapt.py's test images are stream 
 MAX_SENT = 4000  # a writer read this well cannot give 200 corrections: stop there
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(db: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             "--feedback", str(db), "--workers", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+    proc, port = start_server("--feedback", str(db), "--workers", str(workers))
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def loop(writer: str, mnist, shipped: digitrec.Model, folder: Path) -> list[dict]:

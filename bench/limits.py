@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 from PIL import Image, ImageDraw
-from serve import _free_port, _tree_rss_mb
+from serve import _tree_rss_mb, start_server
 
 RESULTS = Path(__file__).parent / "results" / "limits.json"
 GOAL_MB = 300
@@ -53,24 +53,11 @@ def _png(side: int, mode: str = "RGBA") -> bytes:
 
 
 def _start(header_timeout: float) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-
     def few_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (FILES, FILES))
 
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             "--header-timeout", str(header_timeout)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=few_files)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(900):
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+    proc, port = start_server("--header-timeout", str(header_timeout), preexec_fn=few_files)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 class Sampler(threading.Thread):

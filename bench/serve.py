@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -97,13 +98,15 @@ async def _load(port: int, requests: list[bytes], clients: int, seconds: float,
     return latencies, failures, time.perf_counter() - began
 
 
-def start_server(workers: int, feedback: Path | None) -> tuple[subprocess.Popen, int]:
+def start_server(*flags: str, preexec_fn: Callable[[], None] | None = None
+                 ) -> tuple[subprocess.Popen, int]:
+    """`digitrec serve` with ``flags`` on a free loopback port, once /healthz answers (the
+    other benchmarks start theirs here too)."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             "--workers", str(workers),
-                             *(["--feedback", str(feedback)] if feedback else [])],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+                             *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=preexec_fn)
+    deadline = time.monotonic() + 90
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
@@ -117,7 +120,8 @@ def start_server(workers: int, feedback: Path | None) -> tuple[subprocess.Popen,
 
 def measure(workers: int, bodies: list[bytes], clients: int, seconds: float,
             max_requests: int, feedback: Path | None = None) -> dict:
-    proc, port = start_server(workers, feedback)
+    proc, port = start_server("--workers", str(workers),
+                              *(["--feedback", str(feedback)] if feedback else []))
     try:
         requests = [_request(port, b) for b in bodies]
         asyncio.run(_load(port, requests, clients, 1.0, 10**9))  # warm-up, not measured

@@ -139,7 +139,7 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
     if not leader:
         return 0
     final = trained[0] if len(trained) == 1 else export_ensemble(
-        [t.result for t in trained], mnist, out)
+        [t.result for t in trained], mnist, out, quick=bool(args.subset))
     for t in trained if len(trained) > 1 else []:
         print(f"member seed {t.result.recipe.seed}: validation accuracy "
               f"{t.validation_accuracy:.2%}, test accuracy {t.test_accuracy:.2%}")

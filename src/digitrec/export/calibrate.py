@@ -55,23 +55,29 @@ def read_calibration(model: Model, mnist: MNIST, count: int = NUMBERS,
                      seed: int = 0) -> dict[str, float]:
     """The Platt scaling of `read`'s line confidences with ``model`` (and its sequence reader),
     fitted on ``count`` numbers of validation digits rendered as users' images."""
-    from ..synthetic import render_number
-
-    _, (images, labels) = mnist.split()
-    rng = np.random.default_rng(seed)
-    pool = [images[labels == d] for d in range(10)]
     saved, model.read_calibration = model.read_calibration, None
-    confidence, correct = [], []
     try:
-        for _ in range(count):
-            text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 7))))
-            digits = [pool[int(c)][int(rng.integers(0, len(pool[int(c)])))] for c in text]
-            reading = model.read(render_number(text, digits, rng).data)
-            confidence.append(reading.confidence if reading.lines else 0.0)
-            correct.append(reading.text == text)
+        return fit_platt(*read_numbers(model, *mnist.split()[1], count, seed))
     finally:
         model.read_calibration = saved
-    return fit_platt(np.array(confidence), np.array(correct))
+
+
+def read_numbers(model: Model, images: np.ndarray, labels: np.ndarray, count: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`read` on ``count`` numbers of 2-6 of these digits, rendered as users' images: each
+    reading's confidence, and whether it is the number written, exactly."""
+    from ..synthetic import render_number
+
+    rng = np.random.default_rng(seed)
+    pool = [images[labels == d] for d in range(10)]
+    confidence, correct = [], []
+    for _ in range(count):
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 7))))
+        digits = [pool[int(c)][int(rng.integers(0, len(pool[int(c)])))] for c in text]
+        reading = model.read(render_number(text, digits, rng).data)
+        confidence.append(reading.confidence if reading.lines else 0.0)
+        correct.append(reading.text == text)
+    return np.array(confidence), np.array(correct)
 
 
 def calibrate(model: Model, mnist: MNIST, count: int = SAMPLE,

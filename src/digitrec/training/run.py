@@ -179,8 +179,9 @@ def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarr
 
 
 def export_ensemble(members: list[TrainResult], mnist: MNIST, out: Path,
-                    subspace: DigitSubspace | None = None) -> Trained:
-    """Write one ONNX model in ``out`` that averages the members' probabilities."""
+                    subspace: DigitSubspace | None = None, quick: bool = False) -> Trained:
+    """Write one ONNX model in ``out`` that averages the members' probabilities (calibrated on
+    a tenth of the digits when ``quick``)."""
     train, val = mnist.split()
     test = (mnist.test_images, mnist.test_labels)
     model = Ensemble([m.model for m in members]).eval()
@@ -194,5 +195,5 @@ def export_ensemble(members: list[TrainResult], mnist: MNIST, out: Path,
     path = out / MODEL_NAME
     export_onnx(model, path, card, subspace or DigitSubspace.fit(train[0], val[0]))
     if not members[0].recipe.symbols:
-        calibrate_file(path, mnist)
+        calibrate_file(path, mnist, quick)
     return Trained(result, test_accuracy, val_accuracy, path)
