@@ -39,12 +39,12 @@ from digitrec.arithmetic import ExpressionError, work_out
 from digitrec.arithmetic.expression import ALIASES
 from digitrec.contract import DIGITS, SYMBOLS
 from digitrec.data import load_mnist
+from digitrec.glyphs import with_variants
 from digitrec.operators import FORMS, symbol_image
 from digitrec.reading.calc import well_formed
 from digitrec.reading.ctc import beam_search
 from digitrec.reading.reader import line_images
 from digitrec.synthetic import number_layer, on_file
-from digitrec.training.glyphs import with_variants
 
 RESULTS = Path(__file__).parent / "results" / "calc.json"
 LENGTHS = (3, 5, 7, 9)

@@ -35,9 +35,9 @@ from digitrec.evaluation.calibration import (
     reliability,
 )
 from digitrec.export.calibrate import read_numbers
+from digitrec.glyphs import with_variants
 from digitrec.inference.model import temper
 from digitrec.synthetic import STYLES, render
-from digitrec.training.glyphs import with_variants
 
 RESULTS = Path(__file__).parent / "results"
 GOAL = 0.02

@@ -45,11 +45,11 @@ from PIL import Image
 
 import digitrec
 from digitrec.data import load_mnist
+from digitrec.glyphs import with_variants
 from digitrec.reading.combine import number_shaped
 from digitrec.reading.ctc import beam_search
 from digitrec.reading.reader import line_images
 from digitrec.synthetic import render_number
-from digitrec.training.glyphs import with_variants
 from digitrec.vision import find_ink
 from digitrec.vision.components import components, label_map
 from digitrec.vision.normalise import crop_digit, fit_mnist, normalise_stroke

@@ -29,8 +29,8 @@ from PIL import Image
 
 import digitrec
 from digitrec.data import load_mnist
+from digitrec.glyphs import with_variants
 from digitrec.synthetic import render
-from digitrec.training.glyphs import with_variants
 
 RESULTS = Path(__file__).parent / "results" / "realworld.json"
 

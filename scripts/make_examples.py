@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data import load_mnist
+from digitrec.glyphs import crossed_seven, european_one
 from digitrec.synthetic import render, render_number
-from digitrec.training.glyphs import crossed_seven, european_one
 
 HERE = Path(__file__).parents[1] / "examples"
 # name: (index of an MNIST test digit, style, words the rendering's details must contain)

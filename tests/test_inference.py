@@ -98,7 +98,7 @@ def test_inference_does_not_import_torch(mnist, tmp_path: Path) -> None:
 
 
 def test_shipped_model_reads_european_ones_and_crossed_sevens(mnist) -> None:
-    from digitrec.training.glyphs import crossed_seven, european_one
+    from digitrec.glyphs import crossed_seven, european_one
 
     rng = np.random.default_rng(0)
     model = load_model()

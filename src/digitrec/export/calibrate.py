@@ -20,9 +20,9 @@ import numpy as np
 from ..data import MNIST
 from ..errors import DigitrecError
 from ..evaluation.calibration import fit_platt, fit_temperature
+from ..glyphs import with_variants
 from ..inference import Model
 from ..synthetic import STYLES, render
-from ..training.glyphs import with_variants
 
 SAMPLE = 4000  # validation digits: half as arrays, half rendered
 NUMBERS = 800  # numbers of 2-6 validation digits, rendered, for `read`'s line confidence

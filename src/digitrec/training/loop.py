@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..glyphs import with_variants
 from .augment import Augmentation
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
 from .distributed import Group, share_weight, summed
-from .glyphs import with_variants
 from .recipes import Recipe
 from .state import EpochStats, TrainingState, TrainResult, new_state, pick_device
 from .validation import loss_and_accuracy, to_tensor
