@@ -71,8 +71,8 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            # The next request's, however it trickles in.
+        if not self.transport.is_closing() and not self.pipeline:
+            # The next request's, however it trickles in (a pipelined one is in already).
             self._arm(self.header_timeout, waiting=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -85,7 +85,7 @@ def connection_limit() -> int:
     descriptors, whose soft limit is first raised to the hard one (Linux's default soft limit
     of 1024 is a relic; the hard one is what the administrator allows)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
+    if soft != hard and hard != resource.RLIM_INFINITY:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
