@@ -22,10 +22,9 @@ from .. import __version__
 from ..contract import LINE_PREPROCESSING, ModelCard
 from ..data import MNIST, SHA256
 from ..errors import DigitrecError
-from ..export.calibrate import NUMBERS, calibrate, write_calibrated
+from ..export.calibrate import calibrate_file
 from ..export.subspace import DigitSubspace
 from ..export.to_onnx import export_line_reader, export_onnx
-from ..inference import load_model
 from .checkpoint import CHECKPOINT_NAME, MODEL_NAME, read_checkpoint, resume_recipe
 from .distributed import Group
 from .lines import default_workers, evaluate, fit_lines, fixed_strings, sums_share
@@ -37,9 +36,6 @@ from .symbols import HELD_OUT, PER_SYMBOL, mixed, with_symbols
 from .validation import accuracy
 
 TEST_STRINGS = 1000  # strings of MNIST test digits a trained reader is tested on
-# Validation digits a trained model's temperature and flag threshold are fitted on (half
-# rendered as photos, scans, boards and canvases; and NUMBERS numbers for `read`): about 50 s.
-CALIBRATION = 2000
 
 
 @dataclass
@@ -148,15 +144,6 @@ def train_and_export(
     if not recipe.symbols:
         calibrate_file(path, mnist, quick=bool(subset))
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
-
-
-def calibrate_file(path: Path, mnist: MNIST, quick: bool = False) -> None:
-    """Fit an exported digit model's temperature and flag threshold and write them into it: on
-    CALIBRATION digits, or a tenth of them for a quick run (``quick``)."""
-    model = load_model(path, threads=1)
-    scale = 10 if quick else 1
-    write_calibrated(model, calibrate(model, mnist, CALIBRATION // scale, NUMBERS // scale),
-                     path)
 
 
 def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
