@@ -261,9 +261,12 @@ def _check_outputs(model: Model, path: Path) -> None:
     except Exception as exc:  # ORT's own errors for a graph that cannot run
         raise DigitrecError(f"{path}: the model cannot run ({describe(exc)})") from None
     classes = len(model.classes)
-    if probs.shape != (1, classes) or not np.isfinite(probs).all():
+    if probs.shape != (1, classes):
         raise DigitrecError(f"{path}: output '{OUTPUT_NAME}' gives shape {probs.shape} where "
                             f"its card's {classes} classes need (N, {classes})")
+    if not np.isfinite(probs).all():
+        raise DigitrecError(f"{path}: output '{OUTPUT_NAME}' gives values that are not finite "
+                            "numbers")
     if novelty is not None and novelty.shape != (1,):
         raise DigitrecError(f"{path}: output '{NOVELTY_NAME}' gives shape {novelty.shape} "
                             "where one distance per image is needed")
