@@ -44,8 +44,8 @@ def save_checkpoint(path: Path, state: TrainingState) -> None:
         except RuntimeError as exc:  # torch reports a full disk as its own error
             raise DigitrecError(f"{path}: cannot write the checkpoint ({describe(exc)})",
                                 "write_failed") from None
-    if state.epoch == 1:
-        (path.parent / MODEL_NAME).unlink(missing_ok=True)
+        if state.epoch == 1:  # written whole: the earlier run's model goes just before it
+            (path.parent / MODEL_NAME).unlink(missing_ok=True)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
