@@ -1,12 +1,19 @@
 """Fuzz the whole image path: arbitrary small arrays, drawings with a few specks or strokes,
-arbitrary bytes and damaged image files, through `predict`, `read` and `calc`.
+arbitrary bytes and damaged image files, through `predict`, `read` and `calc`; and the patterns
+`read --pattern` takes, against lines of up to 40 characters.
 
 Each input must give a result (whose JSON form serialises, with confidences in [0, 1]) or a
 DigitrecError of one line; anything else is a crash. The tests run a bounded number of these
 examples (tests/test_robustness.py imports `inputs` and `check` from here); this script runs
 many more and reports the count tried and the crashes found, each with the input saved.
 
-    python bench/fuzz.py --examples 3000              # per entry point
+Each pattern (random regular expressions of nested groups, repeats and alternatives, random
+strings, and the known catastrophic ones) must be refused in one line or run the constrained
+search of a line (the segmentation's beam and the sequence reader's, as `read` runs them) in
+at most 100 ms; the slowest are reported.
+
+    python bench/fuzz.py --examples 3000              # images per entry point
+    python bench/fuzz.py --entries --patterns 10000   # patterns only
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import time
 import traceback
@@ -27,6 +35,11 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
 ENTRY_POINTS = ("predict", "read", "calc")
+PATTERN_GOAL_MS = 100.0
+LONGEST_LINE = 40
+# Nested repeats that make a backtracking engine take exponential time on a line of digits.
+HOSTILE = (r"((\d*)*)*x", r"(\d*\d*)*x", r"((\d+)*)+x", r"(\d+)+x", r"(.*)*x",
+           r"(\d?){40}\d{40}", r"(\d|\d\d)*x", r"(0|00|\d)*\D", r"(([.,]?\d)*)*-")
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 RESULTS = Path(__file__).parent / "results" / "fuzz.json"
 
@@ -82,6 +95,107 @@ def inputs() -> st.SearchStrategy[Any]:
     )
 
 
+_ATOMS = (r"\d", r"\D", ".", r"\.", ",", "-", "0", "5", "[0-9]", "[.,]", "[^5]", "[1-3]",
+          r"\s", r"\w", "^", "$", r"\b")
+_REPEATS = ("*", "+", "?", "*?", "+?", "{2}", "{1,3}", "{0,12}", "{3,}", "{30}", "{40,}")
+
+
+def regexes() -> st.SearchStrategy[str]:
+    """Regular expressions of nested groups, alternatives and repeats over what readings are
+    made of; random strings of regex syntax (mostly not patterns); the known hostile ones."""
+    def grown(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.one_of(
+            st.tuples(inner, inner).map("".join),
+            st.tuples(inner, inner).map("|".join),
+            inner.map(lambda r: f"({r})"),
+            st.tuples(inner, st.sampled_from(_REPEATS)).map(lambda t: f"(?:{t[0]}){t[1]}"),
+            st.tuples(inner, st.sampled_from(_REPEATS)).map(lambda t: f"({t[0]}){t[1]}"),
+        )
+
+    structured = st.recursive(st.sampled_from(_ATOMS), grown, max_leaves=16)
+    syntax = st.text(alphabet="\\d()[]{}*+?|.,-0123456789^$:=!<>", max_size=60)
+    return st.one_of(structured, syntax, st.sampled_from(HOSTILE))
+
+
+def search_lines(model: Any, mnist: Any, count: int, seed: int) -> list[tuple]:
+    """What `read` searches for lines of 1 to LONGEST_LINE MNIST test digits, written side by
+    side with random gaps (some touching): each line's pieces, its candidate characters with
+    the classifier's probabilities, and the sequence reader's columns, as `read` hands them to
+    `choose` (recorded there)."""
+    from digitrec.reading import reader
+
+    rng = np.random.default_rng(seed)
+    found: list[tuple] = []
+    original = reader.choose
+
+    def record(segmented, columns, pieces, candidates, accept, balance):  # type: ignore[no-untyped-def]
+        found.append((pieces, candidates, columns))
+        return original(segmented, columns, pieces, candidates, accept, balance)
+
+    reader.choose = record
+    try:
+        for k in range(count):
+            length = 1 + k % LONGEST_LINE
+            picks = rng.integers(0, len(mnist.test_labels), length)
+            parts = []
+            for pick in picks:
+                digit = mnist.test_images[pick]
+                parts.append(digit[:, 3:-3] if rng.random() < 0.3 else digit)  # some touch
+                parts.append(np.zeros((28, int(rng.integers(0, 6))), np.uint8))
+            line = np.pad(np.concatenate(parts, axis=1), 16)
+            model.read(255 - line)
+    finally:
+        reader.choose = original
+    return found
+
+
+def time_pattern(pattern: str, line: tuple[list, list, np.ndarray]) -> float | None:
+    """Seconds to compile ``pattern`` and find the line's best reading that fits it, by both
+    readers as `read` does; None if the pattern is refused (in one line)."""
+    from digitrec.errors import DigitrecError
+    from digitrec.reading.combine import choose
+    from digitrec.reading.search import best_path, constraint
+
+    pieces, candidates, columns = line
+    began = time.perf_counter()
+    try:
+        accept = constraint(None, pattern)
+    except DigitrecError as exc:
+        assert str(exc) and "\n" not in str(exc), f"not one line: {exc!r}"
+        return None
+    choose(best_path(pieces, candidates, accept), columns, pieces, candidates, accept)
+    return time.perf_counter() - began
+
+
+def fuzz_patterns(lines: list[tuple], examples: int, random_seed: int) -> dict[str, Any]:
+    """``examples`` patterns, each against one of ``lines`` (from `search_lines`)."""
+    times: list[tuple[float, str, int]] = []
+    refused = 0
+
+    @seed(random_seed)
+    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(regexes(), st.sampled_from(lines))
+    def run(pattern: str, line: tuple) -> None:
+        nonlocal refused
+        seconds = time_pattern(pattern, line)
+        if seconds is None:
+            refused += 1
+        else:
+            times.append((seconds, pattern, len(line[0])))
+
+    run()
+    times.sort(reverse=True)
+    ms = np.array([1000 * t for t, _, _ in times])
+    return {"tried": refused + len(times), "refused": refused, "ran": len(times),
+            "median_ms": round(float(np.median(ms)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "max_ms": round(float(ms[0]), 2), "goal_ms": PATTERN_GOAL_MS,
+            "over_goal": int((ms > PATTERN_GOAL_MS).sum()),
+            "slowest": [{"pattern": p, "line": n, "ms": round(1000 * t, 2)}
+                        for t, p, n in times[:5]]}
+
+
 def check(model: Any, entry: str, source: Any) -> None:
     """Run one entry point on one input; raise AssertionError on anything but a result or a
     one-line DigitrecError."""
@@ -129,8 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=3000, help="inputs per entry point")
-    parser.add_argument("--entries", nargs="+", choices=ENTRY_POINTS, default=ENTRY_POINTS)
+    parser.add_argument("--entries", nargs="*", choices=ENTRY_POINTS, default=ENTRY_POINTS,
+                        help="entry points to fuzz with images (none: patterns only)")
+    parser.add_argument("--patterns", type=int, default=10000,
+                        help="patterns to try against lines (0: none)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default=os.environ.get("DIGITREC_DATA"),
+                        help="MNIST, whose test digits make the lines patterns run against")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -145,16 +264,39 @@ def main(argv: list[str] | None = None) -> int:
         run = fuzz(model, entry, args.examples, args.seed, crashes_dir)
         run["seconds"] = round(time.perf_counter() - start, 1)
         runs.append(run)
-    print("| entry point | inputs tried | crashes | seconds |")
-    print("|---|---:|---:|---:|")
+    if runs:
+        print("| entry point | inputs tried | crashes | seconds |")
+        print("|---|---:|---:|---:|")
     for run in runs:
         print(f"| {run['entry']} | {run['tried']:,} | {len(run['crashes'])} | {run['seconds']} |")
         for crash in run["crashes"][:5]:
             print(f"  {crash['kind']} at {crash['at']}: {crash['error']} ({crash['input']})")
-    report = {"examples_per_entry": args.examples, "seed": args.seed, "runs": runs}
+    patterns = None
+    if args.patterns:
+        from digitrec.data import load_mnist
+
+        mnist = load_mnist(args.data_dir, progress=False)
+        lines = search_lines(model, mnist, 2 * LONGEST_LINE, args.seed)
+        patterns = fuzz_patterns(lines, args.patterns, args.seed)
+        patterns["lines"] = len(lines)
+        patterns["longest_line"] = max(len(line[0]) for line in lines)
+    if patterns:
+        print(f"\n{patterns['lines']} lines of MNIST test digits, up to "
+              f"{patterns['longest_line']} pieces")
+        print(f"| patterns tried | refused | ran | median ms | p99 ms | max ms | over "
+              f"{PATTERN_GOAL_MS:.0f} ms |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| {patterns['tried']:,} | {patterns['refused']:,} | {patterns['ran']:,} | "
+              f"{patterns['median_ms']} | {patterns['p99_ms']} | {patterns['max_ms']} | "
+              f"{patterns['over_goal']} |")
+        for slow in patterns["slowest"]:
+            print(f"  {slow['ms']} ms: {slow['pattern']!r} on a line of {slow['line']}")
+    report = {"examples_per_entry": args.examples, "seed": args.seed, "runs": runs,
+              "patterns": patterns}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    return 1 if any(run["crashes"] for run in runs) else 0
+    slow = patterns is not None and patterns["over_goal"] > 0
+    return 1 if slow or any(run["crashes"] for run in runs) else 0
 
 
 if __name__ == "__main__":

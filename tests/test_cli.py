@@ -66,6 +66,20 @@ def test_missing_data_folder(tmp_path: Path) -> None:
     assert_one_line_error(result, str(tmp_path / "no-mnist"), "could not download")
 
 
+@pytest.mark.parametrize(("flags", "fragment"), [
+    (["--lr", "-1"], "learning rate must be positive"),
+    (["--arch", "digitnte"], "digitnte"),
+    (["--ensemble", "0"], "--ensemble must be at least 1"),
+    (["--subset", "0"], "--subset must be at least 1"),
+    (["--resume"], "no checkpoint to resume from"),
+])
+def test_train_refuses_a_bad_option_before_it_makes_its_folder(tmp_path: Path, flags,
+                                                               fragment) -> None:
+    out = tmp_path / "typo"
+    assert_one_line_error(run("train", *flags, "--out", str(out)), fragment)
+    assert not out.exists()
+
+
 def test_corrupt_model_file(tmp_path: Path) -> None:
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"\x00garbage" * 100)

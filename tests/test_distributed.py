@@ -145,3 +145,15 @@ def test_ctrl_c_stops_every_process_and_resume_continues(mnist_dir, tmp_path) ->
                            str(single)], capture_output=True, text=True, env=env, timeout=600)
     assert once.returncode == 0, once.stderr
     _same_weights(single, out)
+
+
+def test_a_refused_option_is_said_once_and_leaves_no_folder(tmp_path) -> None:
+    out = tmp_path / "run"
+    done = subprocess.run([*_torchrun("--nproc-per-node", "2", "--master-port",
+                                      str(free_port())), "-m", "digitrec", "train",
+                           "--lr", "-1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    said = [line for line in done.stderr.splitlines() if line.startswith("digitrec: error:")]
+    assert said == ["digitrec: error: epochs, batch size and learning rate must be positive"]
+    assert not out.exists()

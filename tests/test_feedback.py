@@ -78,13 +78,18 @@ def test_a_corrected_digit_is_stored_with_what_the_model_saw(client, db, model, 
     again = client.post("/api/feedback", json={"id": result["id"], "label": " 7 "})
     assert again.json() == {"correction": 1, "label": "7"}
     assert rows(db) == [("7", "digit", str(said), None)]
+    # A digit sent as a JSON number, as most clients send one, is the same label.
+    number = client.post("/api/feedback", json={"id": result["id"], "label": 3})
+    assert number.status_code == 200, number.text
+    assert number.json() == {"correction": 1, "label": "3"}
+    assert rows(db) == [("3", "digit", str(said), None)]
 
 
 def test_a_number_is_corrected_with_its_digits_images(client, db):
     data = (EXAMPLES / "numbers" / "photo-2026.jpg").read_bytes()
     result = client.post("/api/read", content=data).json()
     assert result["text"] == "2026" and result["id"]
-    assert client.post("/api/feedback", json={"id": result["id"], "label": "2028"}).status_code \
+    assert client.post("/api/feedback", json={"id": result["id"], "label": 2028}).status_code \
         == 200
     [stored] = list(Store(db).corrections())
     assert (stored.kind, stored.label, stored.predicted) == ("number", "2028", "2026")
@@ -110,7 +115,9 @@ def test_nothing_read_gives_nothing_to_correct(client):
     ("/api/predict", {"label": ""}, 422, "bad_label", "one of 0-9"),
     ("/api/read", {"label": "20a6"}, 422, "bad_label", "characters"),
     ("/api/predict", {"id": "made-up-id", "label": "4"}, 404, "not_found", "unknown"),
-    ("/api/predict", {"label": 4}, 422, "bad_request", "label"),
+    ("/api/predict", {"label": 12}, 422, "bad_label", "one of 0-9"),
+    ("/api/predict", {"label": True}, 422, "bad_request", "label"),
+    ("/api/predict", {"label": 4.5}, 422, "bad_request", "label"),
     ("/api/predict", {}, 422, "bad_request", "label: Field required"),
     ("/api/predict", {"label": "4", "writer": "<script>"}, 422, "bad_request", "writer"),
     ("/api/predict", {"label": "4", "writer": "w" * 101}, 422, "bad_request", "writer"),

@@ -404,3 +404,72 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_file(run_folder: Path, tmp_p
     assert _digest(run / "checkpoint.pt") == before
     assert sorted(p.name for p in run.iterdir()) == [".digitrec.lock", "checkpoint.pt",
                                                      "model.onnx"]
+
+
+def test_uvicorns_protocol_still_calls_the_deadline_hooks(monkeypatch) -> None:
+    # serve/connections.py overrides hooks of uvicorn's private HttpToolsProtocol; an upgrade
+    # that renamed or stopped calling one would silently drop the header deadline and the
+    # connection limit. Each hook must exist there, and do its work on a real server.
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from digitrec.serve import create_app
+    from digitrec.serve.connections import HEADER_TIMEOUT_ENV, DeadlineProtocol
+
+    hooks = [name for name, value in vars(DeadlineProtocol).items()
+             if callable(value) and not name.startswith("_")]
+    assert set(hooks) == {"connection_made", "on_headers_complete", "on_message_complete",
+                          "on_response_complete", "connection_lost"}
+    for name in hooks:
+        assert callable(getattr(HttpToolsProtocol, name, None)), name
+
+    monkeypatch.setenv(HEADER_TIMEOUT_ENV, "0.5")
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), http=DeadlineProtocol,
+                                           limit_concurrency=4, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+
+        def silent() -> socket.socket:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            time.sleep(0.05)  # accepted in this order
+            return s
+
+        def closed(s: socket.socket) -> bool:
+            s.settimeout(0.01)
+            try:
+                return s.recv(1) == b""
+            except TimeoutError:
+                return False
+            except OSError:
+                return True
+
+        # At the limit (the fourth), a new client makes room by closing the one waiting longest.
+        first, second, third = silent(), silent(), silent()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            assert http.get("/healthz").status_code == 200
+            time.sleep(0.1)
+            assert closed(first) and not closed(second) and not closed(third)
+            # Headers that never finish are cut off at the deadline, as are silent ones...
+            second.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(1.0)
+            assert closed(second) and closed(third)
+            # ...and a kept-alive connection idle after its answer too.
+            kept = socket.create_connection(("127.0.0.1", port), timeout=5)
+            kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200 OK" in kept.recv(4096)
+            time.sleep(1.0)
+            assert closed(kept)
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -2,21 +2,27 @@
 keeps answering after bad requests."""
 
 import base64
+import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import schemathesis
+from conftest import start_server, stop_server
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from PIL import Image
 
 from digitrec import load_model
+from digitrec.cpus import available_cores
+from digitrec.errors import DigitrecError
 from digitrec.serve import create_app
 
 
@@ -45,8 +51,20 @@ def assert_problem(response, status: int, *fragments: str) -> None:
         assert fragment in detail
 
 
+def test_health_names_every_model_loaded_and_its_hash(client: TestClient) -> None:
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok"
+    model = load_model()
+    files = model.load_all()
+    assert [m["role"] for m in health["models"]] == ["digits", "reader", "calculator",
+                                                     "sum reader"]
+    for entry in health["models"]:
+        path = files[entry["role"]]
+        assert entry["file"] == path.name
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_health_and_model(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
     info = client.get("/api/model").json()
     assert info["architecture"] == load_model().metadata["architecture"]
     assert info["novelty_threshold"] > 0 and "recipe" in info
@@ -201,3 +219,115 @@ def test_refusals_carry_a_code(client: TestClient, digits) -> None:
     items = client.post("/api/predict/batch", files=files).json()["results"]
     assert [i["code"] for i in items] == ["not_an_image", None]
     assert [i["file"] for i in items] == [i["filename"] for i in items] == ["notes.txt", "d.png"]
+
+
+def test_a_missing_model_stops_the_server_before_it_listens(tmp_path: Path,
+                                                          monkeypatch) -> None:
+    # Before, the server started, /healthz said ok, and the first /api/read answered 422.
+    for variable in ("DIGITREC_READER", "DIGITREC_CALC_MODEL", "DIGITREC_CALC_READER"):
+        env = {**os.environ, variable: str(tmp_path / "missing.onnx")}
+        done = subprocess.run([sys.executable, "-m", "digitrec", "serve", "--port", "1"],
+                              capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 1, (variable, done.stderr)
+        assert done.stderr.strip().count("\n") == 0
+        assert "missing.onnx: model file not found" in done.stderr
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    monkeypatch.setenv("DIGITREC_CALC_READER", str(broken))
+    with pytest.raises(DigitrecError, match=r"broken\.onnx: not a valid ONNX model"):
+        create_app(load_model(threads=1))
+
+
+def _number(mnist, count: int) -> bytes:
+    """A line of ``count`` MNIST test digits, dark on light, as a PNG."""
+    digits = [np.pad(mnist.test_images[k], ((8, 8), (4, 4))) for k in range(count)]
+    return png(255 - np.concatenate(digits, axis=1))
+
+
+def test_a_hostile_pattern_neither_hangs_its_request_nor_stalls_others(mnist, digits) -> None:
+    # Nested repeats made Python's backtracking `re` run for minutes on a 12-digit line,
+    # holding the interpreter: every other client of the server waited too.
+    import httpx
+
+    line = _number(mnist, 12)
+    answers: list[tuple[int, str]] = []
+    proc, url = start_server()
+
+    def hostile() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for pattern in (r"((\d*)*)*x", r"(\d|\d\d)*x", r"(\d?){30}\d{30}"):
+                response = http.post("/api/read", params={"pattern": pattern}, content=line)
+                answers.append((response.status_code, response.json()["text"]))
+
+    try:
+        attacker = threading.Thread(target=hostile, daemon=True)
+        attacker.start()
+        served = 0
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while attacker.is_alive():
+                response = http.post("/api/predict", content=digits[served % 10][0])
+                assert response.status_code == 200
+                served += 1
+        attacker.join()
+    finally:
+        stop_server(proc)
+    assert answers == [(200, "")] * 3  # no reading of these digits fits them
+    assert served >= 1
+
+
+@pytest.mark.parametrize(("pattern", "fragment"), [
+    ("\\d{5}(" , "missing )"),
+    ("(\\d)\\1", "no backreferences or lookarounds"),
+    ("(?=1)\\d+", "no backreferences or lookarounds"),
+    ("\\d" * 101, "over the limit of 200"),
+])
+def test_patterns_re2_cannot_run_are_refused_in_one_line(client: TestClient, digits, pattern,
+                                                         fragment) -> None:
+    response = client.post("/api/read", params={"pattern": pattern}, content=digits[0][0])
+    assert_problem(response, 422, fragment)
+    assert response.json()["code"] == "bad_parameter" and "\n" not in response.json()["detail"]
+
+
+def test_a_request_that_gets_no_worker_in_time_is_told_503(digits) -> None:
+    import anyio
+
+    from digitrec.serve.deps import Reader
+
+    release = threading.Event()
+
+    class Slow:
+        def predict(self, data: bytes):
+            release.wait(10)
+            return load_model(threads=1).predict(data)
+
+    reader = Reader(Slow(), queue_timeout=0.2)  # type: ignore[arg-type]
+    outcomes: list[str] = []
+
+    async def ask() -> None:
+        try:
+            await reader.predict(digits[0][0], "one.png")
+            outcomes.append("answered")
+        except DigitrecError as exc:
+            outcomes.append(f"{exc.code}: {exc}")
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(available_cores()):  # every worker taken, waiting on `release`
+                group.start_soon(ask)
+            await anyio.sleep(0.1)
+            await ask()  # waits 0.2 s for a worker, then is refused
+            release.set()
+
+    anyio.run(main)
+    assert outcomes[0].startswith("busy: one.png: the server is busy")
+    assert outcomes[1:] == ["answered"] * (len(outcomes) - 1)
+    app = create_app(load_model(threads=1))
+
+    async def refused() -> DigitrecError:
+        raise DigitrecError("x: the server is busy", "busy")
+
+    app.add_api_route("/busy", refused)
+    with TestClient(app) as c:
+        response = c.get("/busy")
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json() == {"detail": "x: the server is busy", "code": "busy"}

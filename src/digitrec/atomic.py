@@ -1,5 +1,6 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one. And a
-folder held by one run at a time."""
+"""Atomic, durable file writes: a reader sees the old file or the new one, never half of one,
+and once a write returns the new file survives a power cut. And a folder held by one run at a
+time."""
 
 from __future__ import annotations
 
@@ -27,21 +28,36 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     The temporary file lives in the same folder (so the final rename cannot cross file systems)
     and keeps the suffix, because writers such as matplotlib pick the format from it.
 
-    A write that fails (a full disk, a folder that cannot be written) leaves ``path`` as it
-    was and is refused in one line naming it.
+    The new file's content reaches the disk before the rename, and the rename before this
+    returns: without the first, a file system may commit the rename ahead of the data and
+    leave an empty file after a power cut; without the second, the old name may come back.
+
+    A write that fails (a full disk, a folder that cannot be written, a failing disk) leaves
+    ``path`` as it was and is refused in one line naming it.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
+        _sync(tmp)
         os.replace(tmp, path)
+        _sync(path.parent)
     except OSError as exc:
         if exc.errno not in _WRITE_FAILURES:  # e.g. a download's error, inside the block
             raise
         raise DigitrecError(f"{path}: cannot write ({describe(exc)})", "write_failed") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _sync(path: Path) -> None:
+    """Flush a file's or a folder's content to the disk (a read-only descriptor will do)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except DigitrecError as exc:
-        print(f"digitrec: error: {exc}", file=sys.stderr)
+        # Under torchrun every process meets the same refusal; the first one says it.
+        if int(os.environ.get("RANK") or 0) == 0:
+            print(f"digitrec: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -50,13 +50,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_problem(model: str | None, feedback: str | None) -> str | None:
-    """Why the model or the feedback database cannot be opened, or None. Runs in a child
+    """Why a model or the feedback database cannot be opened, or None. Runs in a child
     process."""
     from ..corrections import Store
     from ..inference import load_model
 
     try:
-        load_model(model, threads=1)
+        load_model(model, threads=1).load_all()
         if feedback:
             Store(feedback)
     except DigitrecError as exc:
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers == 1:
         from ..serve import create_app
 
-        # Loads the model and opens the database: a bad one fails here, in one line.
+        # Loads the models and opens the database: a bad one fails here, in one line.
         app = create_app(args.model, feedback=args.feedback,
                          feedback_token=args.feedback_token, keep_originals=args.keep_originals)
         uvicorn.run(app, **server)

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 from ..atomic import folder_lock
 from ..cpus import available_cores
+from ..errors import DigitrecError
 from ..training.recipes import PRESETS, SCHEDULES
 from .common import add_data_dir, add_threads
 
 if TYPE_CHECKING:
     from ..training.distributed import Group
+    from ..training.run import Member
 
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
@@ -84,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
     args.preset = args.preset or (args.arch if args.arch in PRESETS else "default")
     args.out = args.out or f"runs/{args.preset}"
+    # Every option is checked before the folder is made and locked: a typo leaves nothing
+    # behind. The plan is made again under the lock, where no other run can change it.
+    _plan(args)
     group = distributed.from_environment()
     if group is None:
         with folder_lock(args.out):  # a second run would replace this one's checkpoints
@@ -96,9 +101,23 @@ def run(args: argparse.Namespace) -> int:
         distributed.leave()
 
 
+def _plan(args: argparse.Namespace) -> list[Member]:
+    """The networks this run trains, from the preset and the flags; refused in one line when
+    an option, the folder's earlier run or its checkpoint does not fit."""
+    from ..training.run import plan_members
+
+    overrides = {name: getattr(args, name) for name in [*_RECIPE_FLAGS, *_RECIPE_SWITCHES]
+                 if getattr(args, name) is not None}
+    if args.subset is not None and args.subset < 1:
+        raise DigitrecError("--subset must be at least 1")
+    return plan_members(dataclasses.replace(PRESETS[args.preset], **overrides), Path(args.out),
+                        ensemble=args.ensemble, resume=args.resume, overwrite=args.overwrite,
+                        overrides=overrides)
+
+
 def _train(args: argparse.Namespace, group: Group | None) -> int:
     from ..data import VALIDATION_SIZE, load_mnist
-    from ..training.run import export_ensemble, plan_members, train_and_export
+    from ..training.run import export_ensemble, train_and_export
     from ..training.state import pick_device, set_threads
 
     leader = group is None or group.leader
@@ -106,12 +125,8 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
     # Processes on one machine share its cores.
     threads = set_threads(args.threads or (max(1, available_cores() // group.local_size)
                                            if group else None))
-    overrides = {name: getattr(args, name) for name in [*_RECIPE_FLAGS, *_RECIPE_SWITCHES]
-                 if getattr(args, name) is not None}
-    preset, out = args.preset, Path(args.out)
-    members = plan_members(dataclasses.replace(PRESETS[preset], **overrides), out,
-                           ensemble=args.ensemble, resume=args.resume,
-                           overwrite=args.overwrite, overrides=overrides)
+    out = Path(args.out)
+    members = _plan(args)
     mnist = load_mnist(args.data_dir, progress=not quiet)
     images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
     trained = []

@@ -163,6 +163,15 @@ class Model:
     def calculator(self, value: Calculator) -> None:
         self._calculator = value
 
+    def load_all(self) -> dict[str, Path]:
+        """Load now every model `read` and `calc` would load on first use (a missing or broken
+        one is refused here, in one line), and name each file by its role."""
+        calculator = self.calculator
+        files = {"digits": self.path, "reader": self.line_model and self.line_model.path,
+                 "calculator": calculator.symbols.path,
+                 "sum reader": calculator.lines and calculator.lines.path}
+        return {role: path for role, path in files.items() if path is not None}
+
     def read_batch(self, images: Iterable[ImageSource],
                    digits: int | tuple[int, int] | None = None,
                    pattern: str | None = None) -> list[Reading]:

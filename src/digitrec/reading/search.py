@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import re2
 
 from ..contract import DIGITS
 from ..errors import DigitrecError
@@ -25,6 +26,9 @@ from .segment import Piece
 MAX_SPAN = 4  # pieces one character may join
 LABELS = 3  # likeliest digits tried for each candidate character
 BEAM = 24  # paths kept at each position for each number of characters
+# And at most this many in all (four counts' worth): on a line of 40 digits (up to 60 pieces)
+# the constrained search then costs about 30 ms here.
+KEPT = 96
 NOVELTY_WEIGHT = 4.0  # log-probability lost per unit of novelty above the model's threshold
 # Log-probability each digit costs: without it, cutting one digit into confident halves (a 0
 # into "()" read as 1 and 7) would cost nothing, and the search would prefer it.
@@ -115,27 +119,55 @@ def best_path(pieces: list[Piece], candidates: list[Candidate],
              if p.mark is not None]
     for c in [*candidates, *marks]:
         starting.setdefault(c.start, []).append((c, c.labels(labels)))
-    beams: list[list[Path]] = [[] for _ in range(len(pieces) + 1)]
-    beams[0] = [Path(0.0, ())]
+    # A partial path is (score, text, its last step): a step is (character, candidate, its
+    # probability, the step before), shared by every path that goes on from it, so extending
+    # a path costs the same however long it is.
+    beams: list[list[_Partial]] = [[] for _ in range(len(pieces) + 1)]
+    beams[0] = [(0.0, "", None)]
     for i in range(len(pieces)):
-        for path in _pruned(beams[i], beam):
+        for score, text, step in _pruned(beams[i], beam):
             for cand, options in starting.get(i, []):
-                for char, p, score in options:
-                    beams[cand.end].append(Path(path.score + score,
-                                                (*path.chars, (char, cand, p))))
-    finished = sorted(beams[len(pieces)], key=lambda p: -p.score)
-    return next((p for p in finished if accept is None or accept(p.text)), None)
+                grown = beams[cand.end]
+                for char, p, gain in options:
+                    grown.append((score + gain, text + char, (char, cand, p, step)))
+    finished = sorted(beams[len(pieces)], key=_score, reverse=True)
+    found = next((f for f in finished if accept is None or accept(f[1])), None)
+    return None if found is None else Path(found[0], _steps(found[2]))
 
 
-def _pruned(paths: list[Path], beam: int) -> list[Path]:
+_Step = tuple[str, Candidate, float, "_Step | None"]
+_Partial = tuple[float, str, "_Step | None"]
+
+
+def _steps(step: _Step | None) -> tuple[tuple[str, Candidate, float], ...]:
+    out = []
+    while step is not None:
+        out.append(step[:3])
+        step = step[3]
+    return tuple(reversed(out))
+
+
+def _pruned(paths: list[_Partial], beam: int) -> list[_Partial]:
     """The best ``beam`` paths for each number of characters, so that a constraint on the
-    count (--digits) still finds its readings among them."""
-    kept: dict[int, list[Path]] = {}
-    for path in sorted(paths, key=lambda p: -p.score):
-        bucket = kept.setdefault(len(path.chars), [])
+    count (--digits, or a pattern's) still finds its readings among them; at most KEPT in
+    all, taken a rank at a time across the counts (every count's best, then every count's
+    second...), so the work a constraint costs stays bounded on a long line."""
+    if beam == 1:
+        return [max(paths, key=_score)] if paths else []
+    buckets: dict[int, list[_Partial]] = {}
+    for path in sorted(paths, key=_score, reverse=True):
+        bucket = buckets.setdefault(len(path[1]), [])
         if len(bucket) < beam:
             bucket.append(path)
-    return [p for bucket in kept.values() for p in bucket]
+    if sum(len(bucket) for bucket in buckets.values()) <= KEPT:
+        return [p for bucket in buckets.values() for p in bucket]
+    ranked = [bucket[rank] for rank in range(beam) for bucket in buckets.values()
+              if rank < len(bucket)]
+    return ranked[:KEPT]
+
+
+def _score(partial: _Partial) -> float:
+    return partial[0]
 
 
 def parse_digits(text: str) -> tuple[int, int]:
@@ -148,20 +180,50 @@ def parse_digits(text: str) -> tuple[int, int]:
     return low, int(match.group(2) or low)
 
 
-def check_pattern(text: str) -> str:
-    """A regular expression a reading must match, refused in one line if it does not compile."""
+# A pattern is the shape of one field (`\d{5}`, `-?\d+[.,]\d{2}`): longer ones are not that.
+MAX_PATTERN = 200
+
+
+def compile_pattern(text: str) -> re2._Regexp:
+    """A pattern a reading must match, compiled by RE2: its matching time grows linearly with
+    the text whatever the pattern, where Python's `re` can backtrack for minutes on nested
+    repeats (``((\\d*)*)*x``) while holding the interpreter. Refused in one line if too long or
+    not a pattern RE2 runs (it has no backreferences or lookarounds)."""
+    if len(text) > MAX_PATTERN:
+        raise DigitrecError(f"pattern: {len(text)} characters is over the limit of "
+                            f"{MAX_PATTERN}", "bad_parameter")
     try:
-        re.compile(text)
-    except re.error as exc:
-        raise DigitrecError(f"pattern: {text!r} is not a regular expression ({exc})",
+        return re2.compile(text, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+            exc.args[0], bytes) else str(exc)
+        if "escape" in reason or "perl operator" in reason:
+            reason += "; RE2 has no backreferences or lookarounds"
+        raise DigitrecError(f"pattern: {text!r} is not a regular expression ({reason})",
                             "bad_parameter") from None
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the user's one-line error, not a log
+    options.never_capture = True  # only whether it matches: RE2's fastest engine (a DFA)
+    options.max_mem = 2 << 20  # the program and its DFA's cache; a 200-character pattern fits
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def check_pattern(text: str) -> str:
+    """``text`` if it is a pattern `compile_pattern` accepts (for option parsers)."""
+    compile_pattern(text)
     return text
 
 
 def constraint(digits: tuple[int, int] | None, pattern: str | None) -> Callable[[str], bool]:
     """A test of a whole line's text: its count of digits within ``digits`` (inclusive) and
     the text matching ``pattern`` in full."""
-    compiled = re.compile(pattern) if pattern else None
+    compiled = compile_pattern(pattern) if pattern else None
 
     def accept(text: str) -> bool:
         count = sum(ch.isdigit() for ch in text)

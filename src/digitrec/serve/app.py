@@ -4,6 +4,7 @@ event loop, at most as many at once as there are cores."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from fastapi import FastAPI, Request
@@ -18,18 +19,18 @@ from .deps import MAX_PIXELS, WEB, Reader
 from .feedback import Feedback
 from .limits import BodyLimit, SecurityHeaders
 from .routes import corrections, meta, predict, read
-from .schemas import MAX_UPLOAD
+from .schemas import MAX_UPLOAD, ModelFile
 
 MAX_PIXELS_ENV = "DIGITREC_MAX_PIXELS"  # set by `serve --max-pixels`, for worker processes too
 # A refused input's status by its code; every other refusal is 422.
 _STATUS = {"too_large": 413, "not_an_image": 415, "not_multipart": 415, "unauthorized": 401,
-           "not_found": 404, "feedback_off": 404, "feedback_full": 409}
+           "not_found": 404, "feedback_off": 404, "feedback_full": 409, "busy": 503}
+_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 
 async def _refused(request: Request, exc: DigitrecError) -> JSONResponse:
     status = _STATUS.get(exc.code, 422)
-    return JSONResponse({"detail": str(exc), "code": exc.code}, status,
-                        {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+    return JSONResponse({"detail": str(exc), "code": exc.code}, status, _HEADERS.get(status))
 
 
 async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -50,11 +51,17 @@ def create_app(model: Model | str | os.PathLike[str] | None = None,
     readings get ids and POST /api/feedback stores corrections of them there. Images over
     ``max_pixels`` (by default $DIGITREC_MAX_PIXELS, else 16 million) are refused with 413."""
     loaded = model if isinstance(model, Model) else load_model(model, threads=1)
+    # Every model a request could need, loaded before the server listens: a missing one stops
+    # the start in one line, rather than failing the first /api/read after /healthz said ok.
+    files = loaded.load_all()
     app = FastAPI(title="digitrec", version=__version__,
                   description="Read handwritten digits from images: photos, scans, drawings.")
     app.state.reader = Reader(loaded, Feedback(feedback, loaded, feedback_token, keep_originals)
                               if feedback else Feedback.from_env(loaded),
                               max_pixels or int(os.environ.get(MAX_PIXELS_ENV) or MAX_PIXELS))
+    app.state.models = [ModelFile(role=role, file=path.name,
+                                  sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+                        for role, path in files.items()]
     app.add_middleware(BodyLimit, limit=max_upload)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(DigitrecError, _refused)

@@ -9,7 +9,7 @@ import ctypes.util
 import io
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -35,6 +35,9 @@ WEB = Path(__file__).parent / "web"  # the page and its assets, served by the ap
 MAX_PIXELS = 16_000_000
 PIXELS_IN_FLIGHT = 24_000_000
 _TRIM_AFTER = 4_000_000  # pixels: after an image this large, hand freed memory back
+# How long a request may wait for a worker before it is answered 503: past this, a client is
+# better told to come back than kept waiting behind a queue the server cannot clear.
+QUEUE_TIMEOUT = 30.0
 
 
 def _malloc_trim() -> Callable[[], object] | None:
@@ -86,16 +89,21 @@ def to_result(p: Prediction, seconds: float, reading_id: str | None) -> Result:
 
 class Reader:
     """Reads images with the model in worker threads, at most one per core at a time: more
-    would only queue inside ONNX Runtime. With ``feedback``, each reading is remembered there
-    and its result carries the id to correct it by."""
+    would only queue inside ONNX Runtime. The event loop only receives and answers, so a
+    request that takes long to read slows no one else's; one that cannot get a worker within
+    ``queue_timeout`` seconds is refused (503, code ``busy``). With ``feedback``, each reading
+    is remembered there and its result carries the id to correct it by."""
 
     def __init__(self, model: Model, feedback: Feedback | None = None,
-                 max_pixels: int = MAX_PIXELS) -> None:
+                 max_pixels: int = MAX_PIXELS, queue_timeout: float = QUEUE_TIMEOUT) -> None:
         self.model = model
         self.feedback = feedback
         self.max_pixels = max_pixels
+        self.queue_timeout = queue_timeout
         self.budget = PixelBudget(max(PIXELS_IN_FLIGHT, max_pixels))
-        self._limiter: anyio.CapacityLimiter | None = None  # made inside the event loop
+        # Made inside the event loop: the workers' turns, and the threads they run on.
+        self._turns: anyio.Semaphore | None = None
+        self._threads: anyio.CapacityLimiter | None = None
 
     async def predict(self, data: bytes, filename: str) -> Result:
         """The result for one uploaded file; a file that cannot be read raises DigitrecError
@@ -136,8 +144,9 @@ class Reader:
         if pixels > self.max_pixels:
             raise ImageTooLarge(f"{filename}: {size[0]}x{size[1]} pixels is over this server's "
                                 f"limit of {self.max_pixels:,} pixels")
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(available_cores())
+        if self._turns is None:
+            self._turns = anyio.Semaphore(available_cores())
+            self._threads = anyio.CapacityLimiter(available_cores())
 
         def run_then_trim() -> T:
             try:
@@ -147,8 +156,16 @@ class Reader:
                     _trim()
 
         try:
-            async with self.budget.hold(pixels):
-                return await anyio.to_thread.run_sync(run_then_trim, limiter=self._limiter)
+            async with AsyncExitStack() as held:
+                try:
+                    with anyio.fail_after(self.queue_timeout):
+                        await held.enter_async_context(self.budget.hold(pixels))
+                        await held.enter_async_context(self._turns)
+                except TimeoutError:
+                    raise DigitrecError(f"{filename}: the server is busy (no worker free for "
+                                        f"{self.queue_timeout:g} s): try again shortly",
+                                        "busy") from None
+                return await anyio.to_thread.run_sync(run_then_trim, limiter=self._threads)
         except DigitrecError as exc:
             # The image pipeline names an in-memory image "<bytes>"; the user knows it by its
             # file name.

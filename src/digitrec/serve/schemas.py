@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
 MAX_UPLOAD = 10 * 1024 * 1024  # bytes in one request
 MAX_BATCH = 64  # images in one batch request
@@ -111,10 +111,20 @@ class BatchResult(BaseModel):
 
 class FeedbackIn(BaseModel):
     id: str = Field(max_length=100, description="the reading's id, from its result")
-    label: str = Field(max_length=200, description="what it should have been: a digit 0-9 "
-                       "for /api/predict's, the number (digits . , -) for /api/read's")
+    label: str | StrictInt = Field(description="what it should have been: a digit 0-9 for "
+                             "/api/predict's, the number (digits . , -) for /api/read's; a "
+                             "whole number may be sent as a JSON number")
     writer: str | None = Field(None, max_length=100, pattern=r"^[\w .@+-]*$",
                                description="a tag for whoever wrote it, to fine-tune for them")
+
+    @field_validator("label")
+    @classmethod
+    def _as_text(cls, label: str | int) -> str:
+        """A digit sent as the number 4 is what most clients send; it is stored as "4"."""
+        text = str(label)
+        if len(text) > 200:
+            raise ValueError("at most 200 characters")
+        return text
 
 
 class FeedbackOut(BaseModel):
@@ -137,8 +147,15 @@ class Problem(BaseModel):
                                                "empty, too_small, too_large, no_file, ...")
 
 
+class ModelFile(BaseModel):
+    role: str = Field(description="digits, reader (of numbers), calculator, sum reader")
+    file: str = Field(description="the file's name")
+    sha256: str = Field(description="the file's SHA-256, as loaded at start")
+
+
 class Health(BaseModel):
     status: str
+    models: list[ModelFile] = Field(description="every model the server loaded at start")
 
 
 FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -157,6 +174,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (413, f"upload over {MAX_UPLOAD // 2**20} MB, or an image with too many pixels"),
         (415, "not an image"),
         (422, "corrupt, truncated or empty image, or no file in the form"),
+        (503, "no worker free within 30 s (code busy): try again after Retry-After seconds"),
     ]
 }
 _BINARY = {"type": "string", "format": "binary"}

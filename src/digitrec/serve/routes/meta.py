@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from ..deps import WEB, ReaderDep
@@ -24,6 +24,7 @@ async def model_info(reader: ReaderDep) -> dict[str, Any]:
     return {**model.info(), "path": model.path.name, "novelty_threshold": model.novelty_threshold}
 
 
-@router.get("/healthz", response_model=Health, summary="Liveness: the model is loaded")
-async def health() -> Health:
-    return Health(status="ok")
+@router.get("/healthz", response_model=Health,
+            summary="Liveness: the models are loaded; which files, by SHA-256")
+async def health(request: Request) -> Health:
+    return Health(status="ok", models=request.app.state.models)

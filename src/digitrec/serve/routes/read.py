@@ -17,8 +17,8 @@ router = APIRouter(prefix="/api")
 
 def _constraints(digits: str | None, pattern: str | None) -> tuple[tuple[int, int] | None,
                                                                     str | None]:
-    if len(digits or "") > 20 or len(pattern or "") > 200:
-        raise DigitrecError("digits or pattern is too long (at most 20 and 200 characters)",
+    if len(digits or "") > 20:
+        raise DigitrecError("digits: over 20 characters is not a count or a range",
                             "bad_parameter")
     return (parse_digits(digits) if digits else None,
             check_pattern(pattern) if pattern else None)
