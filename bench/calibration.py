@@ -34,7 +34,7 @@ from digitrec.evaluation.calibration import (
     most_confident_accuracy,
     reliability,
 )
-from digitrec.export.calibrate import read_numbers
+from digitrec.export.calibrate import number_files, read_numbers
 from digitrec.glyphs import with_variants
 from digitrec.inference.model import temper
 from digitrec.synthetic import STYLES, render
@@ -102,7 +102,8 @@ def digits_report(scored: dict, temperature: float | None) -> dict:
 def numbers_report(model: digitrec.Model, mnist, seed: int, count: int) -> dict:
     """`read` on generated numbers of test digits: the line's confidence against the exact
     string."""
-    confidence, correct = read_numbers(model, mnist.test_images, mnist.test_labels, count, seed)
+    confidence, correct = read_numbers(model, *number_files(mnist.test_images, mnist.test_labels,
+                                                            count, seed))
     return summary(confidence, correct, np.zeros(len(correct), bool))
 
 

@@ -42,6 +42,7 @@ HOSTILE = (r"((\d*)*)*x", r"(\d*\d*)*x", r"((\d+)*)+x", r"(\d+)+x", r"(.*)*x",
            r"(\d?){40}\d{40}", r"(\d|\d\d)*x", r"(0|00|\d)*\D", r"(([.,]?\d)*)*-")
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 RESULTS = Path(__file__).parent / "results" / "fuzz.json"
+PATTERN_RESULTS = RESULTS.with_name("fuzz-patterns.json")
 
 
 @st.composite
@@ -250,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=os.environ.get("DIGITREC_DATA"),
                         help="MNIST, whose test digits make the lines patterns run against")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path,
+                        help=f"the report (default {RESULTS.name}, or {PATTERN_RESULTS.name} "
+                             "for patterns alone)")
     args = parser.parse_args(argv)
+    args.output = args.output or (RESULTS if args.entries else PATTERN_RESULTS)
 
     import digitrec
 

@@ -13,7 +13,9 @@ small drawing every 100 ms and times the answers:
   2. two batch requests at once of 8 such images each;
   3. an image over the server's pixel cap (7000x7000), which must be refused (413);
   4. 300 connections that never finish their request headers (slowloris), some sending
-     nothing, some a byte at a time, which must be closed while the user is still answered.
+     nothing, some a byte at a time, which must be closed while the user is still answered;
+  5. reads of a 12-digit number with patterns a backtracking engine takes minutes on
+     (``((\\d*)*)*x`` and others), 16 at once (4 in the smoke run).
 Memory is sampled every 20 ms through the attacks; peak and after are reported beyond rest.
 Prints a table and writes bench/results/limits.json.
 """
@@ -33,6 +35,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from PIL import Image, ImageDraw
@@ -47,6 +50,22 @@ def _png(side: int, mode: str = "RGBA") -> bytes:
     image = Image.new(mode, (side, side), (255, 255, 255, 0) if mode == "RGBA" else 255)
     ImageDraw.Draw(image).line((side // 3, side // 4, side // 2, 3 * side // 4),
                                fill="black", width=max(2, side // 40))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+# Patterns of nested repeats: Python's `re` took minutes on a 12-digit line with the first.
+HOSTILE = (r"((\d*)*)*x", r"(\d*\d*)*x", r"((\d+)*)+x", r"(\d?){30}\d{30}")
+
+
+def _number_png() -> bytes:
+    """A 12-digit number, dark on light, as a PNG."""
+    from PIL import ImageFont
+
+    image = Image.new("L", (720, 120), 255)
+    ImageDraw.Draw(image).text((20, 20), "314159265358", fill=0,
+                               font=ImageFont.load_default(size=64))
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -178,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     side, batch, slow = (2000, 2, 60) if args.smoke else (4000, 8, 300)
     header_timeout = 2.0 if args.smoke else 5.0
     big, over, drawing = _png(side), _png(7000, "L"), _png(280, "L")
+    number = _number_png()
     proc, url = _start(header_timeout)
     try:
         with httpx.Client(base_url=url, timeout=120) as http:
@@ -194,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                    [("/api/predict/batch", [big] * batch)] * 2),
             attack(url, proc.pid, drawing, "7000x7000 (over the cap)", [("/api/predict", over)]),
             slowloris(url, drawing, slow, header_timeout),
+            attack(url, proc.pid, drawing, "hostile patterns on a 12-digit number",
+                   [(f"/api/read?pattern={quote(pattern)}", number)
+                    for pattern in HOSTILE * (1 if args.smoke else 4)]),
         ]
         calm = attack(url, proc.pid, drawing, "no attack (the user alone)", [("/healthz", None)])
     finally:

@@ -64,8 +64,9 @@ def test_one_client_cannot_hold_the_server(tmp_path: Path) -> None:
                           timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    big, batches, over, slow = report["runs"]
+    big, batches, over, slow, hostile = report["runs"]
     assert big["statuses"] == [200] * 6 and batches["statuses"] == [200, 200]
+    assert hostile["statuses"] == [200] * 4  # each answered (no reading fits), none hung
     assert over["statuses"] == [413]
     for run in (big, batches):
         assert run["peak_mb"] - report["rest_mb"] < report["goal_mb"]

@@ -40,51 +40,48 @@ def best_path(probs: np.ndarray) -> tuple[str, float]:
     return "".join(text), confidence
 
 
-def _logsumexp(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    top = max(a, b)
-    return top + math.log(math.exp(a - top) + math.exp(b - top))
-
-
-def _add(beams: dict[str, tuple[float, float]], prefix: str, blank: float, char: float) -> None:
-    b, c = beams.get(prefix, (-math.inf, -math.inf))
-    beams[prefix] = (_logsumexp(b, blank), _logsumexp(c, char))
-
-
 def beam_search(probs: np.ndarray, width: int = 16,
                 accept: Accept | None = None,
                 prune: float = 1e-4) -> tuple[str, float] | None:
     """The likeliest text that ``accept`` allows, with its probability summed over
-    alignments, from a prefix beam search; None if no text in the beam is accepted."""
+    alignments, from a prefix beam search; None if no text in the beam is accepted.
+
+    Probabilities are kept as plain numbers, rescaled after every column so the best prefix
+    has 1 (the scale's logarithm is kept aside): sums of probabilities are then additions,
+    where log-probabilities would need a log-sum-exp for each, five times slower."""
     chars = alphabet(probs)
-    logp = np.log(np.maximum(probs, 1e-12))
-    # prefix -> (log P(columns so far, ending in blank), log P(ending in its last char))
-    beams: dict[str, tuple[float, float]] = {"": (0.0, -math.inf)}
-    for t in range(len(probs)):
-        column = logp[t]
-        options = (np.flatnonzero(probs[t, 1:] > prune) + 1).tolist()  # characters only
+    columns = np.maximum(probs, 1e-12).astype(np.float64)
+    # prefix -> [P(columns so far, ending in blank), P(ending in its last char)], rescaled
+    beams: dict[str, list[float]] = {"": [1.0, 0.0]}
+    log_scale = 0.0
+    for t in range(len(columns)):
+        column = columns[t].tolist()
+        blank = column[0]
+        options = [(chars[k], column[k + 1]) for k in np.flatnonzero(probs[t, 1:] > prune)]
         if not options:  # a blank column: every prefix stays, now ending in a blank
-            beams = {p: (_logsumexp(b, c) + column[0], -math.inf) for p, (b, c) in beams.items()}
-            continue
-        grown: dict[str, tuple[float, float]] = {}
-        for prefix, (blank, char) in beams.items():
-            total = _logsumexp(blank, char)
-            _add(grown, prefix, total + column[0], -math.inf)
-            for k in options:
-                ch = chars[k - 1]
-                if prefix.endswith(ch):
-                    _add(grown, prefix, -math.inf, char + column[k])  # the same one goes on
-                    _add(grown, prefix + ch, -math.inf, blank + column[k])  # a repeat: blank
-                else:
-                    _add(grown, prefix + ch, -math.inf, total + column[k])
-        ranked = sorted(grown.items(), key=lambda kv: -_logsumexp(*kv[1]))
-        beams = dict(ranked[:width])
-    for text, (blank, char) in beams.items():  # best first: each step keeps them ranked
+            beams = {p: [(b + c) * blank, 0.0] for p, (b, c) in beams.items()}
+        else:
+            grown: dict[str, list[float]] = {}
+            for prefix, (b, c) in beams.items():
+                here = grown.setdefault(prefix, [0.0, 0.0])
+                here[0] += (b + c) * blank
+                last = prefix[-1:]
+                for ch, p in options:
+                    if ch == last:
+                        here[1] += c * p  # the same one goes on
+                        grown.setdefault(prefix + ch, [0.0, 0.0])[1] += b * p  # a repeat
+                    else:
+                        grown.setdefault(prefix + ch, [0.0, 0.0])[1] += (b + c) * p
+            beams = dict(sorted(grown.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:width])
+        top = max(b + c for b, c in beams.values())
+        if top > 0:
+            for pair in beams.values():
+                pair[0] /= top
+                pair[1] /= top
+            log_scale += math.log(top)
+    for text, (b, c) in beams.items():  # best first: each step keeps them ranked
         if accept is None or accept(text):
-            return text, math.exp(_logsumexp(blank, char))
+            return text, math.exp(math.log(b + c) + log_scale) if b + c > 0 else 0.0
     return None
 
 
