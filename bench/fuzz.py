@@ -118,10 +118,10 @@ def regexes() -> st.SearchStrategy[str]:
     return st.one_of(structured, syntax, st.sampled_from(HOSTILE))
 
 
-def search_lines(model: Any, mnist: Any, count: int, seed: int) -> list[tuple]:
-    """What `read` searches for lines of 1 to LONGEST_LINE MNIST test digits, written side by
-    side with random gaps (some touching): each line's pieces, its candidate characters with
-    the classifier's probabilities, and the sequence reader's columns, as `read` hands them to
+def search_lines(model: Any, mnist: Any, lengths: list[int], seed: int) -> list[tuple]:
+    """What `read` searches for lines of these many MNIST test digits, written side by side
+    with random gaps (some touching): each line's pieces, its candidate characters with the
+    classifier's probabilities, and the sequence reader's columns, as `read` hands them to
     `choose` (recorded there)."""
     from digitrec.reading import reader
 
@@ -135,8 +135,7 @@ def search_lines(model: Any, mnist: Any, count: int, seed: int) -> list[tuple]:
 
     reader.choose = record
     try:
-        for k in range(count):
-            length = 1 + k % LONGEST_LINE
+        for length in lengths:
             picks = rng.integers(0, len(mnist.test_labels), length)
             parts = []
             for pick in picks:
@@ -280,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         from digitrec.data import load_mnist
 
         mnist = load_mnist(args.data_dir, progress=False)
-        lines = search_lines(model, mnist, 2 * LONGEST_LINE, args.seed)
+        lines = search_lines(model, mnist, list(range(1, LONGEST_LINE + 1)) * 2, args.seed)
         patterns = fuzz_patterns(lines, args.patterns, args.seed)
         patterns["lines"] = len(lines)
         patterns["longest_line"] = max(len(line[0]) for line in lines)

@@ -107,3 +107,30 @@ def test_calibrate_writes_a_model_that_answers_the_same_more_honestly(
     again = subprocess.run([sys.executable, "-m", "digitrec", "calibrate", "--model", str(plain),
                             "--out", str(out)], capture_output=True, text=True)
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_calibration_renders_once_and_then_only_runs_the_model(mnist, tmp_path, monkeypatch):
+    # Rendering and preprocessing took most of the minute every training spent calibrating.
+    from digitrec.export import calibrate as calibration
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = digitrec.load_model(threads=1)
+    first = calibration.calibrate(model, mnist, 200, numbers=30)
+    kept = sorted(p.name for p in (tmp_path / "digitrec" / "calibration").iterdir())
+    assert [name.split("-")[:3] for name in kept] == [["digits", "200", "0"],
+                                                      ["numbers", "30", "0"]]
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(calibration, "render", no_rendering)
+    monkeypatch.setattr("digitrec.synthetic.render_number", no_rendering)
+    assert calibration.calibrate(model, mnist, 200, numbers=30) == first
+
+    # A damaged cache file is made again, not trusted and not a crash.
+    damaged = tmp_path / "digitrec" / "calibration" / kept[0]
+    damaged.write_bytes(b"half a file")
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert calibration.calibrate(model, mnist, 200, numbers=30) == first
+    assert damaged.stat().st_size > 1000

@@ -37,6 +37,19 @@ def test_any_input_gives_a_result_or_a_one_line_error(model, entry: str) -> None
     run()
 
 
+def test_any_pattern_is_refused_in_one_line_or_searched_in_bounded_time(model, mnist) -> None:
+    # Random patterns of nested repeats and alternatives, random regex syntax and the known
+    # catastrophic ones, against lines of 1 to 40 MNIST digits as `read` searches them. The
+    # benchmark's goal is 100 ms (bench/fuzz.py); here a pattern that took 20 times that would
+    # be one that grows with the line, as Python's `re` did (minutes on 12 digits).
+    lines = fuzz.search_lines(model, mnist, [1, 5, 12, 40], seed=3)
+    report = fuzz.fuzz_patterns(lines, examples=150, random_seed=1)
+    assert report["tried"] == 150 and report["refused"] > 0 and report["ran"] > 100
+    assert report["max_ms"] < 20 * fuzz.PATTERN_GOAL_MS, report["slowest"]
+    for hostile in fuzz.HOSTILE:
+        assert fuzz.time_pattern(hostile, lines[-1]) < 20 * fuzz.PATTERN_GOAL_MS / 1000
+
+
 @pytest.mark.parametrize("entry", fuzz.ENTRY_POINTS)
 def test_the_fuzzers_finds_are_no_crash(model, entry: str) -> None:
     # Each file is an input bench/fuzz.py once crashed on, kept as it found it: here a PNG of
