@@ -1,7 +1,9 @@
 """The corrections database: schema and migrations, limits, many writers at once, and a writer
 killed mid-transaction."""
 
+import contextlib
 import io
+import os
 import signal
 import sqlite3
 import subprocess
@@ -95,6 +97,32 @@ def test_a_full_database_refuses_more_in_one_line(tmp_path):
         for k in range(200):
             small.add(correction(k))
     assert 0 < small.count() < 200
+
+
+def test_a_store_dropped_leaves_no_file_open(tmp_path):
+    # Python's sqlite3 connections hold themselves in a cycle; a Store that did not close its
+    # own kept the file, its log and its locks open until the garbage collector ran, and
+    # processes forked meanwhile (the next test's pool) lost writes.
+    import gc
+
+    path = tmp_path / "fb.db"
+
+    def open_files() -> list[str]:
+        names = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return [n for n in names if n.startswith(str(path))]
+
+    gc.disable()
+    try:
+        store = Store(path)
+        store.add(correction(1))
+        assert open_files()
+        del store
+        assert open_files() == []
+    finally:
+        gc.enable()
 
 
 def _add_many(path: str, worker: int, count: int) -> list[int]:

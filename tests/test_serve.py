@@ -323,10 +323,10 @@ def test_a_request_that_gets_no_worker_in_time_is_told_503(digits) -> None:
     assert outcomes[1:] == ["answered"] * (len(outcomes) - 1)
     app = create_app(load_model(threads=1))
 
-    async def refused() -> DigitrecError:
+    async def refused() -> None:
         raise DigitrecError("x: the server is busy", "busy")
 
-    app.add_api_route("/busy", refused)
+    app.add_api_route("/busy", refused, response_model=None)
     with TestClient(app) as c:
         response = c.get("/busy")
     assert response.status_code == 503 and response.headers["retry-after"] == "1"

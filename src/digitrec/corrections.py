@@ -25,6 +25,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -172,7 +173,10 @@ class Store:
         db = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
+            # Closed by `_close_in` (so from whichever thread drops the Store); each thread
+            # still uses only its own.
+            db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None,
+                                 check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             db.execute("PRAGMA journal_mode = WAL")
         except (OSError, sqlite3.Error) as exc:
@@ -181,6 +185,7 @@ class Store:
             raise DigitrecError(f"{self.path}: cannot open the corrections database "
                                 f"({describe(exc)})", "bad_database") from None
         self._local.db = (os.getpid(), db)
+        weakref.finalize(self, _close_in, os.getpid(), db)
         return db
 
     def add(self, correction: Correction) -> int:
@@ -314,6 +319,16 @@ def _correction(row: sqlite3.Row) -> Correction:
         probabilities=None if row["probabilities"] is None else json.loads(
             row["probabilities"]),
         writer=row["writer"], original=row["original"], created=row["created"], id=row["id"])
+
+
+def _close_in(pid: int, db: sqlite3.Connection) -> None:
+    """Close a Store's connection when the Store is gone. Python's sqlite3 connections are held
+    in a cycle by their own statement cache, so unclosed they stay open, with the file's log
+    and its locks, until the garbage collector runs; a process forked meanwhile inherits them,
+    which SQLite forbids (8 processes forked so lost writes and read "short" here). Only the
+    process that opened a connection may close it."""
+    if os.getpid() == pid:
+        db.close()
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> int:
