@@ -117,10 +117,12 @@ class FeedbackIn(BaseModel):
     writer: str | None = Field(None, max_length=100, pattern=r"^[\w .@+-]*$",
                                description="a tag for whoever wrote it, to fine-tune for them")
 
-    @field_validator("label")
+    @field_validator("label", mode="before")
     @classmethod
-    def _as_text(cls, label: str | int) -> str:
+    def _as_text(cls, label: object) -> str:
         """A digit sent as the number 4 is what most clients send; it is stored as "4"."""
+        if isinstance(label, bool) or not isinstance(label, str | int):
+            raise ValueError("give it as text, or a whole number as a JSON number")
         text = str(label)
         if len(text) > 200:
             raise ValueError("at most 200 characters")
