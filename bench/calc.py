@@ -32,7 +32,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
-from read import pmsh_reader, save, tesseract_reader  # bench/read.py, beside this script
+from read import pmsh_reader, ppocr_reader, save, tesseract_reader  # bench/read.py, beside
 
 import digitrec
 from digitrec.arithmetic import ExpressionError, work_out
@@ -217,7 +217,8 @@ def main() -> None:
         readers["segmentation alone"] = lambda data: alone_model.calc(data).reading.text
         readers["sequence alone"] = sequence
     whitelist = "0123456789+-×÷=().x*/:"
-    peers = () if args.no_peers else (("Tesseract 5", lambda: tesseract_reader(whitelist)),
+    peers = () if args.no_peers else (("PP-OCRv5", lambda: ppocr_reader(whitelist)),
+                                        ("Tesseract 5", lambda: tesseract_reader(whitelist)),
                                         ("pmsh-ocr", pmsh_reader))
     for name, make in peers:
         reader = make()

