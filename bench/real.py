@@ -57,6 +57,10 @@ def load_corpus(folder: Path, split: str | None = None) -> list[dict]:
     if rows and tuple(rows[0]) != COLUMNS:
         raise SystemExit(f"{folder / 'labels.csv'}: columns {tuple(rows[0])}, want {COLUMNS}")
     rows = [r for r in rows if split is None or r["split"] == split]
+    missing = [r["file"] for r in rows if not (folder / r["file"]).exists()]
+    if missing:
+        raise SystemExit(f"{len(missing)} of the corpus's images are not made yet ({missing[0]}, "
+                         f"...): python {folder / 'build.py'} --mirrors DIR (or --clone)")
     for row in rows:
         row["data"] = (folder / row["file"]).read_bytes()
     return rows
