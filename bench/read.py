@@ -213,13 +213,15 @@ def ppocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
     keep = set(allowed)
 
     def read(data: bytes) -> tuple[str, float | None]:
-        found = engine.ocr(_on_white(data))
+        image = _on_white(data)
+        found = engine.ocr(image)
         boxes = found[0] if found and found[0] else []
-        if not boxes:
-            return "", 0.0
-        text = in_lines([(box, text) for box, (text, _) in boxes])
-        return ("".join(ch for ch in text if ch in keep or ch == "\n"),
-                float(min(score for _, (_, score) in boxes)))
+        if boxes:
+            text = in_lines([(box, text) for box, (text, _) in boxes])
+            score = min(score for _, (_, score) in boxes)
+        else:  # no text found, as in a tight crop of one number: read it as one line
+            text, score = engine.ocr(image, det=False)[0][0]
+        return "".join(ch for ch in text if ch in keep or ch == "\n"), float(score)
 
     return read
 
@@ -249,9 +251,14 @@ def rapidocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
     allowed = set(allowed)
 
     def read(data: bytes) -> tuple[str, float | None]:
-        result, _ = engine(_on_white(data))
-        if not result:
-            return "", 0.0
+        image = _on_white(data)
+        result, _ = engine(image)
+        if not result:  # no text found, as in a tight crop of one number: read it as one line
+            line, _ = engine(image, use_det=False, use_cls=False, use_rec=True)
+            if not line:
+                return "", 0.0
+            text, score = line[0]
+            return "".join(ch for ch in text if ch in allowed), float(score)
         result = sorted(result, key=lambda r: min(p[0] for p in r[0]))
         text = "".join(ch for _, t, _ in result for ch in t if ch in allowed)
         return text, float(min(score for _, _, score in result))
