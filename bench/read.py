@@ -253,15 +253,15 @@ def rapidocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
     def read(data: bytes) -> tuple[str, float | None]:
         image = _on_white(data)
         result, _ = engine(image)
-        if not result:  # no text found, as in a tight crop of one number: read it as one line
+        if result:
+            result = sorted(result, key=lambda r: min(p[0] for p in r[0]))
+            text, score = "".join(t for _, t, _ in result), min(s for _, _, s in result)
+        else:  # no text found, as in a tight crop of one number: read it as one line
             line, _ = engine(image, use_det=False, use_cls=False, use_rec=True)
             if not line:
                 return "", 0.0
             text, score = line[0]
-            return "".join(ch for ch in text if ch in allowed), float(score)
-        result = sorted(result, key=lambda r: min(p[0] for p in r[0]))
-        text = "".join(ch for _, t, _ in result for ch in t if ch in allowed)
-        return text, float(min(score for _, _, score in result))
+        return "".join(ch for ch in text if ch in allowed), float(score)
 
     return read
 

@@ -24,7 +24,7 @@ from ..errors import DigitrecError, ImageTooLarge
 from ..inference import Model, Prediction
 from ..vision.decode import declared_size
 from .feedback import Feedback
-from .schemas import CalcResult, ReadResult, Result
+from .schemas import QUEUE_TIMEOUT, CalcResult, ReadResult, Result
 
 T = TypeVar("T")
 
@@ -35,9 +35,6 @@ WEB = Path(__file__).parent / "web"  # the page and its assets, served by the ap
 MAX_PIXELS = 16_000_000
 PIXELS_IN_FLIGHT = 24_000_000
 _TRIM_AFTER = 4_000_000  # pixels: after an image this large, hand freed memory back
-# How long a request may wait for a worker before it is answered 503: past this, a client is
-# better told to come back than kept waiting behind a queue the server cannot clear.
-QUEUE_TIMEOUT = 30.0
 
 
 def _malloc_trim() -> Callable[[], object] | None:

@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field, StrictInt, field_validator
 
 MAX_UPLOAD = 10 * 1024 * 1024  # bytes in one request
 MAX_BATCH = 64  # images in one batch request
+# How long a request may wait for a worker before it is answered 503: past this, a client is
+# better told to come back than kept waiting behind a queue the server cannot clear.
+QUEUE_TIMEOUT = 30.0
 _ID = ("this reading's id, to correct it by POST /api/feedback within an hour; null when the "
        "server keeps no corrections or nothing was read")
 
@@ -176,7 +179,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (413, f"upload over {MAX_UPLOAD // 2**20} MB, or an image with too many pixels"),
         (415, "not an image"),
         (422, "corrupt, truncated or empty image, or no file in the form"),
-        (503, "no worker free within 30 s (code busy): try again after Retry-After seconds"),
+        (503, f"no worker free within {QUEUE_TIMEOUT:g} s (code busy): try again after "
+              "Retry-After seconds"),
     ]
 }
 _BINARY = {"type": "string", "format": "binary"}
