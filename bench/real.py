@@ -18,7 +18,7 @@ percentile ms per image; writes bench/results/real.json.
 from __future__ import annotations
 
 import argparse
-import csv
+import dataclasses
 import io
 import json
 import statistics
@@ -31,11 +31,12 @@ from PIL import Image, ImageDraw, ImageFont
 from read import edit_distance, pmsh_reader, ppocr_reader, rapidocr_reader, tesseract_reader
 
 import digitrec
+from digitrec import corpus
 from digitrec.contract import SUM_LINE_CHARS
+from digitrec.errors import DigitrecError
 
 CORPUS = Path(__file__).parent / "real"
 RESULTS = Path(__file__).parent / "results" / "real.json"
-COLUMNS = ("file", "label", "set", "kind", "source", "commit", "path", "licence", "split")
 # What each tool may write for a symbol digitrec writes otherwise.
 FORMS = {"x": "×", "X": "×", "*": "×", "/": "÷", ":": "÷", "\u2212": "-", "\u2013": "-",
          "\u2014": "-"}
@@ -51,19 +52,14 @@ def normalised(text: str) -> str:
 
 
 def load_corpus(folder: Path, split: str | None = None) -> list[dict]:
-    """The corpus's rows, each with its image's bytes under "data"."""
-    with (folder / "labels.csv").open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if rows and tuple(rows[0]) != COLUMNS:
-        raise SystemExit(f"{folder / 'labels.csv'}: columns {tuple(rows[0])}, want {COLUMNS}")
-    rows = [r for r in rows if split is None or r["split"] == split]
-    missing = [r["file"] for r in rows if not (folder / r["file"]).exists()]
-    if missing:
-        raise SystemExit(f"{len(missing)} of the corpus's images are not made yet ({missing[0]}, "
-                         f"...): python {folder / 'build.py'} --mirrors DIR (or --clone)")
-    for row in rows:
-        row["data"] = (folder / row["file"]).read_bytes()
-    return rows
+    """The corpus's rows (of ``split``; all with None), each with its image's bytes under
+    "data" and its file relative to the corpus."""
+    try:
+        found = corpus.rows(folder / "labels.csv", split)
+    except DigitrecError as exc:
+        raise SystemExit(str(exc)) from None
+    return [{**dataclasses.asdict(r), "file": r.file.relative_to(folder).as_posix(),
+             "data": r.file.read_bytes()} for r in found]
 
 
 def digitrec_reader(model: digitrec.Model) -> Reader:

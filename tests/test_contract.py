@@ -91,7 +91,7 @@ INFERENCE_MODULES = [
     "digitrec.inference.calculator", "digitrec.reading.calc", "digitrec.cli.calc",
     "digitrec.synthetic", "digitrec.batch", "digitrec.cluster", "digitrec.labelled",
     "digitrec.cli.archive", "digitrec.cli.finetune", "digitrec.cli.feedback",
-    "digitrec.corrections",
+    "digitrec.corrections", "digitrec.corpus",
 ]
 
 

@@ -66,6 +66,9 @@ class ModelCard:
     calibration: dict[str, Any] | None = None  # which images set an int8 copy's ranges
     parent: dict[str, Any] | None = None  # the model a fine-tuned one started from
     finetuning: dict[str, Any] | None = None  # its data (size, hash) and before/after figures
+    # Real handwriting it learned from (`digitrec.corpus`): manifest, split, hash, rows used,
+    # each source at its commit.
+    real_data: dict[str, Any] | None = None
     # A model converted from another framework: its file, SHA-256, format, version, layers, and
     # the pixels it was fed.
     imported: dict[str, Any] | None = None

@@ -13,6 +13,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,13 +34,14 @@ class Labelled:
     files: list[str]
     skipped: list[tuple[str, str]]
     sha256: str
+    provenance: dict[str, Any] | None = None  # where real writing came from (`corpus`)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: np.ndarray) -> Labelled:
         return Labelled(self.images[index], self.labels[index],
-                        [self.files[i] for i in index], [], self.sha256)
+                        [self.files[i] for i in index], [], self.sha256, self.provenance)
 
     def split(self, share: float, seed: int = 0) -> tuple[Labelled, Labelled]:
         """(train, validation): ``share`` of the images, seeded, taken from every class in
@@ -133,15 +135,19 @@ def load_labelled(source: str | os.PathLike[str], classes: str) -> Labelled:
     if not images:
         raise DigitrecError(f"{source}: no digit found in any of its {len(skipped)} images",
                             "empty")
-    return _labelled(images, labels, files, skipped, entries)
+    return labelled_from(images, labels, files, skipped, entries)
 
 
-def _labelled(images: list[np.ndarray], labels: list[int], files: list[str],
-              skipped: list[tuple[str, str]], entries: list[str]) -> Labelled:
+def labelled_from(images: list[np.ndarray], labels: list[int], files: list[str],
+                  skipped: list[tuple[str, str]], entries: list[str],
+                  provenance: dict[str, Any] | None = None) -> Labelled:
+    """The images (28x28 each) with their class indices and files; ``entries`` are one
+    "label content-hash" line per image, hashed together as the data's SHA-256."""
     # The hash is of the sorted (label, content) entries: the same data hashes alike in a
     # folder, a CSV or a database, in any order, under any names.
     digest = hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
-    return Labelled(np.stack(images), np.array(labels, dtype=np.int64), files, skipped, digest)
+    return Labelled(np.stack(images), np.array(labels, dtype=np.int64), files, skipped, digest,
+                    provenance)
 
 
 def digit_pairs(correction: Correction) -> list[tuple[np.ndarray, str]]:
@@ -173,4 +179,4 @@ def from_corrections(path: str | os.PathLike[str], classes: str,
     if not images:
         raise DigitrecError(f"{path}: no corrections to learn from"
                             + (f" for writer {writer!r}" if writer else ""), "empty")
-    return _labelled(images, labels, files, skipped, entries)
+    return labelled_from(images, labels, files, skipped, entries)

@@ -28,17 +28,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "finetune", help="adapt a model to your own labelled digits",
         description="Start from a digitrec model (the shipped one with 'default') and train it "
                     "on your labelled images: a folder per class (DIR/0/*.png ... DIR/9/*.png) "
-                    "or a CSV of path,label. Images are preprocessed as predict does; MNIST is "
-                    "replayed so the model keeps reading it. Prints the accuracy before and "
-                    "after on your held-out images and on MNIST test, and records them, the "
-                    "parent model and the data's hash in the new model's metadata.")
+                    "or a CSV of path,label, or the real handwriting corpus's manifest "
+                    "(bench/real/labels.csv: the digits of its dev numbers). Images are "
+                    "preprocessed as predict does; MNIST is replayed so the model keeps "
+                    "reading it. Prints the accuracy before and after on your held-out "
+                    "images and on MNIST test, and records them, the parent model and the "
+                    "data's hash in the new model's metadata.")
     p.add_argument("model", metavar="MODEL",
                    help="the digit model to start from: an ONNX file, or 'default' for the "
                         "shipped model")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", metavar="DIR|CSV",
-                        help="your labelled images: a folder per class, or a CSV of path,label "
-                             "(paths relative to the CSV)")
+                        help="your labelled images: a folder per class, a CSV of path,label "
+                             "(paths relative to the CSV), or a corpus manifest")
     source.add_argument("--feedback", metavar="DB",
                         help="the corrections database `serve --feedback DB` wrote")
     p.add_argument("--writer", metavar="TAG",
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise DigitrecError(f"{args.out}: write the fine-tuned model beside its parent, not "
                             "over it", "bad_parameter")
 
+    from ..corpus import is_manifest, load_digits
     from ..data import load_mnist
     from ..labelled import from_corrections, load_labelled
     from ..training.finetune import finetune, load_parent
@@ -80,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
                                    **given)
     set_threads(args.threads)
     parent = load_parent(model)
-    data = (from_corrections(args.feedback, parent.card.classes, args.writer) if args.feedback
-            else load_labelled(args.data, parent.card.classes))
+    if args.feedback:
+        data = from_corrections(args.feedback, parent.card.classes, args.writer)
+    elif is_manifest(args.data):
+        data = load_digits(args.data, model, parent.card.classes)
+    else:
+        data = load_labelled(args.data, parent.card.classes)
     for file, reason in data.skipped:
         print(f"skipped {file}: {reason}")
     mnist = load_mnist(args.data_dir, progress=not args.quiet)

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 from ..atomic import folder_lock
 from ..cpus import available_cores
 from ..errors import DigitrecError
-from ..training.recipes import PRESETS, SCHEDULES
+from ..training.recipes import PRESETS, SCHEDULES, Recipe
+from ..training.strings import REAL
 from .common import add_data_dir, add_threads
 
 if TYPE_CHECKING:
+    from ..corpus import Lines
     from ..training.distributed import Group
     from ..training.run import Member
 
@@ -75,6 +77,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", type=int, metavar="N",
                    help="train on only the first N training images (a quick check; for "
                         "linereader also N strings an epoch)")
+    p.add_argument("--real", metavar="MANIFEST",
+                   help="real handwriting for a sequence reader to learn beside its composed "
+                        "strings: a corpus manifest such as bench/real/labels.csv (its dev "
+                        "rows; the test rows are never used); recorded in the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     add_data_dir(p)
     add_threads(p)
@@ -110,9 +116,18 @@ def _plan(args: argparse.Namespace) -> list[Member]:
                  if getattr(args, name) is not None}
     if args.subset is not None and args.subset < 1:
         raise DigitrecError("--subset must be at least 1")
-    return plan_members(dataclasses.replace(PRESETS[args.preset], **overrides), Path(args.out),
-                        ensemble=args.ensemble, resume=args.resume, overwrite=args.overwrite,
-                        overrides=overrides)
+    if args.real:
+        from ..corpus import digest, rows
+
+        overrides["real"] = digest(rows(args.real))
+    members = plan_members(dataclasses.replace(PRESETS[args.preset], **overrides),
+                           Path(args.out), ensemble=args.ensemble, resume=args.resume,
+                           overwrite=args.overwrite, overrides=overrides)
+    if members[0].recipe.real and not args.real:
+        raise DigitrecError(f"{args.out}: this run learns real lines too (their hash "
+                            f"{members[0].recipe.real[:12]}...): resume with the same --real",
+                            "bad_parameter")
+    return members
 
 
 def _train(args: argparse.Namespace, group: Group | None) -> int:
@@ -128,6 +143,7 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
     out = Path(args.out)
     members = _plan(args)
     mnist = load_mnist(args.data_dir, progress=not quiet)
+    real = _real_lines(args.real, members[0].recipe, quiet) if args.real else None
     images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
     trained = []
     for k, member in enumerate(members):
@@ -141,7 +157,7 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
                   + (f", in {group.size} processes" if group else ""), file=sys.stderr)
         try:
             done = train_and_export(member, mnist, subset=args.subset, progress=not quiet,
-                                    group=group)
+                                    group=group, real=real)
         except KeyboardInterrupt:
             if leader:
                 again = f" --ensemble {args.ensemble}" if args.ensemble > 1 else ""
@@ -163,3 +179,16 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
           f"test accuracy {final.test_accuracy:.2%}")
     print(f"model saved to {final.path}")
     return 0
+
+
+def _real_lines(manifest: str, recipe: Recipe, quiet: bool) -> Lines:
+    """The manifest's dev lines that the reader of ``recipe`` writes (a reader of numbers
+    leaves the sums), as `read` finds them."""
+    from ..corpus import load_lines
+
+    real = load_lines(manifest, recipe.classes, sums=bool(recipe.symbols))
+    if not quiet:
+        print(f"{len(real)} real lines from {len(real.provenance['sources'])} sources "
+              f"({len(real.skipped)} left out), a {REAL:.0%} share of the strings",
+              file=sys.stderr)
+    return real

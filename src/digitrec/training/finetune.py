@@ -231,6 +231,7 @@ def finetune(parent: Parent, data: Labelled, mnist: MNIST, out: str | os.PathLik
         parent={"file": parent.path.name, "sha256": parent.sha256,
                 "test_accuracy": parent.card.test_accuracy},
         finetuning=record,
+        real_data=data.provenance or parent.card.real_data,
         digitrec_version=__version__,
         torch_version=torch.__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -1,8 +1,9 @@
 """Training the sequence reader: strings composed from MNIST digits, CTC loss, exact-string
 validation, a checkpoint every epoch. Shares the digit loop's state, checkpoints and reports.
 
-The training strings come from MNIST's training split, the validation strings (a fixed set,
-the same every epoch) from its validation split; test digits are the benchmark's alone.
+The training strings come from MNIST's training split (and, given real lines, a share are
+those), the validation strings (a fixed set, the same every epoch) from its validation split;
+test digits are the benchmark's alone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..corpus import Lines
 from ..cpus import available_cores
+from ..errors import DigitrecError
 from ..inference.lines import POOLING
 from ..reading.ctc import best_path
 from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
@@ -127,12 +130,20 @@ def evaluate(model: nn.Module, held_out: list[tuple[np.ndarray, list[str], np.nd
 def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
               val: tuple[np.ndarray, np.ndarray], out_dir: Path | None = None,
               resume: dict[str, Any] | None = None, progress: bool = True,
-              workers: int | None = None, group: Group | None = None) -> TrainResult:
+              workers: int | None = None, group: Group | None = None,
+              real: Lines | None = None) -> TrainResult:
     """Train the line reader of ``recipe`` on strings of ``train``'s digits, ``recipe.strings``
-    of them an epoch, validating on strings of ``val``'s after every epoch; ``workers``
+    of them an epoch (a share of them the ``real`` lines, which must be those whose hash
+    ``recipe.real`` names), validating on strings of ``val``'s after every epoch; ``workers``
     processes compose the strings (default: `default_workers`). In ``group`` (torchrun's
     processes) each composes and steps on its share of every batch, as the digit loop does."""
     from tqdm import tqdm
+
+    given = real.provenance["sha256"] if real is not None else ""
+    if given != recipe.real:
+        raise DigitrecError(f"the run's real lines ({given[:12] or 'none'}) are not the ones "
+                            f"its recipe names ({recipe.real[:12] or 'none'}): resume with "
+                            "the same --real", "bad_parameter")
 
     device = pick_device()
     state = new_state(recipe, recipe.strings, device, group)
@@ -140,7 +151,8 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     if resume is not None:
         restore(state, resume)
     sums = sums_share(recipe)
-    supply = Strings(with_recipe_variants(recipe, train), train[1], seed=recipe.seed, sums=sums)
+    supply = Strings(with_recipe_variants(recipe, train), train[1], seed=recipe.seed, sums=sums,
+                     real=None if real is None else (real.images, real.texts))
     workers = default_workers(device) if workers is None else workers
     threads = torch.get_num_threads()
     if device.type == "cpu" and workers:

@@ -33,6 +33,9 @@ class Recipe:
     strings: int = 20_000
     # Operators a digit network learns besides the digits (classes 10 on), for `digitrec calc`.
     symbols: str = ""
+    # The SHA-256 of the real lines a sequence reader mixes into its strings (`train --real`,
+    # `digitrec.corpus.digest`); "" for none.
+    real: str = ""
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -51,6 +54,10 @@ class Recipe:
         if any(s not in SYMBOLS for s in self.symbols) or len(set(self.symbols)) < len(
                 self.symbols):
             raise DigitrecError(f"symbols must be distinct characters of {SYMBOLS!r}")
+        if self.real and self.task != "read":
+            raise DigitrecError("real lines (--real) teach a sequence reader (presets read and "
+                                "calc-read); a digit model learns real digits with "
+                                "`digitrec finetune --data MANIFEST`", "bad_parameter")
         if self.task == "read" and self.symbols not in ("", SYMBOLS):
             raise DigitrecError(f"a sequence reader learns all of {SYMBOLS!r} or none")
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from .. import __version__
 from ..contract import LINE_PREPROCESSING, ModelCard
+from ..corpus import Lines
 from ..data import MNIST, SHA256
 from ..errors import DigitrecError
 from ..export.calibrate import calibrate_file
@@ -110,11 +111,13 @@ def train_and_export(
     progress: bool = True,
     on_step: Callable[[int, nn.Module], None] | None = None,
     group: Group | None = None,
+    real: Lines | None = None,
 ) -> Trained | None:
     """Train ``member`` with a checkpoint per epoch in its folder, test the final weights once,
     and write ``model.onnx`` there. ``subset`` trains on the first N training images only. In
     ``group`` (torchrun's processes) every process trains and the leader alone tests and
-    exports: the others return None."""
+    exports: the others return None. ``real`` lines (a sequence reader's only) are mixed into
+    its strings and recorded in its card."""
     train, val = mnist.split()
     if subset:
         train = (train[0][:subset], train[1][:subset])
@@ -122,7 +125,7 @@ def train_and_export(
         if subset:  # a quick check: as many strings an epoch as digits to compose them from
             member = dataclasses.replace(
                 member, recipe=dataclasses.replace(member.recipe, strings=subset))
-        return _train_and_export_reader(member, mnist, train, val, progress, group)
+        return _train_and_export_reader(member, mnist, train, val, progress, group, real)
     test = (mnist.test_images, mnist.test_labels)
     recipe = member.recipe
     if recipe.symbols:  # a calculator's classifier: operators beside the digits
@@ -148,19 +151,20 @@ def train_and_export(
 
 def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
                              val: tuple[np.ndarray, np.ndarray], progress: bool,
-                             group: Group | None) -> Trained | None:
+                             group: Group | None, real: Lines | None) -> Trained | None:
     """The sequence reader's run: trained on strings of ``train``'s digits, tested once on
     strings of MNIST's test digits (exact-string accuracy), exported for lines of any width;
     in ``group``, by the leader alone."""
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
-                       resume=member.checkpoint, progress=progress, group=group)
+                       resume=member.checkpoint, progress=progress, group=group, real=real)
     if group is not None and not group.leader:
         return None
     test = fixed_strings((mnist.test_images, mnist.test_labels), member.recipe.seed + 2,
                          TEST_STRINGS, default_workers(pick_device()), sums_share(member.recipe))
     test_accuracy = evaluate(result.model, test)[1]
     path = member.folder / MODEL_NAME
-    card = model_card(result, test_accuracy).replace(preprocessing=LINE_PREPROCESSING)
+    card = model_card(result, test_accuracy).replace(
+        preprocessing=LINE_PREPROCESSING, real_data=real.provenance if real else None)
     export_line_reader(result.model, path, card)
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 

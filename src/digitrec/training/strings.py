@@ -9,6 +9,9 @@ with a line it found; a share of them (LOOKS) is first saved as a photo, scan, f
 file and found again by the reader's own line finding. A sample depends only on (seed, epoch,
 index), so a resumed run sees what an unbroken one would.
 
+Given real lines (`digitrec.corpus`, `train --real`), a share (REAL) of the samples are those,
+each a little rescaled, dimmed and noised so that a few hundred lines are not learned by heart.
+
 A reader of sums (`digitrec calc`) learns from the same strings, of which a share (SUMS) are
 sums: numbers joined by + - × ÷, some in brackets, often ending in "=" and sometimes an answer,
 the operators drawn by `digitrec.operators` in every form people write them.
@@ -40,6 +43,10 @@ LOOK_STYLES = {"photo": 0.4, "scan": 0.2, "form": 0.2, "canvas": 0.2}
 COARSE = 0.15  # of those, written so small that the pixels show when enlarged (a zoomed crop)
 SPACING_SHARE = {"gap": 0.4, "touch": 0.35, "overlap": 0.25}
 SUMS = 0.6  # share of a reader of sums' strings that are sums; the rest are numbers
+# Share of the samples that are real lines, when some are given: enough that each of a few
+# hundred lines comes back a few dozen times an epoch, little enough that the generated
+# variety (every length, spacing and look) still makes most of what the reader sees.
+REAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -163,18 +170,32 @@ def sample(pools: list[np.ndarray], rng: np.random.Generator,
     return Sample(image, text)
 
 
+def varied(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A real line as another pen and zoom might have given it: 85-115% as wide, its ink
+    70-100% as bright, a little noise."""
+    width = max(1, round(image.shape[1] * rng.uniform(0.85, 1.15)))
+    resized = np.asarray(Image.fromarray(image).resize((width, LINE_HEIGHT), Image.BILINEAR))
+    noisy = resized * rng.uniform(0.7, 1.0) + rng.normal(0, 0.03, resized.shape)
+    return np.clip(noisy, 0, 1).astype(np.float32)
+
+
 class Strings:
-    """An endless supply of strings from a set of digits (MNIST's form, white on black):
-    sample ``index`` of ``epoch`` is the same every time it is asked for."""
+    """An endless supply of strings from a set of digits (MNIST's form, white on black), a
+    share REAL of them ``real`` lines (images, texts) where given: sample ``index`` of
+    ``epoch`` is the same every time it is asked for."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int = 0,
-                 sums: float = 0.0) -> None:
+                 sums: float = 0.0,
+                 real: tuple[list[np.ndarray], list[str]] | None = None) -> None:
         self.pools = [images[labels == d] for d in range(10)]
-        self.seed, self.sums = seed, sums
+        self.seed, self.sums, self.real = seed, sums, real
 
     def get(self, epoch: int, index: int) -> Sample:
-        return sample(self.pools, np.random.default_rng([self.seed, epoch, index]),
-                      sums=self.sums)
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if self.real is not None and rng.random() < REAL:
+            k = int(rng.integers(len(self.real[1])))
+            return Sample(varied(self.real[0][k], rng), self.real[1][k])
+        return sample(self.pools, rng, sums=self.sums)
 
     def batch(self, epoch: int, start: int, size: int) -> tuple[np.ndarray, list[str],
                                                                  np.ndarray]:
