@@ -27,15 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS_DIR, add_data_dir, write_json
+
 CURVE_POINTS = 50
 THRESHOLDS = (0.99, 0.995)
 
 
 def onnx_test_accuracy(path: Path, mnist: object) -> float:
-    from digitrec.inference import load_model
+    from digitrec.inference import load_digit_model
 
-    probs = load_model(path).probabilities(mnist.test_images)
+    probs = load_digit_model(path).probabilities(mnist.test_images)
     return float((probs.argmax(1) == mnist.test_labels).mean())
 
 
@@ -197,10 +198,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--smoke", action="store_true",
                         help="1 epoch on 2,000 images: checks the script, measures nothing")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench"),
                         help="where the trained models go (default runs/bench)")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--report", action="store_true",
                         help="print the table and redraw the plot from the results already in "
                              "--output, without training")
@@ -256,8 +257,7 @@ def main() -> None:
         "ensemble": ens,
         "runs": runs,
     }
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.output / "accuracy.json", result)
     report(result, args.output)
 
 

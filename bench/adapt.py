@@ -24,7 +24,6 @@ Prints the table and writes bench/results/adapt.json.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -32,13 +31,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import results_path, write_json
 from PIL import Image, ImageDraw, ImageFont
 
 import digitrec
 from digitrec.data import load_mnist
 from digitrec.synthetic import render
 
-RESULTS = Path(__file__).parent / "results" / "adapt.json"
+RESULTS = results_path("adapt.json")
 FONTS = "/usr/share/fonts"
 # Handwriting fonts with whole strokes. Two more were left out: fonts-femkeklaver draws its
 # digits as outlines, and fonts-ecolier-court's hairlines vanish at these sizes.
@@ -89,14 +89,15 @@ def images(writer: str, count: int, stream: int) -> list[tuple[bytes, str, int]]
     return out
 
 
-def error(model: digitrec.Model, files: list[tuple[bytes, str, int]]) -> tuple[float, float]:
+def error(model: digitrec.inference.Model,
+          files: list[tuple[bytes, str, int]]) -> tuple[float, float]:
     """(share read wrong, share with no digit found)."""
     found = [model.predict(data).digit for data, _, _ in files]
     wrong = sum(f != d for f, (_, _, d) in zip(found, files, strict=True))
     return wrong / len(files), sum(f is None for f in found) / len(files)
 
 
-def mnist_accuracy(model: digitrec.Model, mnist) -> float:
+def mnist_accuracy(model: digitrec.inference.Model, mnist) -> float:
     probs = model.probabilities(mnist.test_images)
     return float((probs[:, :10].argmax(1) == mnist.test_labels).mean())
 
@@ -126,7 +127,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    shipped = digitrec.load_model()
+    shipped = digitrec.inference.load_digit_model()
     mnist = load_mnist(progress=False)
     screened = {} if args.dev else {w: error(shipped, images(w, SCREEN, 0))[0] for w in WRITERS}
     if screened:
@@ -146,7 +147,7 @@ def main() -> None:
             for size in args.sizes:
                 out = Path(tmp) / f"{writer}-{size}.onnx"
                 seconds = finetune(examples[:size], Path(tmp) / f"{writer}-{size}", out, args.set)
-                tuned = digitrec.load_model(out)
+                tuned = digitrec.inference.load_digit_model(out)
                 after, _ = error(tuned, test)
                 row = {"writer": writer, "examples": size, "error_before": before,
                        "error_after": after, "no_digit": missing,
@@ -156,9 +157,8 @@ def main() -> None:
                 print(f"{writer:<16}{size:>9}{before:>14.1%}{after:>8.1%}{missing:>10.1%}"
                       f"{before_mnist:>14.2%}{row['mnist_after']:>8.2%}{seconds:>9.1f}",
                       flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"screening": screened, "settings": args.set,
-                                    "dev": args.dev, "rows": rows}, indent=2) + "\n")
+    write_json(args.out, {"screening": screened, "settings": args.set, "dev": args.dev,
+                          "rows": rows})
     print(f"written to {args.out}")
 
 

@@ -32,7 +32,8 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
-from read import pmsh_reader, ppocr_reader, save, tesseract_reader  # bench/read.py, beside
+from _common import add_data_dir, results_path, save
+from peers import pmsh_reader, ppocr_reader, tesseract_reader
 
 import digitrec
 from digitrec.arithmetic import ExpressionError, work_out
@@ -43,10 +44,10 @@ from digitrec.glyphs import with_variants
 from digitrec.operators import FORMS, symbol_image
 from digitrec.reading.calc import well_formed
 from digitrec.reading.ctc import beam_search
-from digitrec.reading.reader import line_images
+from digitrec.reading.lines import line_images
 from digitrec.synthetic import number_layer, on_file
 
-RESULTS = Path(__file__).parent / "results" / "calc.json"
+RESULTS = results_path("calc.json")
 LENGTHS = (3, 5, 7, 9)
 OPERATOR_STREAM = 777_001  # the operators' generator seed: nothing trains on this stream
 ALONE = 1000  # test operators of each kind classified alone
@@ -115,7 +116,7 @@ def make_sums(count: int, seed: int, data_dir: str | None,
     return conditions
 
 
-def sequence_alone(model: digitrec.Model) -> Reader | None:
+def sequence_alone(model: digitrec.Reader) -> Reader | None:
     """The reader of sums alone: each line found as `calc` finds it, read whole (a CTC beam
     that keeps to well-formed sums)."""
     lines = model.calculator.lines
@@ -171,7 +172,7 @@ def score(rows: list[dict], reader: Reader) -> dict:
     }
 
 
-def alone(model: digitrec.Model, seed: int, data_dir: str | None) -> dict:
+def alone(model: digitrec.Reader, seed: int, data_dir: str | None) -> dict:
     """Operators classified alone (test operators, MNIST's form), and MNIST's test digits
     through the calculator against the digit model."""
     calculator = model.calculator
@@ -190,7 +191,7 @@ def alone(model: digitrec.Model, seed: int, data_dir: str | None) -> dict:
             per_form[f"{symbol} {form}"] = float(right[chosen].mean())
     mnist = load_mnist(data_dir, progress=False)
     probs, _ = calculator.scores(mnist.test_images)
-    digits = model.probabilities(mnist.test_images)
+    digits = model.digits.probabilities(mnist.test_images)
     return {"operators": per_operator, "forms": per_form,
             "operators_mean": float(np.mean(list(per_operator.values()))),
             "digits_calculator": float((probs.argmax(1) == mnist.test_labels).mean()),
@@ -202,7 +203,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--count", type=int, default=100, help="sums per length")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-peers", action="store_true", help="digitrec only (a quick check)")
     args = parser.parse_args()
@@ -212,8 +213,7 @@ def main() -> None:
     readers: dict[str, Reader] = {"digitrec calc": lambda data: model.calc(data).reading.text}
     sequence = sequence_alone(model)
     if sequence is not None:  # what each of the two readers `calc` combines does alone
-        alone_model = digitrec.load_model(threads=1)
-        alone_model.calculator.lines = None
+        alone_model = model.segmentation_only()
         readers["segmentation alone"] = lambda data: alone_model.calc(data).reading.text
         readers["sequence alone"] = sequence
     whitelist = "0123456789+-×÷=().x*/:"

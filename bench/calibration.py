@@ -22,26 +22,26 @@ the reliability diagram bench/results/reliability.png.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
+from _common import results_path, write_json
 
 import digitrec
 from digitrec.data import load_mnist
-from digitrec.evaluation.calibration import (
+from digitrec.export.calibrate import number_files, read_numbers
+from digitrec.glyphs import with_variants
+from digitrec.inference.calibration import (
     expected_calibration_error,
     most_confident_accuracy,
     reliability,
+    temper,
 )
-from digitrec.export.calibrate import number_files, read_numbers
-from digitrec.glyphs import with_variants
-from digitrec.inference.model import temper
+from digitrec.reading import read
 from digitrec.synthetic import STYLES, render
 
-RESULTS = Path(__file__).parent / "results"
 GOAL = 0.02
 SELECTIVE_GOAL = 0.997
 PER_STYLE = 600
@@ -67,13 +67,9 @@ def digit_sets(mnist, seed: int) -> dict[str, tuple[list, np.ndarray]]:
     return sets
 
 
-def score(model: digitrec.Model, images: list, labels: np.ndarray) -> dict[str, np.ndarray]:
+def score(model: digitrec.Reader, images: list, labels: np.ndarray) -> dict[str, np.ndarray]:
     """Raw (temperature 1) probabilities, the flag, and which images had a digit found."""
-    saved, model.temperature = model.temperature, None
-    try:
-        predictions = model.predict_batch(images)
-    finally:
-        model.temperature = saved
+    predictions = model.digits.predict_batch(images, tempered=False)
     found = np.array([p.digit is not None for p in predictions])
     probs = np.stack([p.probabilities if p.digit is not None else np.full(10, 0.1)
                       for p in predictions])
@@ -112,11 +108,15 @@ def pooled_report(scored: list[dict], temperature: float | None) -> dict:
     return summary(*(np.concatenate([part[k] for part in parts]) for k in range(3)))
 
 
-def numbers_report(model: digitrec.Model, mnist, seed: int, count: int) -> dict:
-    """`read` on generated numbers of test digits: the line's confidence against the exact
-    string."""
-    confidence, correct = read_numbers(model, *number_files(mnist.test_images, mnist.test_labels,
-                                                            count, seed))
+def numbers_report(model: digitrec.Reader, mnist, seed: int, count: int,
+                   calibrated: bool) -> dict:
+    """`read` on generated numbers of test digits (with the line calibration, or without):
+    the line's confidence against the exact string."""
+    def uncalibrated(data: bytes) -> digitrec.reading.Reading:
+        return read(model.digits, data, lines_model=model.lines)
+
+    files = number_files(mnist.test_images, mnist.test_labels, count, seed)
+    confidence, correct = read_numbers(model.read if calibrated else uncalibrated, *files)
     return summary(confidence, correct, np.zeros(len(correct), bool))
 
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("DIGITREC_DATA"))
     parser.add_argument("--numbers", type=int, default=1000, help="generated numbers to read")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=RESULTS / "calibration.json")
+    parser.add_argument("--output", type=Path, default=results_path("calibration.json"))
     args = parser.parse_args(argv)
 
     model = digitrec.load_model(args.model)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (images, labels) in digit_sets(mnist, args.seed).items():
         scored = score(model, images, labels)
         reports[name] = {"before": digits_report(scored, None),
-                         "after": digits_report(scored, model.temperature)}
+                         "after": digits_report(scored, model.digits.temperature)}
         print(name, f"{reports[name]['before']['ece']:.4f} -> {reports[name]['after']['ece']:.4f}",
               file=sys.stderr)
         if name != "mnist-test":
@@ -166,17 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     # Selective accuracy where it matters: the digits as users hand them over (every set but
     # MNIST's own test digits, pooled), goal SELECTIVE_GOAL for the most confident 95%.
     reports["not MNIST, pooled"] = {"before": pooled_report(realistic, None),
-                                    "after": pooled_report(realistic, model.temperature)}
-    saved = model.read_calibration
-    after = numbers_report(model, mnist, args.seed + 1, args.numbers)
-    model.read_calibration = None
-    before = numbers_report(model, mnist, args.seed + 1, args.numbers)
-    model.read_calibration = saved
+                                    "after": pooled_report(realistic, model.digits.temperature)}
+    after = numbers_report(model, mnist, args.seed + 1, args.numbers, calibrated=True)
+    before = numbers_report(model, mnist, args.seed + 1, args.numbers, calibrated=False)
     reports["numbers"] = {"before": before, "after": after}
 
-    print(f"model {model.path.name}: temperature {model.temperature} (read: "
-          f"{model.read_calibration}), flag threshold {model.novelty_threshold}; goals: ECE at "
-          f"most {GOAL}; of the pooled digits not MNIST's, the most confident 95% "
+    digits = model.digits
+    print(f"model {model.path.name}: temperature {digits.temperature} (read: "
+          f"{digits.read_calibration}), flag threshold {digits.novelty_threshold}; goals: ECE "
+          f"at most {GOAL}; of the pooled digits not MNIST's, the most confident 95% "
           f"{SELECTIVE_GOAL:.1%} right")
     print("| set | n | accuracy | mean confidence (T=1 -> calibrated) | ECE (T=1 -> calibrated) "
           "| accuracy of the most confident 95% | with the flag | flag on right / wrong |")
@@ -187,12 +185,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{a['mean_confidence']:.3f} | {b['ece']:.4f} -> {a['ece']:.4f} | "
               f"{a['top95_accuracy']:.2%} | {a['top95_accuracy_with_flag']:.2%} | "
               f"{a['flag_on_right']:.1%} / {a['flag_on_wrong']:.1%} |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"model": model.path.name, "temperature": model.temperature,
-                                       "read_calibration": model.read_calibration,
-                                       "novelty_threshold": model.novelty_threshold,
-                                       "goal_ece": GOAL, "goal_selective": SELECTIVE_GOAL,
-                                       "sets": reports}, indent=2) + "\n")
+    write_json(args.output, {"model": model.path.name, "temperature": model.digits.temperature,
+                             "read_calibration": model.digits.read_calibration,
+                             "novelty_threshold": model.digits.novelty_threshold,
+                             "goal_ece": GOAL, "goal_selective": SELECTIVE_GOAL,
+                             "sets": reports})
     diagram(reports, args.output.with_name("reliability.png"))
     return 0
 

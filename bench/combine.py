@@ -23,21 +23,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _common import add_data_dir, results_path, save
 from calc import make_sums  # bench/calc.py and bench/read.py, beside this script
 from calc import sequence_alone as sums_sequence
-from read import make_numbers, save, sequence_reader
+from read import make_numbers, sequence_reader
 
 import digitrec
-from digitrec.reading import combine, reader
+from digitrec.reading import combine
+from digitrec.reading import lines as line_reading
 from digitrec.reading.combine import Balance, Evidence
 
-RESULTS = Path(__file__).parent / "results" / "combine.json"
-SUMS_RESULTS = Path(__file__).parent / "results" / "combine-sums.json"
+RESULTS = results_path("combine.json")
+SUMS_RESULTS = results_path("combine-sums.json")
 SEQUENCE_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 FLOORS = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0)
 
 
-def evidence_of(model: digitrec.Model, data: bytes, sums: bool = False
+def evidence_of(model: digitrec.Reader, data: bytes, sums: bool = False
                 ) -> list[Evidence | None]:
     """What both readers say of each line of ``data``, as `read` (with ``sums``, `calc`)
     gathers it."""
@@ -48,14 +50,14 @@ def evidence_of(model: digitrec.Model, data: bytes, sums: bool = False
         found.append(evidence)
         return None if evidence is None else combine.decide(evidence)
 
-    original, reader.choose = reader.choose, keep
+    original, line_reading.choose = line_reading.choose, keep
     try:
         if sums:
             model.calc(data)
         else:
             model.read(data)
     finally:
-        reader.choose = original
+        line_reading.choose = original
     return found
 
 
@@ -76,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--count", type=int, default=100, help="numbers per condition")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--output", type=Path)
     parser.add_argument("--sums", action="store_true", help="fit `calc`'s balance instead")
     args = parser.parse_args()

@@ -18,34 +18,32 @@ Prints the tables and writes bench/results/export.json.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
+from _common import add_data_dir, percentile, results_path, timings, write_json
 from realworld import test_digits
 
-from digitrec import load_model
 from digitrec.data import load_mnist
 from digitrec.export import c_header, quantize
-from digitrec.inference import DEFAULT_MODEL
+from digitrec.inference import DEFAULT_MODEL, load_digit_model
 from digitrec.synthetic import render
 from digitrec.vision import preprocess
 
-RESULTS = Path(__file__).parent / "results" / "export.json"
+RESULTS = results_path("export.json")
 
 # VmHWM, not ru_maxrss: a child forked from this large process inherits its ru_maxrss.
 ONE_IMAGE = """
 import sys
 from pathlib import Path
-from digitrec import load_model
-load_model(sys.argv[1], threads=1).predict(sys.argv[2])
+from digitrec.inference import load_digit_model
+load_digit_model(sys.argv[1], threads=1).predict(sys.argv[2])
 status = Path("/proc/self/status").read_text().splitlines()
 print(int(next(x for x in status if x.startswith("VmHWM")).split()[1]) / 1024)
 """
@@ -59,26 +57,16 @@ def weight_bytes(path: Path) -> int:
                if i.name in inputs)
 
 
-def latencies(model: object, image: np.ndarray, calls: int) -> list[float]:
-    for _ in range(20):
-        model.probabilities(image)
-    times = []
-    for _ in range(calls):
-        began = time.perf_counter()
-        model.probabilities(image)
-        times.append(time.perf_counter() - began)
-    return sorted(times)
-
-
 def measure(path: Path, mnist: object, seen: np.ndarray, labels: np.ndarray,
             png: Path) -> dict:
-    one = load_model(path, threads=1)
-    two = load_model(path, threads=2)
+    one = load_digit_model(path, threads=1)
+    two = load_digit_model(path, threads=2)
     info = one.info()
     test = float((two.probabilities(mnist.test_images).argmax(1) == mnist.test_labels).mean())
     real = float((two.probabilities(seen).argmax(1) == labels).mean())
-    times = latencies(one, mnist.test_images[:1], 1000)
-    batch = min(_timed(lambda: two.probabilities(mnist.test_images)) for _ in range(3))
+    image = mnist.test_images[:1]
+    times = sorted(timings(lambda: one.probabilities(image), 1000, warmup=20))
+    batch = min(timings(lambda: two.probabilities(mnist.test_images), 3))
     rss = float(subprocess.run([sys.executable, "-c", ONE_IMAGE, str(path), str(png)],
                                capture_output=True, text=True, check=True).stdout)
     return {
@@ -86,7 +74,7 @@ def measure(path: Path, mnist: object, seen: np.ndarray, labels: np.ndarray,
         "weight_bytes": weight_bytes(path), "file_bytes": path.stat().st_size,
         "test_accuracy": test, "realworld_accuracy": real,
         "latency_median_ms": 1000 * statistics.median(times),
-        "latency_p99_ms": 1000 * times[int(0.99 * len(times))],
+        "latency_p99_ms": 1000 * percentile(times, 0.99),
         "batch_images_per_s": len(mnist.test_images) / batch,
         "peak_rss_mb": rss,
     }
@@ -96,21 +84,15 @@ def measure_c(path: Path, mnist: object) -> dict:
     """The int8 model at ``path`` as C, against ONNX Runtime on the test set."""
     binary = c_header.build_checker(c_header.write_c_header(path, path.with_suffix(".h"))[0])
     digits, probabilities, ns = c_header.run_checker(binary, mnist.test_images)
-    onnx_probabilities = load_model(path).probabilities(mnist.test_images)
+    onnx_probabilities = load_digit_model(path).probabilities(mnist.test_images)
     ms = np.sort(ns) / 1e6
     return {
         "c_test_accuracy": float((digits == mnist.test_labels).mean()),
         "c_agreement_with_onnx": float((digits == onnx_probabilities.argmax(1)).mean()),
         "c_max_probability_difference": float(np.abs(probabilities - onnx_probabilities).max()),
         "c_latency_median_ms": float(np.median(ms)),
-        "c_latency_p99_ms": float(ms[int(0.99 * len(ms))]),
+        "c_latency_p99_ms": float(percentile(ms, 0.99)),
     }
-
-
-def _timed(fn: object) -> float:
-    began = time.perf_counter()
-    fn()
-    return time.perf_counter() - began
 
 
 def main() -> None:
@@ -120,7 +102,7 @@ def main() -> None:
                                  Path("runs/tiny/model.onnx")],
                         help="fp32 models made by digitrec train")
     parser.add_argument("-n", "--count", type=int, default=2000, help="generated images")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -154,8 +136,7 @@ def main() -> None:
         sys.argv[1:]), "generated_images": args.count,
         "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rows": rows}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.output, result)
     print("| model | precision | weights B | file B | MNIST test | real-world style | 1 image ms "
           "median (p99), 1 thread | batch img/s, 2 threads | peak MB, load + 1 image |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -24,7 +24,6 @@ Prints the tables and writes bench/results/feedback.json.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sqlite3
 import subprocess
@@ -35,24 +34,23 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import results_path, start_server, stop_server, write_json
 from adapt import error, images, mnist_accuracy
-from serve import start_server
 
 import digitrec
 from digitrec.data import load_mnist
 
-RESULTS = Path(__file__).parent / "results" / "feedback.json"
+RESULTS = results_path("feedback.json")
 MILESTONES = (50, 100, 200)
 LOOP_STREAM, TEST_STREAM, TEST = 3, 2, 500  # adapt.py's test images are stream 2
 MAX_SENT = 4000  # a writer read this well cannot give 200 corrections: stop there
 
 
 def serve(db: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    proc, port = start_server("--feedback", str(db), "--workers", str(workers))
-    return proc, f"http://127.0.0.1:{port}"
+    return start_server("--feedback", str(db), "--workers", str(workers))
 
 
-def loop(writer: str, mnist, shipped: digitrec.Model, folder: Path) -> list[dict]:
+def loop(writer: str, mnist, shipped: digitrec.inference.Model, folder: Path) -> list[dict]:
     """One writer's corrections and fine-tunes; a row per milestone."""
     db = folder / f"{writer}.db"
     test = images(writer, TEST, TEST_STREAM)
@@ -84,7 +82,7 @@ def loop(writer: str, mnist, shipped: digitrec.Model, folder: Path) -> list[dict
                                 "--val-share", "0", "--quiet"],
                                check=True, stdout=subprocess.DEVNULL)
                 tuning = time.perf_counter() - began
-                tuned = digitrec.load_model(model)
+                tuned = digitrec.inference.load_digit_model(model)
                 rows.append({
                     "writer": writer, "corrections": milestone, "images_sent": sent,
                     "error_before": before, "error_after": error(tuned, test)[0],
@@ -96,8 +94,7 @@ def loop(writer: str, mnist, shipped: digitrec.Model, folder: Path) -> list[dict
                       f"{missing:>10.1%}{mnist_before:>9.2%}{r['mnist_after']:>8.2%}"
                       f"{sending:>9.1f}{tuning:>9.1f}", flush=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
     return rows
 
 
@@ -147,8 +144,7 @@ def load(folder: Path, image: bytes, seconds: float, count: int, workers: int = 
     stop.set()
     for t in threads:
         t.join()
-    proc.terminate()
-    proc.wait(timeout=30)
+    stop_server(proc)
     ids, integrity = stored(db)
     return {"clients": count, "workers": workers, "seconds": seconds,
             "acknowledged": len(acknowledged),
@@ -193,7 +189,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    shipped = digitrec.load_model()
+    shipped = digitrec.inference.load_digit_model()
     mnist = load_mnist(progress=False)
     print(f"{'writer':<16}{'fixes':>6}{'sent':>7}{'before':>9}{'after':>8}{'no digit':>10}"
           f"{'MNIST':>9}{'after':>8}{'send s':>9}{'tune s':>9}")
@@ -211,8 +207,7 @@ def main() -> None:
                                        for k, v in results["load"].items()), flush=True)
             results["kill"] = kill(Path(tmp), image, 200)
             print("kill: " + ", ".join(f"{k} {v}" for k, v in results["kill"].items()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results)
     print(f"written to {args.out}")
 
 

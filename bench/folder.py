@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import subprocess
 import sys
@@ -23,10 +22,10 @@ import threading
 import time
 from pathlib import Path
 
+from _common import results_path, tree_rss_mb, write_json
 from PIL import Image
-from serve import _tree_rss_mb
 
-RESULTS = Path(__file__).parent / "results" / "folder.json"
+RESULTS = results_path("folder.json")
 DISTINCT = 1000  # images written; the rest are hard links to them
 GOAL_MB = 300
 
@@ -55,7 +54,7 @@ def run(folder: Path, jobs: list[str]) -> dict:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss_mb(proc.pid))
+            peak = max(peak, tree_rss_mb(proc.pid))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -95,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(f"| {r['images']:,} | {r['jobs']} | {r['rows']:,} | {r['peak_mb']} | "
               f"{r['first_row_s']} | {r['seconds']} |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"goal_mb": GOAL_MB, "runs": results}, indent=2) + "\n")
+    write_json(args.output, {"goal_mb": GOAL_MB, "runs": results})
     return 0 if all(r["exit"] == 0 and r["rows"] == r["images"] for r in results) else 1
 
 

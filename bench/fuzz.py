@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import results_path, write_json
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -42,8 +43,8 @@ LONGEST_LINE = 40
 HOSTILE = (r"((\d*)*)*x", r"(\d*\d*)*x", r"((\d+)*)+x", r"(\d+)+x", r"(.*)*x",
            r"(\d?){40}\d{40}", r"(\d|\d\d)*x", r"(0|00|\d)*\D", r"(([.,]?\d)*)*-")
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
-RESULTS = Path(__file__).parent / "results" / "fuzz.json"
-PATTERN_RESULTS = RESULTS.with_name("fuzz-patterns.json")
+RESULTS = results_path("fuzz.json")
+PATTERN_RESULTS = results_path("fuzz-patterns.json")
 
 
 @st.composite
@@ -124,17 +125,17 @@ def search_lines(model: Any, mnist: Any, lengths: list[int], seed: int) -> list[
     with random gaps (some touching): each line's pieces, its candidate characters with the
     classifier's probabilities, and the sequence reader's columns, as `read` hands them to
     `choose` (recorded there)."""
-    from digitrec.reading import reader
+    from digitrec.reading import lines as line_reading
 
     rng = np.random.default_rng(seed)
     found: list[tuple] = []
-    original = reader.choose
+    original = line_reading.choose
 
     def record(segmented, columns, pieces, candidates, accept, balance):  # type: ignore[no-untyped-def]
         found.append((pieces, candidates, columns))
         return original(segmented, columns, pieces, candidates, accept, balance)
 
-    reader.choose = record
+    line_reading.choose = record
     try:
         for length in lengths:
             picks = rng.integers(0, len(mnist.test_labels), length)
@@ -146,7 +147,7 @@ def search_lines(model: Any, mnist: Any, lengths: list[int], seed: int) -> list[
             line = np.pad(np.concatenate(parts, axis=1), 16)
             model.read(255 - line)
     finally:
-        reader.choose = original
+        line_reading.choose = original
     return found
 
 
@@ -155,7 +156,7 @@ def time_pattern(pattern: str, line: tuple[list, list, np.ndarray]) -> float | N
     readers as `read` does; None if the pattern is refused (in one line)."""
     from digitrec.errors import DigitrecError
     from digitrec.reading.combine import choose
-    from digitrec.reading.search import best_path, constraint
+    from digitrec.reading.search import best_segmentation, constraint
 
     pieces, candidates, columns = line
     # The garbage collector runs outside the clock: its pauses grow with the heap, and this
@@ -164,7 +165,7 @@ def time_pattern(pattern: str, line: tuple[list, list, np.ndarray]) -> float | N
     try:
         began = time.perf_counter()
         accept = constraint(None, pattern)
-        choose(best_path(pieces, candidates, accept), columns, pieces, candidates, accept)
+        choose(best_segmentation(pieces, candidates, accept), columns, pieces, candidates, accept)
         return time.perf_counter() - began
     except DigitrecError as exc:
         assert str(exc) and "\n" not in str(exc), f"not one line: {exc!r}"
@@ -302,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {slow['ms']} ms: {slow['pattern']!r} on a line of {slow['line']}")
     report = {"examples_per_entry": args.examples, "seed": args.seed, "runs": runs,
               "patterns": patterns}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.output, report)
     slow = patterns is not None and patterns["over_goal"] > 0
     return 1 if slow or any(run["crashes"] for run in runs) else 0
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from _common import add_data_dir, median_seconds, results_path, write_json
 from PIL import Image
 from realworld import test_digits
 
@@ -45,7 +45,7 @@ from digitrec.data import load_mnist
 from digitrec.synthetic import render
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-RESULTS = Path(__file__).parent / "results" / "import.json"
+RESULTS = results_path("import.json")
 
 
 def tutorial_model(keras):
@@ -62,22 +62,13 @@ def keras_naive(keras, keras_model, data: bytes) -> int:
     return int(keras.ops.convert_to_numpy(keras_model(x, training=False)).argmax())
 
 
-def median_ms(run, calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        began = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - began)
-    return 1000 * statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("-n", "--count", type=int, default=1000, help="rendered images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--calls", type=int, default=200, help="timed calls of each kind")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -100,7 +91,7 @@ def main() -> None:
                         *(["--data-dir", args.data_dir] if args.data_dir else [])],
                        check=True, stdout=subprocess.DEVNULL)
         import_seconds = time.perf_counter() - began
-        ours = digitrec.load_model(onnx)
+        ours = digitrec.inference.load_digit_model(onnx)
 
         keras_probs = model.predict((mnist.test_images / 255.0)[..., None], verbose=0)
         our_probs = ours.probabilities(mnist.test_images)
@@ -136,7 +127,7 @@ def main() -> None:
         timings: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.calls // 20):  # interleaved, in rounds of 20 calls
             for name, run in runs.items():
-                timings[name].append(median_ms(run, 20))
+                timings[name].append(1000 * median_seconds(run, 20))
         latency = {name: statistics.median(v) for name, v in timings.items()}
 
     result = {"benchmark": "import", "command": "python bench/import.py " + " ".join(sys.argv[1:]),
@@ -144,8 +135,7 @@ def main() -> None:
               "epochs": args.epochs, "train_seconds": train_seconds,
               "import_seconds": import_seconds, "mnist": accuracy, "realworld": real,
               "latency_ms": latency}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.output, result)
 
     print(f"Keras {keras.__version__} ({keras.backend.backend()}): trained {args.epochs} "
           f"epochs in {train_seconds:.0f} s; `digitrec import` took {import_seconds:.1f} s")

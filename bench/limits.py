@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import resource
 import socket
 import statistics
@@ -38,10 +37,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from _common import results_path, start_server, stop_server, tree_rss_mb, write_json
 from PIL import Image, ImageDraw
-from serve import _tree_rss_mb, start_server
 
-RESULTS = Path(__file__).parent / "results" / "limits.json"
+RESULTS = results_path("limits.json")
 GOAL_MB = 300
 FILES = 256  # the server's file-descriptor limit, soft and hard
 
@@ -75,8 +74,7 @@ def _start(header_timeout: float) -> tuple[subprocess.Popen, str]:
     def few_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (FILES, FILES))
 
-    proc, port = start_server("--header-timeout", str(header_timeout), preexec_fn=few_files)
-    return proc, f"http://127.0.0.1:{port}"
+    return start_server("--header-timeout", str(header_timeout), preexec_fn=few_files)
 
 
 class Sampler(threading.Thread):
@@ -88,7 +86,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            self.peak = max(self.peak, _tree_rss_mb(self.pid))
+            self.peak = max(self.peak, tree_rss_mb(self.pid))
             time.sleep(0.02)
 
 
@@ -144,7 +142,7 @@ def attack(url: str, pid: int, drawing: bytes, name: str, requests: list) -> dic
     user.done.set(), sampler.done.set()
     user.join(), sampler.join()
     return {"attack": name, "statuses": statuses, "seconds": round(seconds, 2),
-            "peak_mb": round(sampler.peak, 1), "after_mb": round(_tree_rss_mb(pid), 1),
+            "peak_mb": round(sampler.peak, 1), "after_mb": round(tree_rss_mb(pid), 1),
             "user": _latency(user.times), "user_failures": user.failures}
 
 
@@ -206,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                     http.post(path, content=drawing).raise_for_status()
             http.post("/api/predict", content=_png(1000)).raise_for_status()
         time.sleep(1)
-        rest = _tree_rss_mb(proc.pid)
+        rest = tree_rss_mb(proc.pid)
         runs = [
             attack(url, proc.pid, drawing, f"4 x {side}x{side} + read + calc",
                    [("/api/predict", big)] * 4 + [("/api/read", big), ("/api/calc", big)]),
@@ -220,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         calm = attack(url, proc.pid, drawing, "no attack (the user alone)", [("/healthz", None)])
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_server(proc)
     print(f"server at rest: {rest:.0f} MB; file descriptors {FILES}; goal: at most {GOAL_MB} MB "
           "beyond rest")
     print("| attack | statuses | seconds | peak beyond rest MB | after beyond rest MB "
@@ -235,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{run['user']['median_ms']} / {run['user']['max_ms']} | {run['user_failures']} |")
     report = {"rest_mb": round(rest, 1), "files": FILES, "goal_mb": GOAL_MB,
               "header_timeout": header_timeout, "image_side": side, "runs": runs, "calm": calm}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.output, report)
     return 0
 
 

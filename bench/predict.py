@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _common import add_data_dir, median_seconds, results_path, write_json
 from PIL import Image
 
 import digitrec
@@ -36,7 +33,7 @@ from digitrec.data import MNIST, load_mnist
 from digitrec.synthetic import render
 from digitrec.vision import preprocess
 
-RESULTS = Path(__file__).parent / "results" / "predict.json"
+RESULTS = results_path("predict.json")
 
 BARE_ORT = """
 import sys, numpy as np, onnxruntime as ort
@@ -58,24 +55,8 @@ with torch.no_grad():
 """
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
 def cold_start(cmd: list[str], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    return median_seconds(lambda: subprocess.run(cmd, check=True, capture_output=True), repeats)
 
 
 def export_untrained(arch: str, path: Path, mnist: MNIST) -> None:
@@ -95,7 +76,7 @@ def export_untrained(arch: str, path: Path, mnist: MNIST) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--repeats", type=int, default=9, help="cold starts per row")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -114,12 +95,12 @@ def main() -> None:
     photo_bytes = _photo_640x480(mnist.test_images[1])
     batch = mnist.test_images.astype(np.float32)[:, None] / 255  # already in MNIST form
 
-    shipped = digitrec.load_model()
+    shipped = digitrec.inference.load_digit_model()
     onnx_models = {shipped.metadata["architecture"]: shipped}
     for arch in ("digitnet", "seed"):
         if arch not in onnx_models:
             export_untrained(arch, work / f"{arch}.onnx", mnist)
-            onnx_models[arch] = digitrec.load_model(work / f"{arch}.onnx")
+            onnx_models[arch] = digitrec.inference.load_digit_model(work / f"{arch}.onnx")
     rows = []
     for arch, model in onnx_models.items():
         cold = cold_start([sys.executable, "-m", "digitrec", "predict", str(png28),
@@ -129,8 +110,10 @@ def main() -> None:
         rows.append({
             "engine": "ONNX Runtime (digitrec)", "arch": arch,
             "cold_start_s": cold, "bare_script_cold_start_s": bare,
-            "e2e_28x28_ms": 1000 * median_seconds(lambda m=model: m.predict(png_bytes), 1000),
-            "e2e_photo_ms": 1000 * median_seconds(lambda m=model: m.predict(photo_bytes), 200),
+            "e2e_28x28_ms": 1000 * median_seconds(
+                lambda m=model: m.predict(png_bytes), 1000, warmup=3),
+            "e2e_photo_ms": 1000 * median_seconds(
+                lambda m=model: m.predict(photo_bytes), 200, warmup=3),
             "batch_images_per_s": len(batch) / median_seconds(
                 lambda m=model: m.probabilities(batch), 5, warmup=1),
         })
@@ -152,18 +135,19 @@ def main() -> None:
             "cold_start_s": cold_start([sys.executable, "-c", TORCH_COLD, arch, str(png28)],
                                        args.repeats),
             "bare_script_cold_start_s": None,
-            "e2e_28x28_ms": 1000 * median_seconds(lambda f=run_torch: f(png_bytes), 1000),
-            "e2e_photo_ms": 1000 * median_seconds(lambda f=run_torch: f(photo_bytes), 200),
+            "e2e_28x28_ms": 1000 * median_seconds(
+                lambda f=run_torch: f(png_bytes), 1000, warmup=3),
+            "e2e_photo_ms": 1000 * median_seconds(
+                lambda f=run_torch: f(photo_bytes), 200, warmup=3),
             "batch_images_per_s": len(batch) / median_seconds(run_batch, 5, warmup=1),
         })
     preprocess_only = {
-        "28x28_ms": 1000 * median_seconds(lambda: preprocess(png_bytes), 1000),
-        "photo_ms": 1000 * median_seconds(lambda: preprocess(photo_bytes), 200),
+        "28x28_ms": 1000 * median_seconds(lambda: preprocess(png_bytes), 1000, warmup=3),
+        "photo_ms": 1000 * median_seconds(lambda: preprocess(photo_bytes), 200, warmup=3),
     }
     result = {"benchmark": "predict", "command": "python bench/predict.py " + " ".join(
         sys.argv[1:]), "threads": threads, "rows": rows, "preprocess_only": preprocess_only}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.output, result)
 
     print("| engine | model | cold start, s (bare script) | 28x28 PNG e2e, ms "
           "| 640x480 photo e2e, ms | batch, images/s |")

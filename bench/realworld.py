@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from _common import add_data_dir, results_path, write_json
 from PIL import Image
 
 import digitrec
@@ -32,7 +32,7 @@ from digitrec.data import load_mnist
 from digitrec.glyphs import with_variants
 from digitrec.synthetic import render
 
-RESULTS = Path(__file__).parent / "results" / "realworld.json"
+RESULTS = results_path("realworld.json")
 
 
 def test_digits(count: int, seed: int, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -43,12 +43,12 @@ def test_digits(count: int, seed: int, data_dir: str | None) -> tuple[np.ndarray
     return with_variants(images, labels, 0.3, rng), labels
 
 
-def naive(model: digitrec.Model, data: bytes) -> int:
+def naive(model: digitrec.inference.Model, data: bytes) -> int:
     gray = Image.open(io.BytesIO(data)).convert("L").resize((28, 28), Image.BILINEAR)
     return int(model.probabilities(np.asarray(gray, np.float32) / 255).argmax())
 
 
-def uci_accuracy(model: digitrec.Model) -> dict[str, float] | None:
+def uci_accuracy(model: digitrec.inference.Model) -> dict[str, float] | None:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("-n", "--count", type=int, default=3000, help="generated images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="ONNX model (default: the shipped one)")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--write", type=Path, metavar="DIR",
                         help="write the generated images (label in the name) and stop")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -85,7 +85,7 @@ def main() -> None:
         print(f"wrote {len(labels)} images to {args.write}")
         return
 
-    model = digitrec.load_model(args.model)
+    model = digitrec.inference.load_digit_model(args.model)
     mnist = load_mnist(args.data_dir, progress=False)
     clean = float((model.probabilities(mnist.test_images).argmax(1) == mnist.test_labels).mean())
     by_tag: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
@@ -115,8 +115,7 @@ def main() -> None:
         "uci": uci,
         "median_predict_ms": 1000 * statistics.median(seconds),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.output, result)
 
     print("| images | count | naive pipeline | digitrec |")
     print("|---|---|---|---|")

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from read import save  # bench/read.py, beside this script
+from _common import add_data_dir, results_path, save
 
 import digitrec
 
-RESULTS = Path(__file__).parent / "results" / "scale.json"
+RESULTS = results_path("scale.json")
 
 
 def run(processes: int, preset: str, out: Path, data_dir: str | None,
@@ -128,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="default")
     parser.add_argument("--images", type=int, default=10_000)
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2],
                         help="training runs: 1 alone, more under torchrun (none: skip)")

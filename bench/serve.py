@@ -20,43 +20,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from _common import (
+    add_data_dir,
+    percentile,
+    results_path,
+    start_server,
+    stop_server,
+    tree_rss_mb,
+    write_json,
+)
 from PIL import Image
 
 from digitrec.cpus import available_cores
 
-RESULTS = Path(__file__).parent / "results" / "serve.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (uvicorn's workers)."""
-    pids, total = [pid], 0
-    while pids:
-        p = pids.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
-            pids += [int(c) for t in Path(f"/proc/{p}/task").iterdir()
-                     for c in (t / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, StopIteration):
-            continue
-    return total / 1024
+RESULTS = results_path("serve.json")
 
 
 def _request(port: int, body: bytes) -> bytes:
@@ -98,54 +82,34 @@ async def _load(port: int, requests: list[bytes], clients: int, seconds: float,
     return latencies, failures, time.perf_counter() - began
 
 
-def start_server(*flags: str, preexec_fn: Callable[[], None] | None = None
-                 ) -> tuple[subprocess.Popen, int]:
-    """`digitrec serve` with ``flags`` on a free loopback port, once /healthz answers (the
-    other benchmarks start theirs here too)."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=preexec_fn)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return proc, port
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                sys.exit("the server did not start")
-            time.sleep(0.1)
-
-
 def measure(workers: int, bodies: list[bytes], clients: int, seconds: float,
             max_requests: int, feedback: Path | None = None) -> dict:
-    proc, port = start_server("--workers", str(workers),
-                              *(["--feedback", str(feedback)] if feedback else []))
+    proc, url = start_server("--workers", str(workers),
+                             *(["--feedback", str(feedback)] if feedback else []))
+    port = urlsplit(url).port
     try:
         requests = [_request(port, b) for b in bodies]
         asyncio.run(_load(port, requests, clients, 1.0, 10**9))  # warm-up, not measured
-        peak = [_tree_rss_mb(proc.pid)]
+        peak = [tree_rss_mb(proc.pid)]
 
         async def sampled() -> tuple[list[float], list[str], float]:
             task = asyncio.create_task(_load(port, requests, clients, seconds, max_requests))
             while not task.done():
-                peak.append(_tree_rss_mb(proc.pid))
+                peak.append(tree_rss_mb(proc.pid))
                 await asyncio.sleep(0.2)
             return await task
 
         latencies, failures, wall = asyncio.run(sampled())
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
     latencies.sort()
     return {
         "workers": workers, "feedback": feedback is not None, "clients": clients,
         "requests": len(latencies),
         "failures": len(failures), "seconds": wall,
         "requests_per_s": len(latencies) / wall,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "p50_ms": 1000 * percentile(latencies, 0.5),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
         "peak_rss_mb": max(peak),
     }
 
@@ -159,7 +123,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--feedback", action="store_true",
                         help="also run each worker count with serve --feedback")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA or cache)")
+    add_data_dir(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -199,8 +163,7 @@ def main() -> None:
         })
     result = {"benchmark": "serve", "command": "python bench/serve.py " + " ".join(sys.argv[1:]),
               "cpus": available_cores(), "rows": rows, "rounds": rounds}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.output, result)
     print("| server workers | feedback | clients | requests | failures | requests/s | p50 ms "
           "| p99 ms | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -13,7 +13,6 @@ training does, and later runs find it. Prints a table and writes bench/results/t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -21,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "train_cli.json"
+from _common import results_path, write_json
+
+RESULTS = results_path("train_cli.json")
 GOAL = 0.35  # the fast preset's time as a share of the seed recipe's
 
 
@@ -74,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         run["share_of_seed"] = round(run["seconds"] / seed, 3)
         print(f"| {run['code']} | {run['preset']} | {run['cache']} | {run['seconds']} | "
               f"{run['share_of_seed']:.2f}x |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"goal_share": GOAL, "runs": runs}, indent=2) + "\n")
+    write_json(args.output, {"goal_share": GOAL, "runs": runs})
     return 0
 
 

@@ -22,7 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "versions.json"
+from _common import results_path, write_json
+
+RESULTS = results_path("versions.json")
 HERE = Path(__file__).resolve().parents[1] / "src"
 
 # Runs inside each version: only APIs both old and new layouts have (load_model, predict,
@@ -100,11 +102,10 @@ def main() -> None:
     for key in medians["older"]:
         old, new = medians["older"][key], medians["newer"][key]
         print(f"| {key} | {old:.3f} | {new:.3f} | {new / old:.2f} |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({
+    write_json(args.output, {
         "benchmark": "versions", "command": "python bench/versions.py " + " ".join(sys.argv[1:]),
         "older": str(args.older), "newer": str(args.newer), "rounds": runs,
-        "medians": medians}, indent=1) + "\n")
+        "medians": medians}, indent=1)
 
 
 if __name__ == "__main__":

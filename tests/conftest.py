@@ -5,18 +5,22 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from digitrec.data import MNIST, load_mnist
+
+# The benchmarks start `digitrec serve` too, and run without pytest: so the one starter lives
+# in bench/_common.py, and the tests take it from there (free_port and stop_server with it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import _common
+from _common import free_port as free_port
+from _common import stop_server as stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,35 +59,10 @@ def mnist(mnist_dir: Path) -> MNIST:
     return load_mnist(mnist_dir, allow_download=False, progress=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(*flags: str) -> tuple[subprocess.Popen, str]:
     """`digitrec serve` with ``flags`` on a free loopback port, once it answers; the process
-    and its base URL."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port),
-                             *flags], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(
-                    f"server did not start: {proc.stderr.read().decode()}") from None
-            time.sleep(0.1)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=30)
+    and its base URL. Its stderr is kept, so that a server that does not start says why."""
+    return _common.start_server(*flags, stderr=subprocess.PIPE)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

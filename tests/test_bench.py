@@ -1,12 +1,38 @@
-"""The accuracy benchmark still runs end to end (its full run takes most of an hour)."""
+"""The benchmarks still run end to end (the accuracy one's full run takes most of an hour), and
+the helpers in bench/_common.py write reports whole and pick each script's own percentile."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+import _common
+
 BENCH = Path(__file__).parents[1] / "bench" / "accuracy.py"
 READ = Path(__file__).parents[1] / "bench" / "read.py"
+
+
+def test_write_json_replaces_the_report_whole(tmp_path: Path) -> None:
+    out = tmp_path / "results" / "x.json"
+    _common.write_json(out, {"old": 1})
+    _common.write_json(out, {"sum": "3×4"}, indent=1, ensure_ascii=False)
+    assert out.read_text(encoding="utf-8") == '{\n "sum": "3×4"\n}\n'
+    _common.write_json(out, {"sum": "3×4"})
+    assert out.read_text() == '{\n  "sum": "3\\u00d74"\n}\n'
+    assert [p.name for p in out.parent.iterdir()] == ["x.json"]  # no temporary left
+
+
+def test_percentile_keeps_each_benchmarks_pick() -> None:
+    ms = [float(k) for k in range(1000)]
+    # bench/export.py and bench/serve.py: the sample at int(share * n).
+    assert _common.percentile(ms, 0.99) == 990 and _common.percentile(ms, 0.5) == 500
+    # bench/real.py: numpy's "lower", at int(share * (n - 1)).
+    for share in (0.5, 0.95, 0.99):
+        lower = np.percentile(ms, 100 * share, method="lower")
+        assert _common.percentile(ms, share, lower=True) == lower
 
 
 def test_accuracy_benchmark_smoke_run(mnist_dir: Path, tmp_path: Path) -> None:

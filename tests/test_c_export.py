@@ -10,11 +10,11 @@ import onnx
 import pytest
 from conftest import missing
 
-from digitrec import load_model
 from digitrec.cli import main
 from digitrec.errors import DigitrecError
 from digitrec.export import quantize
 from digitrec.export.c_header import KERNELS, build_checker, run_checker, write_c_header
+from digitrec.inference import load_digit_model
 
 IMAGES = 1000
 
@@ -56,7 +56,7 @@ def test_c_forward_pass_matches_onnx_runtime(which, tiny_int8, trained, mnist,
     assert write_c_header(model, header) == [header, tmp_path / KERNELS]
     digits, probabilities, _ = run_checker(_checker(header), mnist.test_images[:IMAGES])
 
-    expected = load_model(model).probabilities(mnist.test_images[:IMAGES])
+    expected = load_digit_model(model).probabilities(mnist.test_images[:IMAGES])
     np.testing.assert_array_equal(digits, expected.argmax(1))
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     assert (digits == mnist.test_labels[:IMAGES]).mean() > 0.9  # a real classifier, not noise
@@ -80,7 +80,7 @@ def test_cli_quantises_first_and_writes_the_header(trained, mnist_dir, tmp_path:
     shutil.copy(trained["path"], source)
     assert main(["export", str(source), "--c-header", "--data-dir", str(mnist_dir)]) == 0
     assert "C header written to" in capsys.readouterr().out
-    assert load_model(tmp_path / "model-int8.onnx").metadata["precision"] == "int8"
+    assert load_digit_model(tmp_path / "model-int8.onnx").metadata["precision"] == "int8"
     assert (tmp_path / "model-int8.h").is_file() and (tmp_path / KERNELS).is_file()
 
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from digitrec import load_model
 from digitrec.contract import DIGITS, SYMBOLS
+from digitrec.inference import load_digit_model
 from digitrec.inference.calculator import Calculator
 from digitrec.operators import symbol_image, symbol_layer
 from digitrec.reading.calc import well_formed
@@ -94,10 +95,10 @@ def test_the_calculator_shares_the_digits_out_by_the_digit_model(model, mnist) -
     assert np.allclose(probs[:, 10:], own[:, 10:], atol=1e-6)
     asked = share[:, 0] >= 0.01  # the digits, and operators that might be digits
     assert asked[len(SYMBOLS):].all()
-    digits = model.probabilities(images[asked])
+    digits = model.digits.probabilities(images[asked])
     assert np.allclose(probs[asked, :10], share[asked] * digits, atol=1e-5)
     with pytest.raises(Exception, match="not a calculator's model"):
-        Calculator(model, model)
+        Calculator(model.digits, model.digits)
 
 
 def test_generated_operators_are_classified_as_themselves(model) -> None:
@@ -188,7 +189,7 @@ def test_the_calc_preset_learns_the_operators_beside_the_digits(mnist, tmp_path)
 
     recipe = dataclasses.replace(PRESETS["calc"], epochs=2)
     trained = train_and_export(Member(tmp_path, recipe), mnist, subset=3000, progress=False)
-    small = load_model(trained.path)
+    small = load_digit_model(trained.path)
     assert small.classes == DIGITS + SYMBOLS and small.card.recipe["symbols"] == SYMBOLS
     rng = np.random.default_rng(11)
     images = np.stack([symbol_image(s, rng) for s in SYMBOLS for _ in range(20)])
@@ -233,7 +234,7 @@ def test_the_reader_of_sums_knows_the_operators_and_is_no_number_reader(model, m
     from digitrec.errors import DigitrecError
     from digitrec.inference.lines import DEFAULT_READER, load_line_model
     from digitrec.reading.ctc import beam_search
-    from digitrec.reading.reader import line_images
+    from digitrec.reading.lines import line_images
 
     lines = model.calculator.lines
     assert lines is not None and lines.card.classes == SUM_LINE_CHARS

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import digitrec
-from digitrec.evaluation.calibration import (
+from digitrec.inference.calibration import (
     expected_calibration_error,
     fit_temperature,
     most_confident_accuracy,
     reliability,
+    temper,
 )
-from digitrec.inference.model import temper
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def test_the_shipped_model_is_calibrated_on_mnist_and_realistic_images(mnist) ->
     # smaller sample catches a model shipped uncalibrated (ECE 0.09-0.12 before).
     from digitrec.synthetic import STYLES, render
 
-    model = digitrec.load_model()
+    model = digitrec.inference.load_digit_model()
     assert model.temperature is not None and model.temperature < 1  # it was underconfident
     assert model.read_calibration is not None
     rng = np.random.default_rng(5)
@@ -88,7 +88,7 @@ def test_calibrate_writes_a_model_that_answers_the_same_more_honestly(
     from digitrec.contract import ModelCard
 
     plain = tmp_path / "plain.onnx"  # the shipped model without its calibration
-    proto = onnx.load(digitrec.load_model().path)
+    proto = onnx.load(digitrec.inference.load_digit_model().path)
     card = ModelCard.from_metadata({p.key: p.value for p in proto.metadata_props})
     card.replace(temperature=None, read_calibration=None).write_into(proto)
     onnx.save(proto, plain)
@@ -98,7 +98,8 @@ def test_calibrate_writes_a_model_that_answers_the_same_more_honestly(
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "temperature 0." in done.stdout and "(was 1.000)" in done.stdout
-    before, after = digitrec.load_model(plain), digitrec.load_model(out)
+    before, after = (digitrec.inference.load_digit_model(plain),
+                     digitrec.inference.load_digit_model(out))
     assert before.temperature is None and 0.3 < after.temperature < 0.8
     assert before.read_calibration is None and after.read_calibration["shift"] > 0
     images = np.random.default_rng(2).integers(0, 256, (20, 28, 28)).astype(np.uint8)

@@ -162,19 +162,19 @@ def test_every_preset_trains_and_exports(preset: str, mnist_dir: Path, tmp_path:
 
 def test_ensemble_averages_members_trained_with_successive_seeds(mnist_dir: Path,
                                                                  tmp_path: Path) -> None:
-    from digitrec import load_model
+    from digitrec.inference import load_digit_model
 
     result = run("train", "--preset", "fast", "--ensemble", "2", "--seed", "5", "--subset",
                  "1000", "--quiet", "--out", str(tmp_path), "--data-dir", str(mnist_dir))
     assert result.returncode == 0, result.stderr
     assert "member seed 6" in result.stdout
-    ensemble = load_model(tmp_path / "model.onnx")
+    ensemble = load_digit_model(tmp_path / "model.onnx")
     info = ensemble.info()
     assert info["architecture"] == "ensemble of 2 digitnet"
     assert [m["seed"] for m in info["members"]] == [5, 6]
     images = np.random.default_rng(0).random((20, 28, 28), dtype=np.float32)
     # The networks' own probabilities: each model file is calibrated on its own.
-    members = [load_model(tmp_path / f"member-{k}" / "model.onnx").probabilities(
+    members = [load_digit_model(tmp_path / f"member-{k}" / "model.onnx").probabilities(
         images, tempered=False) for k in (1, 2)]
     np.testing.assert_allclose(ensemble.probabilities(images, tempered=False),
                                np.mean(members, axis=0), atol=1e-5)

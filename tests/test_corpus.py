@@ -16,7 +16,7 @@ from test_cli import assert_one_line_error, run
 from digitrec import corpus
 from digitrec.contract import DIGITS, LINE_CHARS, LINE_HEIGHT, SUM_LINE_CHARS
 from digitrec.errors import DigitrecError
-from digitrec.inference import load_model
+from digitrec.inference import load_digit_model
 from digitrec.inference.model import DEFAULT_MODEL
 from digitrec.training.strings import REAL, Strings
 
@@ -109,7 +109,7 @@ def test_digits_are_cut_where_the_label_puts_them(tmp_path) -> None:
         cell, k = file.rsplit("#", 1)
         assert CELL_LABELS[int(cell[-7:-4]) - 1][int(k)] == DIGITS[label]
     # The cuts are the digits themselves: the model reads them as labelled.
-    said = load_model().probabilities(data.images).argmax(1)
+    said = load_digit_model().probabilities(data.images).argmax(1)
     assert (said == data.labels).mean() >= 0.75
 
 
@@ -133,6 +133,6 @@ def test_train_and_finetune_take_the_dev_rows_and_record_them(tmp_path, mnist_di
     done = run("finetune", "default", "--data", path, "--out", str(tuned), "--steps", "10",
                "--quiet", "--data-dir", str(mnist_dir))
     assert done.returncode == 0, done.stderr
-    card = load_model(tuned).card
+    card = load_digit_model(tuned).card
     assert card.real_data["sources"] == {f"{SOURCE}@{COMMIT}": card.real_data["rows"]}
     assert card.finetuning["images"] == 2 * card.real_data["rows"]

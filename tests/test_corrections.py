@@ -188,7 +188,7 @@ def test_stats_count_labels_writers_models_and_confusions(tmp_path):
 def test_stats_export_and_finetune_from_a_small_database(mnist, mnist_dir, tmp_path):
     from test_cli import assert_one_line_error, run
 
-    from digitrec.inference import load_model
+    from digitrec.inference import load_digit_model
     from digitrec.labelled import from_corrections
 
     path = tmp_path / "fb.db"
@@ -221,7 +221,7 @@ def test_stats_export_and_finetune_from_a_small_database(mnist, mnist_dir, tmp_p
     tuned = run("finetune", "default", "--feedback", str(path), "--out", str(model), "--quiet",
                 "--steps", "20", "--data-dir", str(mnist_dir))
     assert tuned.returncode == 0, tuned.stderr
-    record = load_model(model).card.finetuning
+    record = load_digit_model(model).card.finetuning
     assert record["images"] == 32 and record["data_sha256"] == data.sha256
     assert record["data"] == str(path)
 

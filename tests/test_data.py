@@ -123,7 +123,7 @@ def test_corrupt_download_is_rejected_and_leaves_nothing(mnist_dir: Path, tmp_pa
 
 def test_missing_data_without_network_is_one_clear_error(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(data.ENV_MIRRORS, "http://127.0.0.1:9/")
+    monkeypatch.setenv("DIGITREC_MNIST_MIRRORS", "http://127.0.0.1:9/")
     with pytest.raises(DigitrecError) as info:
         data.load_mnist(tmp_path / "empty", progress=False)
     message = str(info.value)

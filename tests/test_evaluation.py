@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec import load_model
 from digitrec.evaluation.metrics import Evaluation, evaluate, format_tables
 from digitrec.evaluation.report import write_report
+from digitrec.inference import load_digit_model
 
 
 def _one_hot(predictions: list[int], confidence: list[float]) -> np.ndarray:
@@ -35,7 +35,7 @@ def test_metrics_by_hand() -> None:
 
 
 def test_report_files(trained: dict, mnist, tmp_path: Path) -> None:
-    model = load_model(trained["path"])
+    model = load_digit_model(trained["path"])
     images, labels = mnist.test_images[:300], mnist.test_labels[:300]
     ev = evaluate(model, images, labels, batch_size=128)  # several batches
     written = write_report(ev, images, model, tmp_path)

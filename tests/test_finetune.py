@@ -19,7 +19,7 @@ from digitrec.contract import DIGITS, ModelCard
 from digitrec.errors import DigitrecError
 from digitrec.export.subspace import DigitSubspace
 from digitrec.export.to_onnx import export_onnx
-from digitrec.inference import load_model
+from digitrec.inference import load_digit_model
 from digitrec.inference.model import DEFAULT_MODEL
 from digitrec.labelled import load_labelled
 from digitrec.training.finetune import load_parent
@@ -78,7 +78,7 @@ def test_rebuilt_network_computes_what_its_file_computes(mnist, tmp_path, arch, 
     images = mnist.test_images[:300]
     with torch.no_grad():
         ours = torch.softmax(parent.model(torch.tensor(images[:, None] / 255.0).float()), 1)
-    theirs = load_model(tmp_path / "m.onnx").probabilities(images)
+    theirs = load_digit_model(tmp_path / "m.onnx").probabilities(images)
     np.testing.assert_allclose(ours.numpy(), theirs, atol=1e-5)
     torch.testing.assert_close(parent.subspace.components, components)
 
@@ -89,7 +89,7 @@ def test_shipped_models_rebuild_exactly(mnist, name):
     images = mnist.test_images[:500]
     with torch.no_grad():
         ours = torch.softmax(parent.model(torch.tensor(images[:, None] / 255.0).float()), 1)
-    theirs = load_model(PRETRAINED / name).probabilities(images, tempered=False)
+    theirs = load_digit_model(PRETRAINED / name).probabilities(images, tempered=False)
     assert np.abs(ours.numpy() - theirs).max() < 1e-5
     assert parent.sha256 == hashlib.sha256((PRETRAINED / name).read_bytes()).hexdigest()
 
@@ -179,10 +179,10 @@ def test_finetune_learns_a_new_writer_and_keeps_mnist(mnist, mnist_dir, tmp_path
     assert result.returncode == 0, result.stderr
     assert "MNIST test" in result.stdout and f"written to {out}" in result.stdout
 
-    card = load_model(out).card
+    card = load_digit_model(out).card
     record = card.finetuning
     assert card.parent["sha256"] == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
-    assert card.architecture == load_model().card.architecture and card.classes == DIGITS
+    assert card.architecture == load_digit_model().card.architecture and card.classes == DIGITS
     assert record["images"] == 150 and record["train"] + record["validation"] == 150
     assert record["data_sha256"] == load_labelled(data, DIGITS).sha256
     assert record["validation_accuracy_after"] > record["validation_accuracy_before"] + 0.1
@@ -191,10 +191,10 @@ def test_finetune_learns_a_new_writer_and_keeps_mnist(mnist, mnist_dir, tmp_path
     unseen = mirrored(mnist, 5000, 300)
     images = np.stack([image for image, _ in unseen])
     labels = np.array([label for _, label in unseen])
-    before = (load_model().probabilities(images).argmax(1) == labels).mean()
-    after = (load_model(out).probabilities(images).argmax(1) == labels).mean()
+    before = (load_digit_model().probabilities(images).argmax(1) == labels).mean()
+    after = (load_digit_model(out).probabilities(images).argmax(1) == labels).mean()
     assert after > before + 0.15, (before, after)
-    tested = (load_model(out).probabilities(mnist.test_images).argmax(1) == mnist.test_labels)
+    tested = (load_digit_model(out).probabilities(mnist.test_images).argmax(1) == mnist.test_labels)
     assert tested.mean() == pytest.approx(record["mnist_test_accuracy_after"], abs=1e-4)
 
     info = json.loads(subprocess.run([sys.executable, "-m", "digitrec", "info", str(out),
@@ -222,7 +222,7 @@ def test_a_calculator_model_finetunes_with_its_operators(mnist, mnist_dir, tmp_p
     result = run("finetune", str(PRETRAINED / "calc.onnx"), "--data", str(tmp_path / "labels.csv"),
                  "--out", str(out), "--quiet", "--steps", "20", "--data-dir", str(mnist_dir))
     assert result.returncode == 0, result.stderr
-    card = load_model(out).card
+    card = load_digit_model(out).card
     assert card.classes == DIGITS + SYMBOLS and card.finetuning["images"] == 20
     record = card.finetuning
     assert record["mnist_test_accuracy_after"] > record["mnist_test_accuracy_before"] - 0.005

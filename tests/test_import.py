@@ -14,9 +14,9 @@ import pytest
 from conftest import missing
 from test_cli import assert_one_line_error, run
 
-from digitrec import load_model
 from digitrec.errors import DigitrecError
 from digitrec.importing import import_keras
+from digitrec.inference import load_digit_model
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on the torch we have; no TensorFlow
 FIXTURES = Path(__file__).parent / "fixtures" / "keras"
@@ -27,7 +27,7 @@ COMMITTED = ["tiny.h5", "tiny.keras", "mlp.h5", "mlp.keras", "tiny-keras2.h5", "
 
 
 def assert_same_as_keras(model_file: Path, keras_probs: np.ndarray, mnist) -> None:
-    ours = load_model(model_file).probabilities(mnist.test_images[: len(keras_probs)])
+    ours = load_digit_model(model_file).probabilities(mnist.test_images[: len(keras_probs)])
     assert np.abs(ours - keras_probs).max() < 1e-5
     assert (ours.argmax(1) == keras_probs.argmax(1)).all()
 
@@ -44,7 +44,7 @@ def test_committed_keras_files_give_keras_probabilities(name, mnist, tmp_path):
     assert imported["sha256"] == hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest()
     assert imported["keras_version"].startswith("2." if "keras2" in name else "3.")
     assert imported["pixels"].startswith("0-255" if name.startswith("mlp") else "x / 255")
-    assert load_model(out).novelty_threshold is not None
+    assert load_digit_model(out).novelty_threshold is not None
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_the_tutorials_model_made_by_keras_now(keras, mnist, tmp_path):
 
     int8 = tmp_path / "seed-int8.onnx"
     quantize_int8(tmp_path / "seed.h5.onnx", int8, mnist.train_images)
-    answers = load_model(int8).probabilities(mnist.test_images[:1000]).argmax(1)
+    answers = load_digit_model(int8).probabilities(mnist.test_images[:1000]).argmax(1)
     assert (answers == keras_probs.argmax(1)).mean() > 0.98
     header = write_c_header(int8, tmp_path / "seed.h")[0]
     assert "digitrec_predict" in header.read_text()
@@ -120,7 +120,7 @@ def test_without_mnist_the_model_reads_but_flags_nothing(tmp_path):
                  "--data-dir", str(tmp_path / "no-mnist"))
     assert result.returncode == 0, result.stderr
     assert "no MNIST" in result.stdout
-    model = load_model(out)
+    model = load_digit_model(out)
     assert model.novelty_threshold is None and model.card.test_accuracy is None
     assert model.predict(Path(__file__).parents[1] / "examples" / "digits" /
                          "canvas-6.png").digit is not None

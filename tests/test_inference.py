@@ -9,10 +9,11 @@ from PIL import Image, ImageDraw
 
 from digitrec import load_model
 from digitrec.errors import DigitrecError
+from digitrec.inference import load_digit_model
 
 
 def test_probabilities_accept_single_images_and_batches(trained: dict, mnist) -> None:
-    model = load_model(trained["path"])
+    model = load_digit_model(trained["path"])
     images = mnist.test_images[:8]
     batch = model.probabilities(images)
     assert batch.shape == (8, 10)
@@ -55,10 +56,10 @@ def test_files_that_are_not_onnx_are_refused(tmp_path: Path, content: bytes) -> 
 
 
 def test_environment_names_the_default_model(trained: dict, monkeypatch) -> None:
-    assert load_model().metadata["architecture"] == "digitnet-wide"  # the shipped one
+    assert load_model().card.architecture == "digitnet-wide"  # the shipped one
     monkeypatch.setenv("DIGITREC_MODEL", str(trained["path"]))
     assert load_model().path == trained["path"]
-    assert load_model().metadata["architecture"] == "digitnet"
+    assert load_model().card.architecture == "digitnet"
 
 
 def test_missing_model_file(tmp_path: Path) -> None:
@@ -101,7 +102,7 @@ def test_shipped_model_reads_european_ones_and_crossed_sevens(mnist) -> None:
     from digitrec.glyphs import crossed_seven, european_one
 
     rng = np.random.default_rng(0)
-    model = load_model()
+    model = load_digit_model()
     ones = european_one(mnist.test_images[mnist.test_labels == 1], rng)  # test digits only
     sevens = crossed_seven(mnist.test_images[mnist.test_labels == 7], rng)
     # Measured: 99.6% and 99.2% (a model trained without the variants: 57.3% and 92.6%).
@@ -121,7 +122,7 @@ def test_letters_and_marks_are_flagged_unlike_any_digit(mnist) -> None:
     model = load_model()
     for name, strokes in NOT_DIGITS.items():
         prediction = model.predict(_drawn(strokes))
-        assert prediction.unusual, (name, prediction.novelty, model.novelty_threshold)
+        assert prediction.unusual, (name, prediction.novelty, model.digits.novelty_threshold)
     # ...while real digits rarely are: the threshold is the 99th percentile of realistic
     # validation digits, which MNIST's own digits cross less often still.
     flagged = np.mean([p.unusual for p in model.predict_batch(list(mnist.test_images[:1000]))])

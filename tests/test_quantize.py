@@ -7,9 +7,9 @@ import numpy as np
 import onnxruntime.quantization
 import pytest
 
-from digitrec import load_model
 from digitrec.errors import DigitrecError
 from digitrec.export import quantize
+from digitrec.inference import load_digit_model
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_int8_copy_answers_like_its_parent(trained: dict, mnist, train_images,
     test_rows = {img.tobytes() for img in mnist.test_images}
     assert not any(img.tobytes() in test_rows for img in calibration)
 
-    parent, int8 = load_model(trained["path"]), load_model(target)
+    parent, int8 = load_digit_model(trained["path"]), load_digit_model(target)
     assert int8.info()["precision"] == "int8"
     assert int8.info()["calibration"] == {"split": "train", "seed": 0, "count": 500}
     assert int8.metadata["architecture"] == parent.metadata["architecture"]
@@ -59,7 +59,7 @@ def test_int8_copy_answers_like_its_parent(trained: dict, mnist, train_images,
 def test_fp16_copy_answers_like_its_parent(trained: dict, mnist, tmp_path: Path) -> None:
     target = tmp_path / "fp16.onnx"
     quantize.convert_fp16(trained["path"], target)
-    parent, fp16 = load_model(trained["path"]), load_model(target)
+    parent, fp16 = load_digit_model(trained["path"]), load_digit_model(target)
     assert fp16.info()["precision"] == "fp16"
     assert target.stat().st_size < 0.6 * trained["path"].stat().st_size
     assert _agreement(parent, fp16, mnist.test_images) >= 0.999

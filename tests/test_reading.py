@@ -100,8 +100,8 @@ def test_the_sequence_reader_reads_what_cuts_cannot(model, mnist) -> None:
     images = [page([digit_ink(mnist, i) for i in pair], gap=-SIZE * 3 // 5) for pair in pairs]
     truth = [labels(mnist, pair) for pair in pairs]
     combined = sum(model.read(im).text == t for im, t in zip(images, truth, strict=True))
-    cut = sum(read(model, im).text == t for im, t in zip(images, truth, strict=True))
-    assert model.line_model is not None and combined > cut + 3, (combined, cut)
+    cut = sum(read(model.digits, im).text == t for im, t in zip(images, truth, strict=True))
+    assert model.lines is not None and combined > cut + 3, (combined, cut)
 
 
 def strokes(lines: list[list[tuple[int, int]]], size: tuple[int, int] = (300, 240),

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitrec import load_model
+from digitrec.inference import load_digit_model
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "realworld").iterdir())
 
@@ -25,7 +25,7 @@ def test_fixtures_cover_every_style() -> None:
 
 
 def test_digitrec_reads_them_and_a_plain_resize_does_not() -> None:
-    model = load_model()
+    model = load_digit_model()
     labels = np.array([_label(p) for p in FIXTURES])
     ours = np.array([model.predict(p).digit for p in FIXTURES])
     naive = np.array([

@@ -21,7 +21,7 @@ import fuzz
 
 
 @pytest.fixture(scope="module")
-def model() -> digitrec.Model:
+def model() -> digitrec.Reader:
     return digitrec.load_model(threads=1)
 
 
@@ -90,7 +90,7 @@ def test_one_client_cannot_hold_the_server(tmp_path: Path) -> None:
 def test_pixel_budget_makes_a_large_request_wait_its_turn() -> None:
     import anyio
 
-    from digitrec.serve.deps import PixelBudget
+    from digitrec.serve.budget import PixelBudget
 
     budget, order = PixelBudget(10), []
 
@@ -420,7 +420,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_file(run_folder: Path, tmp_p
                                                      "model.onnx"]
 
 
-def test_uvicorns_protocol_still_calls_the_deadline_hooks(monkeypatch) -> None:
+def test_uvicorns_protocol_still_calls_the_deadline_hooks() -> None:
     # serve/connections.py overrides hooks of uvicorn's private HttpToolsProtocol; an upgrade
     # that renamed or stopped calling one would silently drop the header deadline and the
     # connection limit. Each hook must exist there, and do its work on a real server.
@@ -433,7 +433,7 @@ def test_uvicorns_protocol_still_calls_the_deadline_hooks(monkeypatch) -> None:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from digitrec.serve import create_app
-    from digitrec.serve.connections import HEADER_TIMEOUT_ENV, DeadlineProtocol
+    from digitrec.serve.connections import DeadlineProtocol
 
     hooks = [name for name, value in vars(DeadlineProtocol).items()
              if callable(value) and not name.startswith("_")]
@@ -442,11 +442,13 @@ def test_uvicorns_protocol_still_calls_the_deadline_hooks(monkeypatch) -> None:
     for name in hooks:
         assert callable(getattr(HttpToolsProtocol, name, None)), name
 
-    monkeypatch.setenv(HEADER_TIMEOUT_ENV, "0.5")
+    class Quick(DeadlineProtocol):
+        header_timeout = 0.5
+
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), http=DeadlineProtocol,
+    server = uvicorn.Server(uvicorn.Config(create_app(), http=Quick,
                                            limit_concurrency=4, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()

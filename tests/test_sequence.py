@@ -218,9 +218,9 @@ def test_the_balance_decides_between_readers_that_disagree() -> None:
     # Support = weight x the sequence reader's log-probability + the segmentation's path that
     # spells the text, or its best less the floor: a low floor lets the sequence reader win.
     from digitrec.reading.combine import Balance, Evidence, Option, decide
-    from digitrec.reading.search import Path
+    from digitrec.reading.search import Segmentation
 
-    cut = Path(-1.0, ())
+    cut = Segmentation(-1.0, ())
     evidence = Evidence((Option("17", -6.0, cut), Option("77", -0.5, None)), False, cut)
     assert decide(evidence, Balance(0.5, 2.0)).text == "77"  # -3 - 1 against -0.25 - 3
     assert decide(evidence, Balance(0.5, 8.0)).text == "17"  # -4 against -0.25 - 9

@@ -54,8 +54,7 @@ def assert_problem(response, status: int, *fragments: str) -> None:
 def test_health_names_every_model_loaded_and_its_hash(client: TestClient) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
-    model = load_model()
-    files = model.load_all()
+    files = load_model().files
     assert [m["role"] for m in health["models"]] == ["digits", "reader", "calculator",
                                                      "sum reader"]
     for entry in health["models"]:
@@ -66,7 +65,7 @@ def test_health_names_every_model_loaded_and_its_hash(client: TestClient) -> Non
 
 def test_health_and_model(client: TestClient) -> None:
     info = client.get("/api/model").json()
-    assert info["architecture"] == load_model().metadata["architecture"]
+    assert info["architecture"] == load_model().card.architecture
     assert info["novelty_threshold"] > 0 and "recipe" in info
 
 
@@ -291,7 +290,7 @@ def test_patterns_re2_cannot_run_are_refused_in_one_line(client: TestClient, dig
 def test_a_request_that_gets_no_worker_in_time_is_told_503(digits) -> None:
     import anyio
 
-    from digitrec.serve.deps import Reader
+    from digitrec.serve.pool import Pool
 
     release = threading.Event()
 
@@ -300,12 +299,12 @@ def test_a_request_that_gets_no_worker_in_time_is_told_503(digits) -> None:
             release.wait(10)
             return load_model(threads=1).predict(data)
 
-    reader = Reader(Slow(), queue_timeout=0.2)  # type: ignore[arg-type]
+    pool = Pool(Slow(), queue_timeout=0.2)  # type: ignore[arg-type]
     outcomes: list[str] = []
 
     async def ask() -> None:
         try:
-            await reader.predict(digits[0][0], "one.png")
+            await pool.predict(digits[0][0], "one.png")
             outcomes.append("answered")
         except DigitrecError as exc:
             outcomes.append(f"{exc.code}: {exc}")

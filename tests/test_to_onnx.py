@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitrec import load_model
+from digitrec.inference import load_digit_model
 from digitrec.training.validation import predict_logits, to_tensor
 
 
@@ -13,7 +13,7 @@ def test_onnx_matches_pytorch_on_1000_test_images(trained: dict, mnist) -> None:
     with torch.no_grad():
         logits = predict_logits(trained["result"].model, to_tensor(images))
     expected = torch.softmax(logits, 1).numpy()
-    got = load_model(trained["path"]).probabilities(images)
+    got = load_digit_model(trained["path"]).probabilities(images)
     assert got.shape == (1000, 10)
     assert np.abs(got - expected).max() < 1e-5
 
@@ -30,12 +30,12 @@ def test_onnx_novelty_matches_the_subspace(trained: dict, mnist) -> None:
     novelty = session.run(["novelty"], {"image": images})[0]
     expected = subspace.distance(torch.from_numpy(images)).numpy()
     assert np.abs(novelty - expected).max() < 1e-3
-    assert load_model(trained["path"]).novelty_threshold == pytest.approx(subspace.threshold,
+    assert load_digit_model(trained["path"]).novelty_threshold == pytest.approx(subspace.threshold,
                                                                          abs=1e-4)
 
 
 def test_model_file_carries_its_metadata(trained: dict) -> None:
-    info = load_model(trained["path"]).info()
+    info = load_digit_model(trained["path"]).info()
     assert info["architecture"] == "digitnet"
     assert info["preprocessing"] == "mnist-28x28-v1"
     assert info["recipe"]["epochs"] == 2 and info["recipe"]["augment"] is True

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from digitrec import load_model
+from digitrec.contract import MAX_PIXELS
 from digitrec.errors import DigitrecError
-from digitrec.vision import MAX_PIXELS, REASONS, find_ink, locate, preprocess
+from digitrec.inference import load_digit_model
+from digitrec.vision import REASONS, find_ink, locate, preprocess
 from digitrec.vision import pipeline as pipeline_module
 from digitrec.vision.filters import extreme_filter
 
 
 @pytest.fixture(scope="module")
 def model():
-    return load_model()
+    return load_digit_model()
 
 
 @pytest.fixture(scope="module")

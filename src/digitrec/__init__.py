@@ -3,7 +3,8 @@
 __version__ = "0.1.0"
 
 from .errors import DigitrecError
-from .inference import Model, Prediction, load_model
+from .inference import Prediction
+from .reading import Reader, load_model
 from .vision import preprocess
 
-__all__ = ["DigitrecError", "Model", "Prediction", "__version__", "load_model", "preprocess"]
+__all__ = ["DigitrecError", "Prediction", "Reader", "__version__", "load_model", "preprocess"]

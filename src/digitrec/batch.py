@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import DigitrecError
+from .settings import Settings
 
 if TYPE_CHECKING:
-    from .inference import Model, Prediction
+    from .inference import Prediction
+    from .reading import Reader
     from .reading.calc import Calculation
     from .reading.result import Reading
     from .vision.decode import ImageSource
@@ -23,9 +25,10 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class Job:
-    """``task`` each image with ``model`` (a path; None for $DIGITREC_MODEL, else the shipped
-    model): "predict" its digit, "read" its number, or "calc" its sums. Small and picklable: it
-    travels to worker processes, which load the model from it once."""
+    """``task`` each image with ``model`` (a path; None for $DIGITREC_MODEL in the process that
+    loads it, else the shipped model): "predict" its digit, "read" its number, or "calc" its
+    sums. Small and picklable: it travels to worker processes, which load the models from it
+    once."""
 
     task: str = "predict"
     model: str | None = None
@@ -33,23 +36,20 @@ class Job:
     min_confidence: float = 0.5  # "predict": answers below it are marked uncertain
     digits: tuple[int, int] | None = None  # "read": how many digits a number has
     pattern: str | None = None  # "read": a pattern the text must match
+    settings: Settings | None = None  # the other models' (None: the loading process's)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise DigitrecError(f"unknown task {self.task!r} (known: {', '.join(TASKS)})",
                                 "bad_parameter")
 
-    def load(self, threads: int | None = None) -> Model:
-        from .inference import load_model
+    def load(self, threads: int | None = None) -> Reader:
+        from .reading import load_model
 
-        model = load_model(self.model, threads=threads)
-        if self.task == "calc" and self.calc_model:
-            from .inference.calculator import load_calculator
+        return load_model(self.model, calculator=self.calc_model, threads=threads,
+                          settings=self.settings)
 
-            model.calculator = load_calculator(model, self.calc_model, threads)
-        return model
-
-    def result(self, model: Model, image: ImageSource) -> Prediction | Reading | Calculation:
+    def result(self, model: Reader, image: ImageSource) -> Prediction | Reading | Calculation:
         if self.task == "predict":
             return model.predict(image)
         if self.task == "calc":
@@ -65,7 +65,7 @@ class Job:
         make = {"predict": failure, "read": read_failure, "calc": calc_failure}[self.task]
         return make(str(error), error.code)
 
-    def row(self, model: Model, path: str) -> Row:
+    def row(self, model: Reader, path: str) -> Row:
         """One file's row, as `--json` prints it."""
         try:
             found = self.result(model, path)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import dask.bag
     from dask.distributed import Client
 
-    from .inference import Model
+    from .reading import Reader
 
 PARTITION = 256  # images a task at most: enough to hide the scheduler's cost per task
 MIN_TASKS = 16  # a short list is still cut into this many tasks, to spread over the workers
@@ -55,7 +55,7 @@ def read_partition(paths: Iterable[str], job: Job) -> list[Row]:
 
 
 @functools.lru_cache(maxsize=4)
-def _model(job: Job) -> Model:
+def _model(job: Job) -> Reader:
     # One thread: a worker's other threads and processes run other partitions on the cores.
     return job.load(1)
 

@@ -29,6 +29,11 @@ NOVELTY_NAME = "novelty"  # distance from the digits' subspace: high for letters
 # The pixel format every model is trained on and fed: 28x28, float in [0, 1], white digit on
 # black. Bumped if that ever changes, so old model files can be recognised.
 PREPROCESSING = "mnist-28x28-v1"
+SIDE = 28  # a character as the digit models take it: SIDE x SIDE pixels (MNIST's form)
+# The most pixels an image may have: any image the library decodes, and an upload to the
+# server (a 12-megapixel phone photo passes both; decoding costs up to 8 bytes a pixel).
+MAX_PIXELS = 50_000_000
+SERVER_MAX_PIXELS = 16_000_000
 DIGITS = "0123456789"
 # What a calculator's classifier reads besides digits: the operators of `digitrec calc`.
 SYMBOLS = "+-×÷=()"

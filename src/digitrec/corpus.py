@@ -126,7 +126,7 @@ def load_lines(manifest: str | os.PathLike[str], alphabet: str, sums: bool) -> L
     """Each dev number (and sum, with ``sums``) whose label is written in ``alphabet``,
     its one line found as `read` finds it; rows where that finds no line or several are
     skipped, as `read` could not learn from them either."""
-    from .reading.reader import line_images
+    from .reading.lines import line_images
 
     images, texts, used, skipped = [], [], [], []
     given = rows(manifest, "dev")
@@ -160,10 +160,10 @@ def load_digits(manifest: str | os.PathLike[str], model_path: str | os.PathLike[
     the model in ``model_path`` held to its label (the label as the pattern), so its
     segmentation cuts the ink where the label's digits are; a number it cannot cut that way is
     skipped. Sums are skipped: their operators are not the digit model's to learn."""
-    from .inference.model import load_model
+    from .inference.model import load_digit_model
     from .reading import read
 
-    model = load_model(model_path)
+    model = load_digit_model(model_path)
     images, labels, files, skipped, entries, used = [], [], [], [], [], []
     given = rows(manifest, "dev")
     for row in given:

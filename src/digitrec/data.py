@@ -18,9 +18,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import DigitrecError, describe
-
-ENV_DATA = "DIGITREC_DATA"
-ENV_MIRRORS = "DIGITREC_MNIST_MIRRORS"
+from .settings import ENV, Settings
 
 # SHA-256 of the *decompressed* official files: mirrors re-gzip them, so the .gz bytes differ.
 SHA256 = {
@@ -99,14 +97,12 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return parse_idx(read_bytes(path), str(path))
 
 
-def default_folder() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "digitrec" / "mnist"
-
-
-def resolve_folder(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where MNIST is looked for: the argument, then $DIGITREC_DATA, then the user's cache."""
-    chosen = data_dir or os.environ.get(ENV_DATA) or default_folder()
+def resolve_folder(data_dir: str | os.PathLike[str] | None = None,
+                   settings: Settings | None = None) -> Path:
+    """Where MNIST is looked for: the argument, then the settings' (by default the
+    environment's: $DIGITREC_DATA), then the user's cache."""
+    settings = Settings.from_environment() if settings is None else settings
+    chosen = data_dir or settings.data_dir or settings.cache_dir / "mnist"
     return Path(chosen).expanduser()
 
 
@@ -115,11 +111,6 @@ def _find(folder: Path, name: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def _mirrors() -> list[str]:
-    env = os.environ.get(ENV_MIRRORS)
-    return [m.strip() for m in env.split(",") if m.strip()] if env else list(MIRRORS)
 
 
 def _sha256_error(name: str, content: bytes) -> str | None:
@@ -149,7 +140,7 @@ def download(folder: str | os.PathLike[str], mirrors: list[str] | None = None,
     under its final name only once complete, so an interrupted or bad download leaves nothing.
     """
     folder = Path(folder)
-    mirrors = mirrors or _mirrors()
+    mirrors = mirrors or list(MIRRORS)
     for name in SHA256:
         if _find(folder, name):
             continue
@@ -170,19 +161,21 @@ def download(folder: str | os.PathLike[str], mirrors: list[str] | None = None,
 
 
 def load_mnist(data_dir: str | os.PathLike[str] | None = None, allow_download: bool = True,
-               progress: bool = True) -> MNIST:
-    """Load MNIST from disk, downloading missing files first, and verify every file's content."""
-    folder = resolve_folder(data_dir)
+               progress: bool = True, settings: Settings | None = None) -> MNIST:
+    """Load MNIST from disk (``data_dir``, else the settings' folder: `resolve_folder`),
+    downloading missing files first, and verify every file's content."""
+    settings = Settings.from_environment() if settings is None else settings
+    folder = resolve_folder(data_dir, settings)
     missing = [name for name in SHA256 if _find(folder, name) is None]
     if missing:
         if not allow_download:
             raise DigitrecError(f"{folder}: MNIST file {missing[0]} not found")
         try:
-            download(folder, progress=progress)
+            download(folder, list(settings.mnist_mirrors), progress)
         except DigitrecError as exc:
             raise DigitrecError(
                 f"MNIST not found in {folder} and {exc} "
-                f"(set --data-dir or ${ENV_DATA} to a folder holding the four files)"
+                f"(set --data-dir or ${ENV['data_dir']} to a folder holding the four files)"
             ) from None
     arrays = {}
     for name in SHA256:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-_ROWS, _COLS = np.mgrid[0:28, 0:28].astype(np.float32)
+from .contract import SIDE
+
+_ROWS, _COLS = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
 
 
 def _ink_rows(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,7 +26,7 @@ def _mean_col(images: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Centre of the ink in the given row of each image (within +/-1 row, for robustness)."""
     band = np.stack([images[np.arange(len(images)), np.clip(row + d, 0, 27)] for d in (-1, 0, 1)])
     weights = band.sum(0).astype(np.float32) + 1e-6
-    return (weights * np.arange(28, dtype=np.float32)).sum(1) / weights.sum(1)
+    return (weights * np.arange(SIDE, dtype=np.float32)).sum(1) / weights.sum(1)
 
 
 def _draw_segments(images: np.ndarray, start: np.ndarray, end: np.ndarray,

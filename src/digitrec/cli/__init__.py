@@ -10,6 +10,7 @@ import sys
 
 from .. import __version__
 from ..errors import DigitrecError
+from ..settings import Settings
 from . import (
     calc,
     calibrate,
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # The environment is read here, once: each command passes what it needs down.
+        args.settings = Settings.from_environment()
         return args.run(args)
     except DigitrecError as exc:
         # Under torchrun every process meets the same refusal; the first one says it.

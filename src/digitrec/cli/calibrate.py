@@ -43,11 +43,12 @@ def run(args: argparse.Namespace) -> int:
                             "bad_parameter")
     from ..data import load_mnist
     from ..export.calibrate import calibrate, write_calibrated
-    from ..inference import load_model
+    from ..reading import load_model
 
-    model = load_model(args.model)
-    mnist = load_mnist(args.data_dir, progress=False)
-    found = calibrate(model, mnist, args.images, args.numbers)
+    reader = load_model(args.model, settings=args.settings)
+    model = reader.digits
+    mnist = load_mnist(args.data_dir, progress=False, settings=args.settings)
+    found = calibrate(reader, mnist, args.images, args.numbers)
     write_calibrated(model, found, args.out)
     flag = (f"; unlike any digit beyond {found.novelty_threshold:.3f} (was "
             f"{model.novelty_threshold:.3f})" if found.novelty_threshold is not None else "")

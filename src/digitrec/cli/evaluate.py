@@ -25,10 +25,10 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_mnist
     from ..evaluation.metrics import evaluate, format_tables
     from ..evaluation.report import write_report
-    from ..inference import load_model
+    from ..inference import load_digit_model
 
-    model = load_model(args.model, threads=args.threads)
-    mnist = load_mnist(args.data_dir)
+    model = load_digit_model(args.model or args.settings.model, threads=args.threads)
+    mnist = load_mnist(args.data_dir, settings=args.settings)
     ev = evaluate(model, mnist.test_images, mnist.test_labels)
     print(f"model: {model.path}")
     print(format_tables(ev))

@@ -32,13 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _copy(source: Path, target: Path, precision: str, data_dir: str | None) -> None:
+def _copy(source: Path, target: Path, precision: str, args: argparse.Namespace) -> None:
     from ..export import quantize
 
     if precision == "int8":
         from ..data import load_mnist
 
-        (train_images, _), _ = load_mnist(data_dir).split()
+        (train_images, _), _ = load_mnist(args.data_dir, settings=args.settings).split()
         quantize.quantize_int8(source, target, train_images)
     else:
         quantize.convert_fp16(source, target)
@@ -50,15 +50,15 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.model)
     if args.precision != "c":
         _copy(source, Path(args.out or source.with_name(f"{source.stem}-{args.precision}.onnx")),
-              args.precision, args.data_dir)
+              args.precision, args)
         return 0
     from ..export.c_header import write_c_header
-    from ..inference import load_model
+    from ..inference import load_digit_model
 
-    if load_model(source, threads=1).card.precision != "int8":
+    if load_digit_model(source, threads=1).card.precision != "int8":
         int8 = (Path(args.out).with_suffix(".onnx") if args.out
                 else source.with_name(f"{source.stem}-int8.onnx"))
-        _copy(source, int8, "int8", args.data_dir)
+        _copy(source, int8, "int8", args)
         source = int8
     header, kernels = write_c_header(source, Path(args.out or source.with_suffix(".h")))
     print(f"C header written to {header} ({header.stat().st_size / 1000:,.0f} kB), "

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         data = load_labelled(args.data, parent.card.classes)
     for file, reason in data.skipped:
         print(f"skipped {file}: {reason}")
-    mnist = load_mnist(args.data_dir, progress=not args.quiet)
+    mnist = load_mnist(args.data_dir, progress=not args.quiet, settings=args.settings)
     done = finetune(parent, data, mnist, args.out, settings, args.data or args.feedback,
                     not args.quiet)
     record = done.card.finetuning or {}

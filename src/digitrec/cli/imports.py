@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from ..importing import import_keras
 
     try:
-        mnist = load_mnist(args.data_dir, allow_download=False, progress=False)
+        mnist = load_mnist(args.data_dir, allow_download=False, progress=False,
+                           settings=args.settings)
         missing = None
     except DigitrecError as exc:
         mnist, missing = None, str(exc)

@@ -43,7 +43,7 @@ CHUNK = 256  # images preprocessed and classified together: one model call each
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import load_model
+    from ..inference import load_digit_model
     from ..inference.result import CSV_FIELDS, csv_row, failure
 
     paths = expand_paths(args.paths)
@@ -54,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
                                 "--jobs or --output", "bad_parameter")
         return archive.read_all(
             args, [p for p, _ in paths],
-            Job("predict", args.model, min_confidence=args.min_confidence),
+            Job("predict", args.model, min_confidence=args.min_confidence,
+                settings=args.settings),
             lambda found: print_results(args, found, CSV_FIELDS, csv_row, table))
-    model = load_model(args.model, threads=args.threads)
+    model = load_digit_model(args.model or args.settings.model, threads=args.threads)
     if args.show:  # fail before the work, not after it
         from ..evaluation import plots
     shown: list[tuple[str, Prediction]] = []

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     width = name_width(p for p, _ in paths)
     table = functools.partial(_print_sums if math else _print_table, width=width)
     job = Job("calc" if math else "read", args.model, args.calc_model, digits=args.digits,
-              pattern=args.pattern)
+              pattern=args.pattern, settings=args.settings)
     if archive.wanted(args, len(paths)):
         if args.show:
             raise DigitrecError("--show draws each image: not with --jobs or --output",

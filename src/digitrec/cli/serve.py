@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import multiprocessing
 import os
 from pathlib import Path
 
 from ..errors import DigitrecError
+from ..settings import ENV, Settings
 from .common import add_model
 
 
@@ -49,16 +51,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _load_problem(model: str | None, feedback: str | None) -> str | None:
+def _load_problem(settings: Settings) -> str | None:
     """Why a model or the feedback database cannot be opened, or None. Runs in a child
     process."""
     from ..corrections import Store
-    from ..inference import load_model
+    from ..reading import load_model
 
     try:
-        load_model(model, threads=1).load_all()
-        if feedback:
-            Store(feedback)
+        load_model(threads=1, settings=settings)
+        if settings.feedback:
+            Store(settings.feedback)
     except DigitrecError as exc:
         return str(exc)
     return None
@@ -71,18 +73,23 @@ def run(args: argparse.Namespace) -> int:
                             "missing): pip install 'digitrec[serve]'")
     if args.workers < 1:
         raise DigitrecError("--workers must be at least 1")
-    from ..serve.feedback import FEEDBACK_ENV, ORIGINALS_ENV, TOKEN_ENV, is_loopback
+    from ..serve.feedback import is_loopback
 
-    # The variables that hand these to worker processes are also their defaults here, so the
-    # checks below see what the workers will do.
-    args.feedback = args.feedback or os.environ.get(FEEDBACK_ENV) or None
-    args.feedback_token = args.feedback_token or os.environ.get(TOKEN_ENV) or None
-    args.keep_originals = args.keep_originals or os.environ.get(ORIGINALS_ENV) == "1"
-    if args.feedback and not args.feedback_token and not is_loopback(args.host):
+    # The options over the environment's settings: the checks below see what the workers
+    # will do, and the workers get them through their environment.
+    base = Settings.from_environment()
+    settings = dataclasses.replace(
+        base, model=Path(args.model).resolve() if args.model else base.model,
+        feedback=Path(args.feedback).resolve() if args.feedback else base.feedback,
+        feedback_token=args.feedback_token or base.feedback_token,
+        keep_originals=args.keep_originals or base.keep_originals,
+        max_pixels=args.max_pixels or base.max_pixels,
+        header_timeout=args.header_timeout or base.header_timeout)
+    if settings.feedback and not settings.feedback_token and not is_loopback(args.host):
         raise DigitrecError(f"--feedback on {args.host} lets anyone who reaches it write "
-                            f"corrections: give a token (--feedback-token or ${TOKEN_ENV}), "
-                            "or listen on 127.0.0.1")
-    if args.keep_originals and not args.feedback:
+                            "corrections: give a token (--feedback-token or "
+                            f"${ENV['feedback_token']}), or listen on 127.0.0.1")
+    if settings.keep_originals and not settings.feedback:
         raise DigitrecError("--keep-originals needs --feedback DB")
     if args.max_pixels is not None and args.max_pixels < 64:
         raise DigitrecError("--max-pixels must be at least 64")
@@ -90,43 +97,31 @@ def run(args: argparse.Namespace) -> int:
         raise DigitrecError("--header-timeout must be more than 0 seconds")
     import uvicorn
 
-    from ..serve.app import MAX_PIXELS_ENV
-    from ..serve.connections import HEADER_TIMEOUT_ENV, DeadlineProtocol, connection_limit
+    from ..serve.connections import DeadlineProtocol, connection_limit
 
-    # Workers are separate processes: these reach them through the environment.
-    if args.max_pixels:
-        os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
-    if args.header_timeout:
-        os.environ[HEADER_TIMEOUT_ENV] = str(args.header_timeout)
+    # Workers are separate processes (and uvicorn makes the connections' protocol itself):
+    # the settings reach them through the environment.
+    os.environ.update(settings.environment())
     server = {"host": args.host, "port": args.port, "log_level": "info",
               "http": DeadlineProtocol, "limit_concurrency": connection_limit()}
 
-    if args.feedback:
-        print(f"corrections go to {args.feedback}"
+    if settings.feedback:
+        print(f"corrections go to {settings.feedback}"
               + (f"; to correct on the page, open http://{args.host}:{args.port}/#token=TOKEN"
-                 if args.feedback_token else ""), flush=True)
+                 if settings.feedback_token else ""), flush=True)
     if args.workers == 1:
         from ..serve import create_app
 
         # Loads the models and opens the database: a bad one fails here, in one line.
-        app = create_app(args.model, feedback=args.feedback,
-                         feedback_token=args.feedback_token, keep_originals=args.keep_originals)
+        app = create_app(settings=settings)
         uvicorn.run(app, **server)
         return 0
     # Each worker process loads its own copy. Check the model once, in a child process, so a
     # bad file fails in one line here rather than in every worker, and this supervisor holds
     # neither a model nor the web framework (memory is what limits workers on a small server).
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        problem = pool.apply(_load_problem, (args.model, args.feedback))
+        problem = pool.apply(_load_problem, (settings,))
     if problem:
         raise DigitrecError(problem)
-    if args.model:
-        from ..inference import MODEL_ENV
-
-        os.environ[MODEL_ENV] = str(Path(args.model).resolve())
-    if args.feedback:
-        os.environ[FEEDBACK_ENV] = str(Path(args.feedback).resolve())
-        os.environ[TOKEN_ENV] = args.feedback_token or ""
-        os.environ[ORIGINALS_ENV] = "1" if args.keep_originals else ""
     uvicorn.run("digitrec.serve:create_app", factory=True, workers=args.workers, **server)
     return 0

@@ -14,7 +14,6 @@ from ..atomic import folder_lock
 from ..cpus import available_cores
 from ..errors import DigitrecError
 from ..training.recipes import PRESETS, SCHEDULES, Recipe
-from ..training.strings import REAL
 from .common import add_data_dir, add_threads
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     # Every option is checked before the folder is made and locked: a typo leaves nothing
     # behind. The plan is made again under the lock, where no other run can change it.
     _plan(args)
-    group = distributed.from_environment()
+    group = distributed.group_of(args.settings.torchrun)
     if group is None:
         with folder_lock(args.out):  # a second run would replace this one's checkpoints
             return _train(args, None)
@@ -142,7 +141,7 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
                                            if group else None))
     out = Path(args.out)
     members = _plan(args)
-    mnist = load_mnist(args.data_dir, progress=not quiet)
+    mnist = load_mnist(args.data_dir, progress=not quiet, settings=args.settings)
     real = _real_lines(args.real, members[0].recipe, quiet) if args.real else None
     images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
     trained = []
@@ -185,6 +184,7 @@ def _real_lines(manifest: str, recipe: Recipe, quiet: bool) -> Lines:
     """The manifest's dev lines that the reader of ``recipe`` writes (a reader of numbers
     leaves the sums), as `read` finds them."""
     from ..corpus import load_lines
+    from ..training.strings import REAL
 
     real = load_lines(manifest, recipe.classes, sums=bool(recipe.symbols))
     if not quiet:

@@ -18,7 +18,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..contract import ModelCard
 from ..errors import DigitrecError
-from ..inference import load_model
+from ..inference import load_digit_model
 from .c_source import CLASSES, PIXELS, Compiler, Program
 
 KERNELS = "digitrec_kernels.h"
@@ -32,7 +32,7 @@ def compile_model(path: Path) -> str:
     """The C header for the int8 digitrec model at ``path``."""
     import onnx
 
-    model = load_model(path)  # refuses files that are not digitrec models, in one line
+    model = load_digit_model(path)  # refuses files that are not digitrec models, in one line
     if model.card.precision != "int8":
         raise DigitrecError(f"{path}: not an int8 model (make one with `digitrec export --int8`)")
     return _header(path, model.card, Compiler(path, onnx.load(path).graph).run())

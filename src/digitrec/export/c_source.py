@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import INPUT_NAME, OUTPUT_NAME
+from ..contract import INPUT_NAME, OUTPUT_NAME, SIDE
 from ..errors import DigitrecError
 from .quantize import probability_nodes
 
-PIXELS, CLASSES = 28 * 28, 10
+PIXELS, CLASSES = SIDE * SIDE, 10
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Compiler:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.prog = Program()
-        image = self.prog.buffer("float", (1, 28, 28))
+        image = self.prog.buffer("float", (1, SIDE, SIDE))
         self.prog.calls.append(f"    for (int i = 0; i < {PIXELS}; i++) {image.buffer}[i] = "
                                "image[i] / 255.0f;")
         self.tensors: dict[str, _Tensor] = {INPUT_NAME: image}

@@ -33,10 +33,12 @@ import numpy as np
 from ..atomic import atomic_path
 from ..data import MNIST
 from ..errors import DigitrecError
-from ..evaluation.calibration import fit_platt, fit_temperature
 from ..glyphs import with_variants
 from ..inference import Model
+from ..inference.calibration import fit_platt, fit_temperature
 from ..inference.model import among_digits
+from ..reading import Reader, Reading, load_model, read
+from ..settings import Settings
 from ..synthetic import STYLES, render
 from ..vision import preprocess
 
@@ -102,10 +104,10 @@ def number_files(images: np.ndarray, labels: np.ndarray, count: int,
     return texts, files
 
 
-def read_calibration(model: Model, mnist: MNIST, count: int = NUMBERS,
+def read_calibration(reader: Reader, mnist: MNIST, count: int = NUMBERS,
                      seed: int = 0) -> dict[str, float]:
-    """The Platt scaling of `read`'s line confidences with ``model`` (and its sequence reader),
-    fitted on ``count`` numbers of validation digits rendered as users' images."""
+    """The Platt scaling of `read`'s line confidences with ``reader``'s models, fitted on
+    ``count`` numbers of validation digits rendered as users' images."""
     def make() -> dict[str, np.ndarray]:
         texts, files = number_files(*mnist.split()[1], count, seed)
         return {"texts": np.array(texts), "files": np.frombuffer(b"".join(files), np.uint8),
@@ -115,19 +117,19 @@ def read_calibration(model: Model, mnist: MNIST, count: int = NUMBERS,
     starts = [0, *numbers["ends"][:-1]]
     files = [numbers["files"][a:b].tobytes() for a, b in zip(starts, numbers["ends"],
                                                                strict=True)]
-    saved, model.read_calibration = model.read_calibration, None
-    try:
-        return fit_platt(*read_numbers(model, [str(t) for t in numbers["texts"]], files))
-    finally:
-        model.read_calibration = saved
+    def uncalibrated(data: bytes) -> Reading:
+        return read(reader.digits, data, lines_model=reader.lines)
+
+    return fit_platt(*read_numbers(uncalibrated, [str(t) for t in numbers["texts"]], files))
 
 
-def read_numbers(model: Model, texts: list[str],
+def read_numbers(reading_of: Callable[[bytes], Reading], texts: list[str],
                  files: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """`read` on each file: the reading's confidence, and whether it is the text, exactly."""
+    """Each file's reading (by ``reading_of``): its confidence, and whether it is the text,
+    exactly."""
     confidence, correct = [], []
     for text, data in zip(texts, files, strict=True):
-        reading = model.read(data)
+        reading = reading_of(data)
         confidence.append(reading.confidence if reading.lines else 0.0)
         correct.append(reading.text == text)
     return np.array(confidence), np.array(correct)
@@ -150,8 +152,7 @@ def cached(name: str, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np
 
 
 def _cache_folder() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digitrec" / \
-        "calibration"
+    return Settings.from_environment().cache_dir / "calibration"
 
 
 # What makes the cached arrays: MNIST's split, the renderer and what it draws with, the
@@ -172,16 +173,16 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def calibrate(model: Model, mnist: MNIST, count: int = SAMPLE,
+def calibrate(reader: Reader, mnist: MNIST, count: int = SAMPLE,
               numbers: int = NUMBERS) -> Calibration:
-    """The temperature and flag threshold for ``model``, fitted on ``count`` validation digits,
-    and the scaling of `read`'s confidences, on ``numbers`` numbers."""
+    """The temperature and flag threshold for ``reader``'s digit model, fitted on ``count``
+    validation digits, and the scaling of `read`'s confidences, on ``numbers`` numbers."""
     digits = calibration_inputs(mnist, count)
-    probs, novelty = model.scores(digits["inputs"], tempered=False)
+    probs, novelty = reader.digits.scores(digits["inputs"], tempered=False)
     temperature = fit_temperature(among_digits(probs), digits["labels"])
     threshold = (round(float(np.quantile(novelty[digits["realistic"]], FLAG_QUANTILE)), 4)
                  if novelty is not None and digits["realistic"].any() else None)
-    lines = read_calibration(model, mnist, numbers) if numbers else None
+    lines = read_calibration(reader, mnist, numbers) if numbers else None
     return Calibration(temperature, threshold, len(digits["labels"]), lines, numbers)
 
 
@@ -189,12 +190,10 @@ def calibrate_file(path: Path, mnist: MNIST, quick: bool = False) -> Calibration
     """Fit an exported digit model's calibration and write it into the file, after training or
     fine-tuning: on half the digits and all the numbers `digitrec calibrate` uses (about a
     minute), or a tenth of that when ``quick``."""
-    from ..inference import load_model
-
-    model = load_model(path, threads=1)
+    reader = load_model(path, threads=1, settings=Settings())  # the shipped sequence reader
     count, numbers = (SAMPLE // 20, NUMBERS // 10) if quick else (SAMPLE // 2, NUMBERS)
-    found = calibrate(model, mnist, count, numbers)
-    write_calibrated(model, found, path)
+    found = calibrate(reader, mnist, count, numbers)
+    write_calibrated(reader.digits, found, path)
     return found
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..contract import INPUT_NAME, OUTPUT_NAME
 from ..errors import DigitrecError
-from ..inference import Model, load_model
+from ..inference import Model, load_digit_model
 
 CALIBRATION_SEED = 0
 CALIBRATION_IMAGES = 2000
@@ -61,7 +61,7 @@ def _quiet_root_logger() -> Iterator[None]:
 def _fp32_model(source: str | os.PathLike[str]) -> Model:
     """The model to make a copy of; files that are not digitrec models, or are copies
     already, are refused in one line."""
-    model = load_model(source)
+    model = load_digit_model(source)
     if model.card.precision is not None:
         raise DigitrecError(f"{source}: already an {model.card.precision} copy; "
                             "start from the fp32 model it came from")

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..atomic import atomic_path
-from ..contract import INPUT_NAME, LINE_HEIGHT, NOVELTY_NAME, OUTPUT_NAME, ModelCard
+from ..contract import INPUT_NAME, LINE_HEIGHT, NOVELTY_NAME, OUTPUT_NAME, SIDE, ModelCard
 from .subspace import DigitSubspace, distance
 
 
@@ -50,10 +50,10 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], card: ModelCard,
     the score had."""
     batch = {0: torch.export.Dim("batch")}
     if subspace is None:
-        _export(_Softmax(_plain(model), 1), torch.zeros(2, 1, 28, 28), batch, [OUTPUT_NAME],
+        _export(_Softmax(_plain(model), 1), torch.zeros(2, 1, SIDE, SIDE), batch, [OUTPUT_NAME],
                 card, path)
         return
-    _export(_Deployed(_plain(model), subspace), torch.zeros(2, 1, 28, 28), batch,
+    _export(_Deployed(_plain(model), subspace), torch.zeros(2, 1, SIDE, SIDE), batch,
             [OUTPUT_NAME, NOVELTY_NAME], card.replace(novelty_threshold=subspace.threshold),
             path)
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..contract import DIGITS, ModelCard
+from ..contract import DIGITS, SIDE, ModelCard
 from ..data import MNIST
 from ..errors import DigitrecError
 from .keras_file import KerasModel, read_keras
@@ -55,12 +55,12 @@ def import_keras(source: str | os.PathLike[str], out: str | os.PathLike[str],
     digits all the same. The export is checked against the rebuilt network."""
     from ..export.subspace import DigitSubspace
     from ..export.to_onnx import export_onnx
-    from ..inference import load_model
+    from ..inference import load_digit_model
 
     model = read_keras(source)
     scale = pixel_scale(model, pixels)
     net = build_network(model, scale)
-    probe = np.random.default_rng(0).random((16, 1, 28, 28), dtype=np.float32)
+    probe = np.random.default_rng(0).random((16, 1, SIDE, SIDE), dtype=np.float32)
     with torch.no_grad():
         logits = net(torch.from_numpy(probe))
     if logits.shape[1] != len(DIGITS):
@@ -84,7 +84,7 @@ def import_keras(source: str | os.PathLike[str], out: str | os.PathLike[str],
         digitrec_version=__version__, torch_version=torch.__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     export_onnx(net, out, card, subspace)
-    deployed = load_model(out, threads=1)
+    deployed = load_digit_model(out, threads=1)
     gap = float(np.abs(torch.softmax(logits, 1).numpy() - deployed.probabilities(probe)).max())
     if gap > PARITY_TOLERANCE:
         Path(out).unlink(missing_ok=True)

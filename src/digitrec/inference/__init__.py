@@ -1,6 +1,8 @@
-"""The deployable predictor: an exported ONNX model on ONNX Runtime, with numpy and no torch."""
+"""Scoring with exported models on ONNX Runtime, numpy and no torch: the digit model (`Model`),
+the sequence readers (`lines`), the calculator (`calculator`), calibration. A leaf: it knows
+nothing of reading."""
 
-from .model import DEFAULT_MODEL, MODEL_ENV, Model, load_model
+from .model import DEFAULT_MODEL, Model, load_digit_model
 from .result import Prediction
 
-__all__ = ["DEFAULT_MODEL", "MODEL_ENV", "Model", "Prediction", "load_model"]
+__all__ = ["DEFAULT_MODEL", "Model", "Prediction", "load_digit_model"]

@@ -14,10 +14,9 @@ import numpy as np
 from ..contract import DIGITS
 from ..errors import DigitrecError
 from .lines import LineModel, load_line_model
-from .model import Model, among_digits, load_model
+from .model import Model, among_digits, load_digit_model
 
 DEFAULT_CALCULATOR = Path(__file__).parents[1] / "pretrained" / "calc.onnx"
-CALCULATOR_ENV = "DIGITREC_CALC_MODEL"  # names the calculator's model when none is given
 DIGIT_SHARE = 0.01  # below this chance of being a digit, the digit model is not asked
 
 
@@ -55,9 +54,8 @@ class Calculator:
 def load_calculator(digits: Model, path: str | os.PathLike[str] | None = None,
                     threads: int | None = None,
                     reader: str | os.PathLike[str] | None = None) -> Calculator:
-    """``digits`` with the calculator's model named, else $DIGITREC_CALC_MODEL's, else the
-    shipped one; and the reader of sums named, else $DIGITREC_CALC_READER's, else the shipped
-    one, if any."""
-    named = path or os.environ.get(CALCULATOR_ENV) or DEFAULT_CALCULATOR
-    return Calculator(digits, load_model(named, threads),
+    """``digits`` with the calculator's model named, else the shipped one; and the reader of
+    sums named, else the shipped one, if any."""
+    named = path or DEFAULT_CALCULATOR
+    return Calculator(digits, load_digit_model(named, threads),
                       load_line_model(reader, threads, sums=True))

@@ -22,9 +22,7 @@ from ..errors import DigitrecError
 from .model import open_session
 
 DEFAULT_READER = Path(__file__).parents[1] / "pretrained" / "reader.onnx"
-READER_ENV = "DIGITREC_READER"  # names the sequence reader to use when none is given
 DEFAULT_SUM_READER = Path(__file__).parents[1] / "pretrained" / "calc_reader.onnx"
-SUM_READER_ENV = "DIGITREC_CALC_READER"  # ...and the reader of sums
 POOLING = 4  # input columns per output column
 
 
@@ -47,14 +45,12 @@ class LineModel:
 
 def load_line_model(path: str | os.PathLike[str] | None = None, threads: int | None = None,
                     sums: bool = False) -> LineModel | None:
-    """The sequence reader named, else $DIGITREC_READER's, else the shipped one; None when no
-    path was given and none is shipped (reading then segments alone). With ``sums``, a reader
-    of sums: $DIGITREC_CALC_READER's, else the shipped one."""
-    named = path or os.environ.get(SUM_READER_ENV if sums else READER_ENV)
+    """The sequence reader named, else the shipped one; None when no path was given and none
+    is shipped (reading then segments alone). With ``sums``, a reader of sums."""
     default = DEFAULT_SUM_READER if sums else DEFAULT_READER
-    if not named and not default.is_file():
+    if not path and not default.is_file():
         return None
-    file = Path(named or default)
+    file = Path(path or default)
     session = open_session(file, threads)
     card = ModelCard.from_metadata(dict(session.get_modelmeta().custom_metadata_map), file)
     wanted = SUM_LINE_CHARS if sums else LINE_CHARS

@@ -5,25 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..contract import DIGITS, INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME, ModelCard
+from ..contract import DIGITS, INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME, SIDE, ModelCard
 from ..cpus import available_cores
 from ..errors import DigitrecError, describe
 from ..vision import ImageSource, Processed, preprocess
+from .calibration import temper
 from .result import Prediction
 
-if TYPE_CHECKING:
-    from ..reading import Reading
-    from ..reading.calc import Calculation
-    from .calculator import Calculator
-    from .lines import LineModel
-
 DEFAULT_MODEL = Path(__file__).parents[1] / "pretrained" / "default.onnx"
-MODEL_ENV = "DIGITREC_MODEL"  # names the model to use when none is given
-_UNLOADED = object()  # the sequence reader is loaded on first read
 
 
 def among_digits(probs: np.ndarray) -> np.ndarray:
@@ -35,37 +28,11 @@ def among_digits(probs: np.ndarray) -> np.ndarray:
     return part / np.maximum(part.sum(1, keepdims=True), 1e-12)
 
 
-def temper(probs: np.ndarray, temperature: float | None) -> np.ndarray:
-    """Probabilities (N, classes) as the logits divided by ``temperature`` would give them:
-    p ** (1 / T), renormalised (probabilities hold the logits up to a constant)."""
-    if temperature is None or temperature == 1:
-        return probs
-    logits = np.log(np.maximum(probs.astype(np.float64), 1e-30)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    tempered = np.exp(logits)
-    return (tempered / tempered.sum(axis=1, keepdims=True)).astype(probs.dtype)
-
-
-def calibrate_line(confidence: float, platt: dict[str, float] | None) -> float:
-    """A line's confidence (the probability its text is right) through Platt scaling: its
-    log-odds times ``platt["scale"]`` plus ``platt["shift"]``. A line's probability is a product
-    over its characters and alignments, far too low where it is low: one temperature cannot
-    lift that end without spoiling the other, two numbers can."""
-    if platt is None:
-        return confidence
-    p = min(max(confidence, 1e-6), 1 - 1e-6)
-    odds = platt["scale"] * (np.log(p) - np.log1p(-p)) + platt["shift"]
-    return float(1 / (1 + np.exp(-odds)))
-
-
 class Model:
-    """A loaded digit classifier. Build it with `load_model`."""
+    """A loaded digit classifier. Build it with `load_digit_model`."""
 
-    def __init__(self, session: Any, path: Path, threads: int | None = None) -> None:
+    def __init__(self, session: Any, path: Path) -> None:
         self._session = session
-        self._threads = threads
-        self._line_model: object = _UNLOADED
-        self._calculator: object = _UNLOADED
         self.path = path
         # What the file says, as stored (strings), and decoded by type.
         self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
@@ -89,14 +56,17 @@ class Model:
         """
         return self.predict_batch([image])[0]
 
-    def predict_batch(self, images: Iterable[ImageSource]) -> list[Prediction]:
-        """`predict` for many images, with one model call for all of them."""
-        return self.classify([preprocess(image) for image in images])
+    def predict_batch(self, images: Iterable[ImageSource],
+                      tempered: bool = True) -> list[Prediction]:
+        """`predict` for many images, with one model call for all of them; ``tempered``:
+        with the model's calibration, else the network's own probabilities."""
+        return self.classify([preprocess(image) for image in images], tempered)
 
-    def classify(self, processed: list[Processed]) -> list[Prediction]:
+    def classify(self, processed: list[Processed], tempered: bool = True) -> list[Prediction]:
         """Predictions for images already through `preprocess`."""
         found = [p.image for p in processed if p.image is not None]
-        probs, novelty = self.scores(np.stack(found)) if found else (np.zeros((0, 10)), None)
+        probs, novelty = (self.scores(np.stack(found), tempered) if found
+                          else (np.zeros((0, 10)), None))
         probs = among_digits(probs)
         rows = iter(probs)
         distances = iter(novelty if novelty is not None else [None] * len(found))
@@ -110,73 +80,6 @@ class Model:
             out.append(Prediction(int(row.argmax()), row, p.image, novelty=distance,
                                   unusual=self.unusual(distance)))
         return out
-
-    def read(self, image: ImageSource, digits: int | tuple[int, int] | None = None,
-             pattern: str | None = None) -> Reading:
-        """Read every number in an image, one line of text per line of writing.
-
-        ``digits`` (a count, or a (low, high) range) and ``pattern`` (a regular expression the
-        whole line must match) constrain the answer when the field is known: the reading is the
-        best one that fits them.
-        """
-        from ..reading import read
-
-        span = (digits, digits) if isinstance(digits, int) else digits
-        return read(self, image, span, pattern, self.line_model)
-
-    @property
-    def line_model(self) -> LineModel | None:
-        """The sequence reader `read` combines with segmentation: $DIGITREC_READER's, else the
-        shipped one; loaded on first use, so `predict` never pays for it. Set it to None to
-        read by segmentation alone."""
-        if self._line_model is _UNLOADED:
-            from .lines import load_line_model
-
-            self._line_model = load_line_model(threads=self._threads)
-        return self._line_model  # type: ignore[return-value]
-
-    @line_model.setter
-    def line_model(self, value: LineModel | None) -> None:
-        self._line_model = value
-
-    def calc(self, image: ImageSource) -> Calculation:
-        """Read every handwritten sum in an image (digits, + - × ÷ = ( ) and decimal points,
-        × also as x or a raised dot, ÷ also as / or :) and work each out exactly.
-
-        ``calc(image).text`` is e.g. ``12×7 = 84``; each sum's ``worked.value`` is a Fraction.
-        """
-        from ..reading.calc import calc
-
-        return calc(self.calculator, image)
-
-    @property
-    def calculator(self) -> Calculator:
-        """What `calc` classifies characters with: this model for digits and
-        $DIGITREC_CALC_MODEL's calculator's model, else the shipped one, for operators."""
-        if self._calculator is _UNLOADED:
-            from .calculator import load_calculator
-
-            self._calculator = load_calculator(self, threads=self._threads)
-        return self._calculator  # type: ignore[return-value]
-
-    @calculator.setter
-    def calculator(self, value: Calculator) -> None:
-        self._calculator = value
-
-    def load_all(self) -> dict[str, Path]:
-        """Load now every model `read` and `calc` would load on first use (a missing or broken
-        one is refused here, in one line), and name each file by its role."""
-        calculator = self.calculator
-        files = {"digits": self.path, "reader": self.line_model and self.line_model.path,
-                 "calculator": calculator.symbols.path,
-                 "sum reader": calculator.lines and calculator.lines.path}
-        return {role: path for role, path in files.items() if path is not None}
-
-    def read_batch(self, images: Iterable[ImageSource],
-                   digits: int | tuple[int, int] | None = None,
-                   pattern: str | None = None) -> list[Reading]:
-        """`read` for many images."""
-        return [self.read(image, digits, pattern) for image in images]
 
     def scores(self, images: np.ndarray, tempered: bool = True
                ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -210,15 +113,15 @@ class Model:
             x = x[None]
         if x.ndim == 3:
             x = x[:, None]
-        if x.shape[1:] != (1, 28, 28):
+        if x.shape[1:] != (1, SIDE, SIDE):
             raise ValueError(f"expected images of 28x28 pixels, got array of shape {x.shape}")
         x = x.astype(np.float32) / 255 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
         return self._session.run(outputs, {INPUT_NAME: x})
 
 
 def _model_path(path: str | os.PathLike[str] | None) -> Path:
-    """The model named, else $DIGITREC_MODEL's, else the shipped one."""
-    return Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    """The model named, else the shipped one."""
+    return Path(path or DEFAULT_MODEL)
 
 
 def open_session(path: Path, threads: int | None = None) -> Any:
@@ -245,19 +148,20 @@ def load_card(path: str | os.PathLike[str] | None = None) -> tuple[Path, ModelCa
     return path, ModelCard.from_metadata(metadata, path)
 
 
-def load_model(path: str | os.PathLike[str] | None = None, threads: int | None = None) -> Model:
-    """Load an exported digitrec model; with no path, the one named by $DIGITREC_MODEL, else the
-    pretrained model shipped with digitrec."""
+def load_digit_model(path: str | os.PathLike[str] | None = None,
+                     threads: int | None = None) -> Model:
+    """Load an exported digit model (by default the one shipped with digitrec) to score
+    characters with; `digitrec.load_model` gives the `Reader` that reads with it."""
     path = _model_path(path)
     session = open_session(path, threads)
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if ([i.name for i in inputs] != [INPUT_NAME] or inputs[0].shape[1:] != [1, 28, 28]
+    if ([i.name for i in inputs] != [INPUT_NAME] or inputs[0].shape[1:] != [1, SIDE, SIDE]
             or OUTPUT_NAME not in [o.name for o in outputs]):
         raise DigitrecError(
             f"{path}: not a digitrec model (expects input '{INPUT_NAME}' of shape (N, 1, 28, 28) "
             f"and output '{OUTPUT_NAME}')"
         )
-    model = Model(session, path, threads)  # reads the card: a file without one is refused here
+    model = Model(session, path)  # reads the card: a file without one is refused here
     _check_outputs(model, path)
     return model
 
@@ -266,7 +170,7 @@ def _check_outputs(model: Model, path: Path) -> None:
     """Run a blank image once: a graph whose outputs do not fit its card (400 "probabilities"
     for 10 classes, say) is refused here, not read as "digit 354" later."""
     try:
-        probs, novelty = model.scores(np.zeros((1, 28, 28), np.float32))
+        probs, novelty = model.scores(np.zeros((1, SIDE, SIDE), np.float32))
     except Exception as exc:  # ORT's own errors for a graph that cannot run
         raise DigitrecError(f"{path}: the model cannot run ({describe(exc)})") from None
     classes = len(model.classes)

@@ -12,7 +12,7 @@ from ..inference.calculator import Calculator
 from ..inference.result import rounded
 from ..vision import ImageSource
 from .combine import SUM_BALANCE
-from .reader import read
+from .lines import read
 from .result import Reading, TextLine
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..contract import SUM_LINE_CHARS
 from . import ctc
-from .search import Candidate, Path, best_path
+from .search import Candidate, Segmentation, best_segmentation
 from .segment import Piece
 
 
@@ -51,7 +51,7 @@ def number_shaped(text: str) -> bool:
 @dataclass(frozen=True)
 class Choice:
     text: str
-    path: Path | None  # the segmentation spelling it, if any
+    path: Segmentation | None  # the segmentation spelling it, if any
     agreed: bool | None  # both readers read this; None where segmentation read alone
     probability: float | None  # the sequence reader's, summed over alignments
 
@@ -60,7 +60,7 @@ class Choice:
 class Option:
     text: str
     heard: float  # the sequence reader's log-probability of it, summed over alignments
-    spelled: Path | None  # the segmentation's best path spelling it, if any cut does
+    spelled: Segmentation | None  # the segmentation's best path spelling it, if any cut does
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,10 @@ class Evidence:
 
     options: tuple[Option, ...]
     agreed: bool
-    segmented: Path | None
+    segmented: Segmentation | None
 
 
-def weigh(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
+def weigh(segmented: Segmentation | None, probs: np.ndarray, pieces: list[Piece],
           candidates: list[Candidate], accept: ctc.Accept | None) -> Evidence | None:
     """Both readers' readings of a line within ``accept``, each scored by both: from the
     segmentation's best path and the sequence reader's per-column probabilities. None if
@@ -92,10 +92,10 @@ def weigh(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
     if not texts:
         return None
 
-    def spelled(text: str) -> Path | None:
+    def spelled(text: str) -> Segmentation | None:
         if segmented is None or text == segmented.text:
             return segmented
-        return best_path(pieces, candidates, lambda t: t == text)
+        return best_segmentation(pieces, candidates, lambda t: t == text)
 
     options = tuple(Option(text, ctc.score(probs, text), spelled(text)) for text in texts)
     agreed = len(options) == 1 and segmented is not None and heard is not None
@@ -113,7 +113,7 @@ def decide(evidence: Evidence, balance: Balance = BALANCE) -> Choice:
     return Choice(best.text, best.spelled, evidence.agreed, float(np.exp(best.heard)))
 
 
-def choose(segmented: Path | None, probs: np.ndarray, pieces: list[Piece],
+def choose(segmented: Segmentation | None, probs: np.ndarray, pieces: list[Piece],
            candidates: list[Candidate], accept: ctc.Accept | None,
            balance: Balance = BALANCE) -> Choice | None:
     """The reading of a line from the segmentation's best path and the sequence reader's

@@ -63,7 +63,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Path:
+class Segmentation:
     score: float
     chars: tuple[tuple[str, Candidate, float], ...]  # character, candidate, its probability
 
@@ -104,13 +104,13 @@ def penalty(novelty: float | None, threshold: float | None, width: float) -> flo
     return NOVELTY_WEIGHT * far + WIDTH_WEIGHT * max(0.0, width - WIDTH_LIMIT)
 
 
-def best_path(pieces: list[Piece], candidates: list[Candidate],
-              accept: Callable[[str], bool] | None = None) -> Path | None:
+def best_segmentation(pieces: list[Piece], candidates: list[Candidate],
+              accept: Callable[[str], bool] | None = None) -> Segmentation | None:
     """The highest-scoring reading of all the pieces that ``accept`` allows, or None. Without
     a constraint only the best path into each position can matter, so one is kept; and where
     that best of all is allowed, it is the answer."""
     if accept is not None:
-        best = best_path(pieces, candidates)
+        best = best_segmentation(pieces, candidates)
         if best is None or accept(best.text):
             return best
     beam, labels = (BEAM, LABELS) if accept is not None else (1, 1)
@@ -132,7 +132,7 @@ def best_path(pieces: list[Piece], candidates: list[Candidate],
                     grown.append((score + gain, text + char, (char, cand, p, step)))
     finished = sorted(beams[len(pieces)], key=_score, reverse=True)
     found = next((f for f in finished if accept is None or accept(f[1])), None)
-    return None if found is None else Path(found[0], _steps(found[2]))
+    return None if found is None else Segmentation(found[0], _steps(found[2]))
 
 
 _Step = tuple[str, Candidate, float, "_Step | None"]

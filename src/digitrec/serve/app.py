@@ -4,6 +4,7 @@ event loop, at most as many at once as there are cores."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 
@@ -13,15 +14,17 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
+from ..contract import SERVER_MAX_PIXELS
 from ..errors import DigitrecError
-from ..inference import Model, load_model
-from .deps import MAX_PIXELS, WEB, Reader
+from ..reading import Reader, load_model
+from ..settings import Settings
+from .deps import WEB
 from .feedback import Feedback
 from .limits import BodyLimit, SecurityHeaders
+from .pool import Pool
 from .routes import corrections, meta, predict, read
 from .schemas import MAX_UPLOAD, ModelFile
 
-MAX_PIXELS_ENV = "DIGITREC_MAX_PIXELS"  # set by `serve --max-pixels`, for worker processes too
 # A refused input's status by its code; every other refusal is 422.
 _STATUS = {"too_large": 413, "not_an_image": 415, "not_multipart": 415, "unauthorized": 401,
            "not_found": 404, "feedback_off": 404, "feedback_full": 409, "busy": 503}
@@ -42,26 +45,32 @@ async def _malformed(request: Request, exc: RequestValidationError) -> JSONRespo
                          "code": "bad_request"}, 422)
 
 
-def create_app(model: Model | str | os.PathLike[str] | None = None,
+def create_app(model: Reader | str | os.PathLike[str] | None = None,
                max_upload: int = MAX_UPLOAD, feedback: str | os.PathLike[str] | None = None,
-               feedback_token: str | None = None, keep_originals: bool = False,
-               max_pixels: int | None = None) -> FastAPI:
-    """The web app around ``model``: a loaded model or a path; by default $DIGITREC_MODEL, else
-    the shipped model. With ``feedback`` (a database path; by default $DIGITREC_FEEDBACK),
-    readings get ids and POST /api/feedback stores corrections of them there. Images over
-    ``max_pixels`` (by default $DIGITREC_MAX_PIXELS, else 16 million) are refused with 413."""
-    loaded = model if isinstance(model, Model) else load_model(model, threads=1)
-    # Every model a request could need, loaded before the server listens: a missing one stops
-    # the start in one line, rather than failing the first /api/read after /healthz said ok.
-    files = loaded.load_all()
+               feedback_token: str | None = None, keep_originals: bool | None = None,
+               max_pixels: int | None = None, settings: Settings | None = None) -> FastAPI:
+    """The web app around ``model``: a `Reader`, or the digit model's path (the other models
+    are the settings' or the shipped ones). ``settings`` are by default this process's (a
+    worker of `serve --workers N` gets the supervisor's so); the other arguments override
+    them. With ``feedback`` (a database path), readings get ids and POST /api/feedback stores
+    corrections of them there. Images over ``max_pixels`` (16 million unless set) are refused
+    with 413."""
+    given = {"feedback": feedback, "feedback_token": feedback_token,
+             "keep_originals": keep_originals, "max_pixels": max_pixels}
+    settings = dataclasses.replace(settings or Settings.from_environment(),
+                                   **{k: v for k, v in given.items() if v is not None})
+    # Every model a request could need is loaded before the server listens: a missing one
+    # stops the start in one line, rather than failing the first /api/read after /healthz.
+    reader = model if isinstance(model, Reader) else load_model(model, threads=1,
+                                                                settings=settings)
     app = FastAPI(title="digitrec", version=__version__,
                   description="Read handwritten digits from images: photos, scans, drawings.")
-    app.state.reader = Reader(loaded, Feedback(feedback, loaded, feedback_token, keep_originals)
-                              if feedback else Feedback.from_env(loaded),
-                              max_pixels or int(os.environ.get(MAX_PIXELS_ENV) or MAX_PIXELS))
+    keeping = (Feedback(settings.feedback, reader.digits, settings.feedback_token,
+                        settings.keep_originals) if settings.feedback else None)
+    app.state.pool = Pool(reader, keeping, settings.max_pixels or SERVER_MAX_PIXELS)
     app.state.models = [ModelFile(role=role, file=path.name,
                                   sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-                        for role, path in files.items()]
+                        for role, path in reader.files.items()]
     app.add_middleware(BodyLimit, limit=max_upload)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(DigitrecError, _refused)

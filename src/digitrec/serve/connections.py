@@ -8,26 +8,37 @@ that has waited longest for a request makes room for a new one."""
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
 import resource
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..settings import Settings
+
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 60.0  # a 10 MB upload at 1.5 Mbit/s
-# Set by `serve --header-timeout`, so worker processes see it too.
-HEADER_TIMEOUT_ENV = "DIGITREC_HEADER_TIMEOUT"
 MAX_CONNECTIONS = 1000  # and never more than the file descriptors allow, less a reserve
 _FD_RESERVE = 64  # the model, the database, logs, worker threads' files
 
 
+@functools.cache
+def _configured_timeout() -> float:
+    """This process's header timeout: `serve --header-timeout`, which reaches worker processes
+    through their settings, read once."""
+    return Settings.from_environment().header_timeout or HEADER_TIMEOUT
+
+
 class DeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with a deadline for each request's arrival."""
+    """uvicorn's HTTP protocol with a deadline for each request's arrival. uvicorn makes the
+    protocol itself, in each worker process, so its timeout comes from the process's settings
+    unless a subclass sets ``header_timeout``."""
+
+    header_timeout: float | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.header_timeout = float(os.environ.get(HEADER_TIMEOUT_ENV) or HEADER_TIMEOUT)
+        self.header_timeout = type(self).header_timeout or _configured_timeout()
         self.body_timeout = max(BODY_TIMEOUT, self.header_timeout)
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_since: float | None = None  # when it began waiting for a request

@@ -25,9 +25,6 @@ from ..inference import Model, Prediction
 from ..reading.result import Reading
 
 # `serve --workers N` hands its settings to each worker process through these.
-FEEDBACK_ENV = "DIGITREC_FEEDBACK"
-TOKEN_ENV = "DIGITREC_FEEDBACK_TOKEN"
-ORIGINALS_ENV = "DIGITREC_KEEP_ORIGINALS"
 MAX_ORIGINAL = 2 * 2**20  # an upload larger than this is corrected without its original
 log = logging.getLogger("digitrec.serve")
 
@@ -54,12 +51,6 @@ class Feedback:
         self.model_sha256 = hashlib.sha256(model.path.read_bytes()).hexdigest()
         self.token = token or None
         self.keep_originals = keep_originals
-
-    @classmethod
-    def from_env(cls, model: Model) -> Feedback | None:
-        path = os.environ.get(FEEDBACK_ENV)
-        return cls(path, model, os.environ.get(TOKEN_ENV),
-                   os.environ.get(ORIGINALS_ENV) == "1") if path else None
 
     def _remember(self, kind: str, images: list[np.ndarray], predicted: str | None,
                   probabilities: list[list[float]], original: bytes) -> str | None:

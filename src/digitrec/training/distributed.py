@@ -15,12 +15,13 @@ checkpoints, tests and exports.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from ..settings import Torchrun
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,12 @@ def share_weight(group: Group | None, mine: int, whole: int) -> float:
     return 1.0 if group is None else mine * group.size / whole
 
 
-def from_environment() -> Group | None:
-    """The group torchrun started this process in; None for a process on its own."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size <= 1 or "RANK" not in os.environ:
+def group_of(torchrun: Torchrun | None) -> Group | None:
+    """The group torchrun started this process in (`Settings.torchrun`); None for a process
+    on its own."""
+    if torchrun is None:
         return None
-    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", size))
-    return Group(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")),
-                 local_size)
+    return Group(torchrun.rank, torchrun.size, torchrun.local_rank, torchrun.local_size)
 
 
 def join(group: Group) -> None:

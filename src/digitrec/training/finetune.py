@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import __version__
-from ..contract import DIGITS, PREPROCESSING, ModelCard
+from ..contract import DIGITS, PREPROCESSING, SIDE, ModelCard
 from ..data import MNIST
 from ..errors import DigitrecError
 from ..export.calibrate import calibrate_file, calibration_fields
@@ -74,13 +74,13 @@ def load_parent(path: str | os.PathLike[str]) -> Parent:
     import onnx
     from onnx import numpy_helper
 
-    from ..inference.model import load_card, load_model
+    from ..inference.model import load_card, load_digit_model
 
     path = Path(path)
     _, card = load_card(path)  # refuses missing files and files without a card
     if card.preprocessing != PREPROCESSING:
         raise DigitrecError(f"{path}: a line reader; finetune adapts digit models", "bad_model")
-    deployed = load_model(path, threads=1)
+    deployed = load_digit_model(path, threads=1)
     if card.precision is not None:
         raise DigitrecError(f"{path}: an {card.precision} copy; fine-tune the fp32 model it "
                             "was made from, then export it again", "bad_model")
@@ -102,7 +102,7 @@ def load_parent(path: str | os.PathLike[str]) -> Parent:
         raise DigitrecError(f"{path}: made before digit-likeness scores; retrain it to "
                             "fine-tune it", "bad_model")
     subspace = DigitSubspace(tensors["mean"], tensors["components"], card.novelty_threshold)
-    probe = np.random.default_rng(0).random((16, 1, 28, 28), dtype=np.float32)
+    probe = np.random.default_rng(0).random((16, 1, SIDE, SIDE), dtype=np.float32)
     with torch.no_grad():
         ours = torch.softmax(net(torch.from_numpy(probe)), 1).numpy()
     gap = float(np.abs(ours - deployed.probabilities(probe, tempered=False)).max())

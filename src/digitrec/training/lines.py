@@ -9,7 +9,7 @@ test digits are the benchmark's alone.
 from __future__ import annotations
 
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,11 @@ from ..cpus import available_cores
 from ..errors import DigitrecError
 from ..inference.lines import POOLING
 from ..reading.ctc import best_path
-from .checkpoint import CHECKPOINT_NAME, restore, save_checkpoint
-from .distributed import Group, share_weight, summed
-from .loop import epoch_seed, report, with_recipe_variants
+from .checkpoint import restore
+from .distributed import Group
+from .loop import run_epochs, with_recipe_variants
 from .recipes import Recipe
-from .state import EpochStats, TrainResult, new_state, pick_device
+from .state import TrainingState, TrainResult, new_state, pick_device
 from .strings import SUMS, Strings, encode
 
 VALIDATION_STRINGS = 1000
@@ -127,6 +127,31 @@ def evaluate(model: nn.Module, held_out: list[tuple[np.ndarray, list[str], np.nd
     return loss_sum / count, right / count
 
 
+class LineTask:
+    """A sequence reader's task: ``strings`` of ``supply``'s an epoch, composed in ``workers``
+    processes ahead of the step, CTC loss (the gradient clipped: CTC's early spikes), exact
+    strings as the accuracy, validated on ``held_out``."""
+
+    unit, clip = "str", 5.0
+
+    def __init__(self, supply: Strings, strings: int, workers: int,
+                 held_out: list[tuple[np.ndarray, list[str], np.ndarray]]) -> None:
+        self.supply, self.size, self.workers, self.held_out = supply, strings, workers, held_out
+
+    def batches(self, state: TrainingState, epoch: int) -> Iterator[tuple[Any, int]]:
+        return iter(batches(self.supply, epoch, self.size, state.recipe.batch_size,
+                            self.workers, state.group))
+
+    def loss(self, state: TrainingState, batch: Any) -> tuple[Tensor, Tensor | int, int]:
+        x, texts, widths = batch
+        device = next(state.model.parameters()).device
+        loss, probs = _ctc(state.forward, x, texts, widths, device)
+        return loss, _exact(probs, texts, widths), len(texts)
+
+    def validate(self, model: nn.Module) -> tuple[float, float]:
+        return evaluate(model, self.held_out)
+
+
 def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
               val: tuple[np.ndarray, np.ndarray], out_dir: Path | None = None,
               resume: dict[str, Any] | None = None, progress: bool = True,
@@ -137,17 +162,13 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     ``recipe.real`` names), validating on strings of ``val``'s after every epoch; ``workers``
     processes compose the strings (default: `default_workers`). In ``group`` (torchrun's
     processes) each composes and steps on its share of every batch, as the digit loop does."""
-    from tqdm import tqdm
-
     given = real.provenance["sha256"] if real is not None else ""
     if given != recipe.real:
         raise DigitrecError(f"the run's real lines ({given[:12] or 'none'}) are not the ones "
                             f"its recipe names ({recipe.real[:12] or 'none'}): resume with "
                             "the same --real", "bad_parameter")
-
     device = pick_device()
     state = new_state(recipe, recipe.strings, device, group)
-    progress = progress and state.leader
     if resume is not None:
         restore(state, resume)
     sums = sums_share(recipe)
@@ -155,48 +176,15 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
                      real=None if real is None else (real.images, real.texts))
     workers = default_workers(device) if workers is None else workers
     threads = torch.get_num_threads()
-    if device.type == "cpu" and workers:
-        torch.set_num_threads(max(1, threads - workers))
-    if progress and workers:
-        step = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
-        print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{step}",
-              file=sys.stderr)
-    held_out = fixed_strings(val, recipe.seed + 1, VALIDATION_STRINGS, workers, sums)
-    for epoch in range(state.epoch + 1, recipe.epochs + 1):
-        began = time.perf_counter()
-        torch.manual_seed(epoch_seed(recipe.seed, epoch))
-        state.model.train()
-        loss_sum, right, n = 0.0, 0, recipe.strings
-        bar = tqdm(total=n, unit="str", desc=f"epoch {epoch}/{recipe.epochs}", leave=False,
-                   disable=not progress, dynamic_ncols=True)
-        done = 0
-        for (x, texts, widths), size in batches(supply, epoch, n, recipe.batch_size, workers,
-                                                group):
-            done += size
-            loss, probs = _ctc(state.forward, x, texts, widths, device)
-            state.optimizer.zero_grad(set_to_none=True)
-            (loss * share_weight(group, len(texts), size)).backward()
-            nn.utils.clip_grad_norm_(state.model.parameters(), 5.0)  # CTC's early spikes
-            state.optimizer.step()
-            if state.scheduler is not None:
-                state.scheduler.step()
-            loss_sum += loss.item() * len(texts)
-            right += _exact(probs, texts, widths)
-            bar.update(size)
-            bar.set_postfix(loss=f"{loss.item():.3f}",
-                            exact=f"{right / max(1, done // (group.size if group else 1)):.1%}")
-        bar.close()
-        seconds = time.perf_counter() - began
-        if group is not None:
-            loss_sum, right = summed([loss_sum, float(right)], device)
-        val_loss, val_exact = evaluate(state.model, held_out)
-        stats = EpochStats(epoch, loss_sum / n, right / n, val_loss, val_exact, seconds,
-                           images_per_second=n / seconds)
-        state.history.append(stats)
-        if out_dir is not None and state.leader:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, state)
-        if progress:
-            report(stats, recipe.epochs, unit="str")
-    torch.set_num_threads(threads)
-    state.model.eval()
-    return TrainResult(state.model, recipe, state.history)
+    try:
+        if device.type == "cpu" and workers:
+            torch.set_num_threads(max(1, threads - workers))
+        if progress and workers and state.leader:
+            step = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
+            print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{step}",
+                  file=sys.stderr)
+        held_out = fixed_strings(val, recipe.seed + 1, VALIDATION_STRINGS, workers, sums)
+        task = LineTask(supply, recipe.strings, workers, held_out)
+        return run_epochs(state, task, out_dir, progress)
+    finally:
+        torch.set_num_threads(threads)

@@ -1,4 +1,6 @@
-"""The training loop: a recipe in, a trained network and its history out, a checkpoint every epoch.
+"""The training loop, one for every network: a recipe and a task (what the network learns
+from, and its loss) in, a trained network and its history out, a checkpoint every epoch. The
+digit classifiers' task is here; the sequence readers' is in `lines`.
 
 Every source of randomness (shuffling, augmentation, dropout) is reseeded from (seed, epoch) at the
 start of each epoch, so a run resumed from a checkpoint continues exactly as if never stopped.
@@ -7,10 +9,10 @@ start of each epoch, so a run resumed from a checkpoint continues exactly as if 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -59,52 +61,105 @@ def prepare_data(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
                      torch.tensor(train[1], dtype=torch.long, device=device), augment)
 
 
-def train_epoch(state: TrainingState, data: EpochData, epoch: int, progress: bool = True,
+class Task(Protocol):
+    """What one kind of network learns from, and how: the one loop (`run_epochs`) does the
+    rest. ``size`` items an epoch (the whole group's), counted in ``unit``; ``clip`` bounds the
+    gradient's norm where the loss spikes."""
+
+    size: int
+    unit: str
+    clip: float | None
+
+    def batches(self, state: TrainingState, epoch: int) -> Iterator[tuple[Any, int]]:
+        """The epoch's batches in order, each this process's share and the whole batch's
+        size; drawn from the torch generator the loop seeds for the epoch."""
+        ...
+
+    def loss(self, state: TrainingState, batch: Any) -> tuple[Tensor, Tensor | int, int]:
+        """A share's mean loss, the items it got right, and how many it has."""
+        ...
+
+    def validate(self, model: nn.Module) -> tuple[float, float]:
+        """Validation loss and accuracy after an epoch."""
+        ...
+
+
+class Digits:
+    """A digit classifier's task: the training images in a seeded order, each batch distorted
+    as a whole (the same distortions in every process, which then take their shares), cross
+    entropy with the recipe's label smoothing."""
+
+    unit, clip = "img", None
+
+    def __init__(self, data: EpochData, val: tuple[np.ndarray, np.ndarray]) -> None:
+        self.data, self.size = data, len(data.labels)
+        self.x_val, self.y_val = to_tensor(val[0]), torch.tensor(val[1], dtype=torch.long)
+
+    def batches(self, state: TrainingState, epoch: int) -> Iterator[tuple[Any, int]]:
+        data, size, group = self.data, state.recipe.batch_size, state.group
+        order = torch.randperm(self.size, device=data.labels.device)
+        for i in range(0, self.size, size):
+            idx = order[i : i + size]
+            x, y = data.images[idx], data.labels[idx]
+            if data.augment is not None:
+                x = data.augment(x)
+            if group is not None:
+                share = group.share(len(idx))
+                x, y = x[share], y[share]
+            yield (x, y), len(idx)
+
+    def loss(self, state: TrainingState, batch: Any) -> tuple[Tensor, Tensor | int, int]:
+        x, y = batch
+        logits = state.forward(x.contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits, y, label_smoothing=state.recipe.label_smoothing)
+        return loss, (logits.argmax(1) == y).sum(), len(y)
+
+    def validate(self, model: nn.Module) -> tuple[float, float]:
+        return loss_and_accuracy(model, self.x_val, self.y_val)
+
+
+def train_epoch(state: TrainingState, task: Task, epoch: int, progress: bool = True,
                 on_step: StepHook | None = None) -> tuple[float, float]:
-    """One pass over ``data`` in the epoch's seeded order: (mean loss, accuracy). In a process
-    group, every process draws the same order and distortions and steps on its share of each
-    batch; the loss and accuracy are the whole group's."""
+    """One pass over ``task``'s batches of ``epoch``: (mean loss, accuracy). In a process
+    group each process steps on its share of every batch; the figures are the whole group's.
+    The running figures are read back (a GPU sync) twice a second, not every step."""
     from tqdm import tqdm
 
-    recipe, model, n, group = state.recipe, state.model, len(data.labels), state.group
+    recipe, model, group = state.recipe, state.model, state.group
     torch.manual_seed(epoch_seed(recipe.seed, epoch))
     model.train()
-    order = torch.randperm(n, device=data.labels.device)
-    loss_sum = torch.zeros((), device=data.labels.device)
-    correct = torch.zeros((), device=data.labels.device, dtype=torch.long)
-    bar = tqdm(total=n, unit="img", desc=f"epoch {epoch}/{recipe.epochs}", leave=False,
-               disable=not progress, dynamic_ncols=True)
-    shown = 0.0
-    for i in range(0, n, recipe.batch_size):
-        idx = order[i : i + recipe.batch_size]
-        x, y = data.images[idx], data.labels[idx]
-        if data.augment is not None:
-            x = data.augment(x)  # the whole batch, in every process: the same distortions
-        if group is not None:
-            share = group.share(len(idx))
-            x, y = x[share], y[share]
-        logits = state.forward(x.contiguous(memory_format=torch.channels_last))
-        loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros((), device=device)
+    right = torch.zeros((), device=device, dtype=torch.long)
+    bar = tqdm(total=task.size, unit=task.unit, desc=f"epoch {epoch}/{recipe.epochs}",
+               leave=False, disable=not progress, dynamic_ncols=True)
+    shown, done = 0.0, 0
+    for k, (batch, whole) in enumerate(task.batches(state, epoch)):
+        loss, correct, count = task.loss(state, batch)
         state.optimizer.zero_grad(set_to_none=True)
-        (loss * share_weight(group, len(y), len(idx))).backward()
+        (loss * share_weight(group, count, whole)).backward()
+        if task.clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), task.clip)
         state.optimizer.step()
         if state.scheduler is not None:
             state.scheduler.step()
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.argmax(1) == y).sum()
-        bar.update(len(idx))
+        loss_sum += loss.detach() * count
+        right += correct
+        done += whole
+        bar.update(whole)
         if on_step is not None:
-            on_step((epoch - 1) * state.steps_per_epoch + i // recipe.batch_size + 1, model)
+            on_step((epoch - 1) * state.steps_per_epoch + k + 1, model)
             model.train()
-        if progress and time.perf_counter() - shown > 0.5:  # .item() syncs a GPU: not always
+        if progress and time.perf_counter() - shown > 0.5:
             shown = time.perf_counter()
-            seen = min(i + len(idx), n) // (group.size if group else 1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct.item() / max(1, seen):.2%}")
+            seen = done // (group.size if group else 1)
+            bar.set_postfix(loss=f"{loss.item():.3f}",
+                            acc=f"{right.item() / max(1, seen):.2%}")
     bar.close()
-    totals = [loss_sum.item(), float(correct.item())]
+    totals = [loss_sum.item(), float(right.item())]
     if group is not None:
-        totals = summed(totals, data.labels.device)
-    return totals[0] / n, totals[1] / n
+        totals = summed(totals, device)
+    return totals[0] / task.size, totals[1] / task.size
 
 
 def report(stats: EpochStats, epochs: int, unit: str = "img") -> None:
@@ -115,6 +170,32 @@ def report(stats: EpochStats, epochs: int, unit: str = "img") -> None:
                f"acc {stats.train_accuracy:.2%}  val_loss {stats.val_loss:.4f}  "
                f"val_acc {stats.val_accuracy:.2%}  {stats.seconds:.1f}s  "
                f"{stats.images_per_second:,.0f} {unit}/s")
+
+
+def run_epochs(state: TrainingState, task: Task, out_dir: Path | None = None,
+               progress: bool = True,
+               on_epoch: Callable[[EpochStats, nn.Module], None] | None = None,
+               on_step: StepHook | None = None) -> TrainResult:
+    """The one training loop, for every network: the epochs ``state`` has still to run, each
+    trained, validated, checkpointed into ``out_dir`` (by the leader) and reported."""
+    recipe = state.recipe
+    progress = progress and state.leader
+    for epoch in range(state.epoch + 1, recipe.epochs + 1):
+        began = time.perf_counter()
+        train_loss, train_accuracy = train_epoch(state, task, epoch, progress, on_step)
+        seconds = time.perf_counter() - began
+        val_loss, val_accuracy = task.validate(state.model)
+        stats = EpochStats(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds,
+                           images_per_second=task.size / seconds)
+        state.history.append(stats)
+        if out_dir is not None and state.leader:
+            save_checkpoint(out_dir / CHECKPOINT_NAME, state)
+        if progress:
+            report(stats, recipe.epochs, task.unit)
+        if on_epoch is not None:
+            on_epoch(stats, state.model)
+    state.model.eval()
+    return TrainResult(model=state.model, recipe=recipe, history=state.history)
 
 
 def fit(
@@ -128,7 +209,8 @@ def fit(
     on_step: StepHook | None = None,
     group: Group | None = None,
 ) -> TrainResult:
-    """Train ``recipe`` on ``train``, validating on ``val`` after every epoch.
+    """Train the digit network of ``recipe`` on ``train``, validating on ``val`` after every
+    epoch.
 
     With ``out_dir`` a checkpoint is written there after each epoch; ``resume`` is a checkpoint
     from `read_checkpoint` to continue from. ``on_epoch`` sees each epoch's stats and the model;
@@ -138,24 +220,7 @@ def fit(
     """
     device = pick_device()
     state = new_state(recipe, len(train[1]), device, group)
-    data = prepare_data(recipe, train, device)
-    x_val, y_val = to_tensor(val[0]), torch.tensor(val[1], dtype=torch.long)
+    task = Digits(prepare_data(recipe, train, device), val)
     if resume is not None:
         restore(state, resume)
-    for epoch in range(state.epoch + 1, recipe.epochs + 1):
-        began = time.perf_counter()
-        train_loss, train_accuracy = train_epoch(state, data, epoch,
-                                                 progress and state.leader, on_step)
-        seconds = time.perf_counter() - began
-        val_loss, val_accuracy = loss_and_accuracy(state.model, x_val, y_val)
-        stats = EpochStats(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds,
-                           images_per_second=len(train[1]) / seconds)
-        state.history.append(stats)
-        if out_dir is not None and state.leader:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, state)
-        if progress and state.leader:
-            report(stats, recipe.epochs)
-        if on_epoch is not None:
-            on_epoch(stats, state.model)
-    state.model.eval()
-    return TrainResult(model=state.model, recipe=recipe, history=state.history)
+    return run_epochs(state, task, out_dir, progress, on_epoch, on_step)

@@ -6,7 +6,6 @@ time and the checkpoint module saves it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import torch
@@ -66,10 +65,11 @@ class TrainingState:
 
 
 def pick_device() -> torch.device:
-    """The GPU (in a torchrun group, this process's: one a local rank), else the CPU."""
+    """The GPU (in a torchrun group, this process's: `distributed.join` made the one of its
+    local rank current), else the CPU."""
     if not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def set_threads(threads: int | None = None) -> int:

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from ..contract import LINE_HEIGHT, SUM_LINE_CHARS
 from ..errors import DigitrecError
-from ..reading.reader import line_images
+from ..reading.lines import line_images
 from ..synthetic import SPACINGS, form_layer, number_layer, on_file
 from ..vision.normalise import fit_line
 

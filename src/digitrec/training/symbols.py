@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..contract import DIGITS
+from ..contract import DIGITS, SIDE
 from ..operators import symbol_image
 
 PER_SYMBOL = 5000  # training images of each operator: MNIST has 5,000-6,000 of each digit
@@ -20,7 +20,7 @@ def symbol_set(symbols: str, count: int, seed: int, split: str) -> tuple[np.ndar
     follow the digits' (the first symbol is class 10)."""
     rng = np.random.default_rng([_STREAM, seed, SPLITS[split]])
     images = np.stack([symbol_image(s, rng) for s in symbols for _ in range(count)]) \
-        if symbols and count else np.zeros((0, 28, 28), np.uint8)
+        if symbols and count else np.zeros((0, SIDE, SIDE), np.uint8)
     labels = np.repeat(np.arange(len(DIGITS), len(DIGITS) + len(symbols)), count)
     return images, labels
 

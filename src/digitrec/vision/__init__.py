@@ -3,9 +3,9 @@
 numpy and Pillow only: everything here runs on the inference path and never imports torch.
 """
 
-from .decode import MAX_PIXELS, ImageSource, gray_image
+from .decode import ImageSource, gray_image
 from .locate import InkGroup, locate
 from .pipeline import REASONS, Ink, Processed, find_ink, preprocess
 
-__all__ = ["MAX_PIXELS", "REASONS", "ImageSource", "Ink", "InkGroup", "Processed", "find_ink",
-           "gray_image", "locate", "preprocess"]
+__all__ = ["REASONS", "ImageSource", "Ink", "InkGroup", "Processed", "find_ink", "gray_image",
+           "locate", "preprocess"]

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..contract import MAX_PIXELS
 from ..errors import DigitrecError, ImageError, ImageTooLarge, NotAnImage, describe
 
 ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
-MAX_PIXELS = 50_000_000  # a 12-megapixel photo is fine; a 20000x20000 bomb is not
 MIN_SIDE = 8  # scikit-learn's UCI digits are 8x8
 WORK_SIDE = 256  # longest side the pipeline works at: enough for a digit a tenth of the frame
 MIN_WORK_SIDE = 64  # small images are enlarged to this, so crops and filters have room

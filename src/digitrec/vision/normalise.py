@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..contract import LINE_HEIGHT
+from ..contract import LINE_HEIGHT, SIDE
 from .filters import extreme_filter, noise_floor
 from .locate import Box
 
@@ -91,8 +91,9 @@ def fit_mnist(crop: np.ndarray) -> np.ndarray:
         cy, cx = (small.shape[0] - 1) / 2, (small.shape[1] - 1) / 2
     top = round(14.0 - cy)
     left = round(14.0 - cx)
-    top, left = min(max(top, 0), 28 - small.shape[0]), min(max(left, 0), 28 - small.shape[1])
-    out = np.zeros((28, 28), np.float32)
+    top, left = (min(max(top, 0), SIDE - small.shape[0]),
+                 min(max(left, 0), SIDE - small.shape[1]))
+    out = np.zeros((SIDE, SIDE), np.float32)
     out[top : top + small.shape[0], left : left + small.shape[1]] = small
     return out
 

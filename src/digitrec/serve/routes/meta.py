@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from ..deps import WEB, ReaderDep
+from ..deps import WEB, PoolDep
 from ..schemas import Health
 
 router = APIRouter()
@@ -19,9 +19,10 @@ async def index() -> FileResponse:
 
 
 @router.get("/api/model", summary="What the loaded model says about itself")
-async def model_info(reader: ReaderDep) -> dict[str, Any]:
-    model = reader.model
-    return {**model.info(), "path": model.path.name, "novelty_threshold": model.novelty_threshold}
+async def model_info(pool: PoolDep) -> dict[str, Any]:
+    digits = pool.reader.digits
+    return {**digits.info(), "path": digits.path.name,
+            "novelty_threshold": digits.novelty_threshold}
 
 
 @router.get("/healthz", response_model=Health,

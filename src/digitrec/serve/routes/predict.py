@@ -6,22 +6,23 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from ...errors import DigitrecError
-from ..deps import ReaderDep, image_upload, is_form
+from ..deps import PoolDep
 from ..schemas import BATCH_BODY, ERRORS, IMAGE_BODY, MAX_BATCH, BatchItem, BatchResult, Result
+from ..uploads import image_upload, is_form
 
 router = APIRouter(prefix="/api")
 
 
 @router.post("/predict", response_model=Result, responses=ERRORS, openapi_extra=IMAGE_BODY,
              summary="Read the digit in one image")
-async def predict(request: Request, reader: ReaderDep) -> Result:
+async def predict(request: Request, pool: PoolDep) -> Result:
     """Send the image as the raw request body, or as the `file` field of a form."""
-    return await reader.predict(*await image_upload(request))
+    return await pool.predict(*await image_upload(request))
 
 
 @router.post("/predict/batch", response_model=BatchResult, responses=ERRORS,
              openapi_extra=BATCH_BODY, summary="Read the digits in several images")
-async def predict_batch(request: Request, reader: ReaderDep) -> BatchResult:
+async def predict_batch(request: Request, pool: PoolDep) -> BatchResult:
     """A form with up to 64 files in `files`; a file that cannot be read gets an `error`
     and the others are still read."""
     if not is_form(request):
@@ -35,7 +36,7 @@ async def predict_batch(request: Request, reader: ReaderDep) -> BatchResult:
         for upload in uploads:
             name = upload.filename or "upload"
             try:
-                result = await reader.predict(await upload.read(), name)
+                result = await pool.predict(await upload.read(), name)
                 items.append(BatchItem(file=name, filename=name, result=result, error=None,
                                        code=None))
             except DigitrecError as exc:

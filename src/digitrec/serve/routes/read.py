@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Request
 
 from ...errors import DigitrecError
 from ...reading.search import check_pattern, parse_digits
-from ..deps import ReaderDep, image_upload
+from ..deps import PoolDep
 from ..schemas import ERRORS, IMAGE_BODY, CalcResult, ReadResult
+from ..uploads import image_upload
 
 router = APIRouter(prefix="/api")
 
@@ -26,7 +27,7 @@ def _constraints(digits: str | None, pattern: str | None) -> tuple[tuple[int, in
 
 @router.post("/read", response_model=ReadResult, responses=ERRORS, openapi_extra=IMAGE_BODY,
              summary="Read every number in one image")
-async def read(request: Request, reader: ReaderDep,
+async def read(request: Request, pool: PoolDep,
                digits: Annotated[str | None, Query(
                    description="each line has N digits, or N-M")] = None,
                pattern: Annotated[str | None, Query(
@@ -35,12 +36,12 @@ async def read(request: Request, reader: ReaderDep,
     """Send the image as the raw request body, or as the `file` field of a form, as for
     /api/predict."""
     span, regex = _constraints(digits, pattern)
-    return await reader.read(*await image_upload(request), span, regex)
+    return await pool.read(*await image_upload(request), span, regex)
 
 
 @router.post("/calc", response_model=CalcResult, responses=ERRORS, openapi_extra=IMAGE_BODY,
              summary="Read every handwritten sum in one image and work it out")
-async def calc(request: Request, reader: ReaderDep) -> CalcResult:
+async def calc(request: Request, pool: PoolDep) -> CalcResult:
     """Send the image as for /api/read. Each line of writing is read as a sum (digits,
     + - × ÷ = ( ) and decimal points) and worked out exactly."""
-    return await reader.calc(*await image_upload(request))
+    return await pool.calc(*await image_upload(request))

@@ -1,10 +1,12 @@
-"""Whether a model's confidence means what it says: expected calibration error, the reliability
-diagram's bins, and the temperature that makes the probabilities honest.
+"""Calibration in one place: how a model's confidence is made honest (applied: `temper` for a
+digit's probabilities, `calibrate_line` for a line's confidence, each given its parameters from
+the model's card), how those parameters are fitted, and how honesty is measured (expected
+calibration error, the reliability diagram's bins). numpy only; `export.calibrate` runs the
+fitting on its data sets and writes the results into a card.
 
 Temperature scaling (Guo et al., 2017) divides the logits by one number T before the softmax:
 the answer never changes, only how sure it sounds. A model's probabilities already hold its
-logits up to a constant, so T can be fitted and applied on probabilities alone (`temper`, on
-the inference path).
+logits up to a constant, so T can be fitted and applied on probabilities alone.
 """
 
 from __future__ import annotations
@@ -13,9 +15,30 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..inference.model import temper
-
 BINS = 15  # equal-width confidence bins, as the paper that named ECE used
+
+
+def temper(probs: np.ndarray, temperature: float | None) -> np.ndarray:
+    """Probabilities (N, classes) as the logits divided by ``temperature`` would give them:
+    p ** (1 / T), renormalised (probabilities hold the logits up to a constant)."""
+    if temperature is None or temperature == 1:
+        return probs
+    logits = np.log(np.maximum(probs.astype(np.float64), 1e-30)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    tempered = np.exp(logits)
+    return (tempered / tempered.sum(axis=1, keepdims=True)).astype(probs.dtype)
+
+
+def calibrate_line(confidence: float, platt: dict[str, float] | None) -> float:
+    """A line's confidence (the probability its text is right) through Platt scaling: its
+    log-odds times ``platt["scale"]`` plus ``platt["shift"]``. A line's probability is a product
+    over its characters and alignments, far too low where it is low: one temperature cannot
+    lift that end without spoiling the other, two numbers can."""
+    if platt is None:
+        return confidence
+    p = min(max(confidence, 1e-6), 1 - 1e-6)
+    odds = platt["scale"] * (np.log(p) - np.log1p(-p)) + platt["shift"]
+    return float(1 / (1 + np.exp(-odds)))
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray,
