@@ -10,7 +10,8 @@ import pytest
 import torch
 from conftest import free_port
 
-from digitrec.training.distributed import Group, from_environment
+from digitrec.settings import Settings
+from digitrec.training.distributed import Group, group_of
 
 # The Keras tutorial's network has no batch norm, so two processes' steps equal one's to float
 # rounding; augmentation on and a batch that does not divide the subset test the sharing out.
@@ -76,15 +77,11 @@ def test_two_nodes_on_loopback_train_one_model(alone, mnist_dir, tmp_path) -> No
     assert sum(o.count("model saved to") for o, _ in outputs) == 1
 
 
-def test_the_group_is_torchruns_environment(monkeypatch) -> None:
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(name, raising=False)
-    assert from_environment() is None
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    monkeypatch.setenv("RANK", "3")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
-    group = from_environment()
+def test_the_group_is_torchruns_environment() -> None:
+    assert group_of(Settings.from_environment({}).torchrun) is None
+    assert group_of(Settings.from_environment({"WORLD_SIZE": "1", "RANK": "0"}).torchrun) is None
+    torchrun = {"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
+    group = group_of(Settings.from_environment(torchrun).torchrun)
     assert group == Group(3, 4, 1, 2) and not group.leader
     # Shares of a batch cover it once, in order, and differ by one row at most.
     for n in (1, 7, 48, 128):
