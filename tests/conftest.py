@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import io
 import os
 import subprocess
 import sys
@@ -36,6 +38,46 @@ NOT_DIGITS = {
 # CI sets it: there a test whose data or tool is missing fails instead of skipping, so a
 # broken setup cannot pass as a green run.
 STRICT = bool(os.environ.get("DIGITREC_STRICT"))
+
+
+# Commands that run as their own process even in `run`: training forks workers that compose
+# strings, serve blocks, and --jobs/--output start a process pool; forked from a test process
+# full of threads (ONNX Runtime's, the test server's), those could deadlock.
+OWN_PROCESS = {"train", "serve"}
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`digitrec ARGS` as a user runs it: exit code, stdout and stderr. In this process where
+    that checks the same (a new one costs a second or two of imports); with ``env`` set
+    for the call."""
+    full_env = {**os.environ, **(env or {})}
+    if args[0] in OWN_PROCESS or "--jobs" in args or "--output" in args:
+        return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True,
+                              text=True, env=full_env, timeout=300)
+    from digitrec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(full_env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's refusals and --help
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("digitrec: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
 
 
 def missing(what: str) -> None:

@@ -1,8 +1,8 @@
-"""The command line as users meet it: real processes, exit codes and messages."""
+"""The command line as users meet it: exit codes and messages, through `main` in this process
+(`conftest.run`) and as real processes where that is what is tested."""
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,24 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, assert_one_line_error, run
 
 from digitrec.cli import build_parser
 from digitrec.training.recipes import PRESETS
-
-
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=300)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("digitrec: error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_every_option_is_explained_in_help() -> None:

@@ -6,9 +6,8 @@ import json
 import dask.bag as db
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run
 from dask import distributed
-from test_cli import run
 
 import digitrec
 from digitrec.batch import Job

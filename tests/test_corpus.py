@@ -10,8 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
-from test_cli import assert_one_line_error, run
+from conftest import REPO, assert_one_line_error, run
 
 from digitrec import corpus
 from digitrec.contract import DIGITS, LINE_CHARS, LINE_HEIGHT, SUM_LINE_CHARS

@@ -186,7 +186,7 @@ def test_stats_count_labels_writers_models_and_confusions(tmp_path):
 
 
 def test_stats_export_and_finetune_from_a_small_database(mnist, mnist_dir, tmp_path):
-    from test_cli import assert_one_line_error, run
+    from conftest import assert_one_line_error, run
 
     from digitrec.inference import load_digit_model
     from digitrec.labelled import from_corrections

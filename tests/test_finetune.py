@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import assert_one_line_error, run
 from PIL import Image
-from test_cli import assert_one_line_error, run
 
 from digitrec.contract import DIGITS, ModelCard
 from digitrec.errors import DigitrecError

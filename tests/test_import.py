@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import missing
-from test_cli import assert_one_line_error, run
+from conftest import assert_one_line_error, missing, run
 
 from digitrec.errors import DigitrecError
 from digitrec.importing import import_keras

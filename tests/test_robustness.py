@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
@@ -31,10 +32,10 @@ def test_any_input_gives_a_result_or_a_one_line_error(model, entry: str) -> None
     @settings(max_examples=150, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(fuzz.inputs())
-    def run(tagged) -> None:
+    def check(tagged) -> None:
         fuzz.check(model, entry, tagged[1])
 
-    run()
+    check()
 
 
 def test_any_pattern_is_refused_in_one_line_or_searched_in_bounded_time(model, mnist) -> None:
@@ -81,10 +82,10 @@ def test_one_client_cannot_hold_the_server(tmp_path: Path) -> None:
     assert big["statuses"] == [200] * 6 and batches["statuses"] == [200, 200]
     assert hostile["statuses"] == [200] * 4  # each answered (no reading fits), none hung
     assert over["statuses"] == [413]
-    for run in (big, batches):
-        assert run["peak_mb"] - report["rest_mb"] < report["goal_mb"]
+    for heavy in (big, batches):
+        assert heavy["peak_mb"] - report["rest_mb"] < report["goal_mb"]
     assert slow["closed"] == slow["opened"] == 60  # before deadlines, none was ever closed
-    assert all(run["user_failures"] == 0 for run in report["runs"])
+    assert all(r["user_failures"] == 0 for r in report["runs"])
 
 
 def test_pixel_budget_makes_a_large_request_wait_its_turn() -> None:
@@ -153,12 +154,6 @@ def test_the_server_refuses_images_over_its_pixel_cap_before_decoding() -> None:
 EXAMPLES = Path(__file__).parents[1] / "examples" / "digits"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-
-    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True,
-                          text=True, timeout=300)
-
-
 def test_predict_on_a_folder_prints_as_it_reads(tmp_path: Path, mnist_dir: Path) -> None:
     # Rows come out while the folder is still being read (before: all at the end, with every
     # image held in memory); bench/folder.py measures 60,000 images.
@@ -168,10 +163,10 @@ def test_predict_on_a_folder_prints_as_it_reads(tmp_path: Path, mnist_dir: Path)
     done = _cli_script("folder.py", "--counts", "2000", "--data-dir", str(mnist_dir),
                        "--output", str(out))
     assert done.returncode == 0, done.stderr
-    for run in json.loads(out.read_text())["runs"]:
-        assert run["rows"] == 2000 and run["exit"] == 0
-        assert run["first_row_s"] < 0.6 * run["seconds"]
-        assert run["peak_mb"] < 300
+    for pass_ in json.loads(out.read_text())["runs"]:
+        assert pass_["rows"] == 2000 and pass_["exit"] == 0
+        assert pass_["first_row_s"] < 0.6 * pass_["seconds"]
+        assert pass_["peak_mb"] < 300
 
 
 def _cli_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -189,7 +184,7 @@ def test_save_processed_gives_inputs_that_share_a_name_their_own_files(tmp_path:
     shutil.copy(EXAMPLES / "scan-ruled-2.jpg", tmp_path / "b" / "x.png")
     shutil.copy(EXAMPLES / "photo-small-3.jpg", tmp_path / "x.jpg")
     out = tmp_path / "seen"
-    done = _cli("predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"),
+    done = run("predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"),
                 str(tmp_path / "x.jpg"), "--save-processed", str(out), "--json")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["x-2.png", "x-3.png", "x.png"]
@@ -206,15 +201,15 @@ def test_a_newline_in_a_file_name_cannot_forge_rows(tmp_path: Path) -> None:
     forged = tmp_path / "x.png\nforged.png  9  100.0%"
     shutil.copy(EXAMPLES / "canvas-6.png", forged)
     missing = tmp_path / "gone\nforged error.png"
-    table = _cli("predict", str(forged), str(missing))
+    table = run("predict", str(forged), str(missing))
     assert len(table.stdout.splitlines()) == 3  # the header and two rows
     assert "x.png\\nforged.png" in table.stdout
     assert len(table.stderr.splitlines()) == 1 and "gone\\nforged error.png" in table.stderr
-    as_csv = _cli("predict", str(forged), "--csv").stdout
+    as_csv = run("predict", str(forged), "--csv").stdout
     assert len(as_csv.splitlines()) == 2
     assert next(csv.DictReader(io.StringIO(as_csv)))["file"].endswith("x.png\\nforged.png  9"
                                                                       "  100.0%")
-    read = _cli("read", str(forged))
+    read = run("read", str(forged))
     assert len(read.stdout.splitlines()) == 2
 
 
@@ -222,7 +217,7 @@ def test_a_newline_in_a_file_name_cannot_forge_rows(tmp_path: Path) -> None:
 def run_folder(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
     """A finished one-epoch run: checkpoint.pt and model.onnx."""
     out = tmp_path_factory.mktemp("run")
-    done = _cli("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
+    done = run("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
                 str(out), "--data-dir", str(mnist_dir), "--quiet")
     assert done.returncode == 0, done.stderr
     return out
@@ -254,14 +249,14 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path: Path,
     deadline = time.monotonic() + 60
     while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = _cli("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
+    second = run("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
                   str(out), "--overwrite", "--data-dir", str(mnist_dir), "--quiet")
     assert second.returncode == 1
     assert second.stderr.strip() == (
         f"digitrec: error: {out} is in use by another run (process {first.pid}; lock file "
         f"{lock}): wait for it to end, or choose another --out")
     assert first.wait(timeout=300) == 0, first.stderr.read()
-    again = _cli("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
+    again = run("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
                  str(out), "--overwrite", "--data-dir", str(mnist_dir), "--quiet")
     assert again.returncode == 0, again.stderr  # the lock went with its run
 
@@ -274,7 +269,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_an_epoch(
     out = _copy_run(run_folder, tmp_path / "run")
     checkpoint, model = out / "checkpoint.pt", out / "model.onnx"
     before = _digest(checkpoint), _digest(model)
-    failed = _cli("train", "--preset", "tiny", "--out", str(out), "--overwrite", "--data-dir",
+    failed = run("train", "--preset", "tiny", "--out", str(out), "--overwrite", "--data-dir",
                   str(tmp_path / "no-data"), "--quiet")
     assert failed.returncode == 1
     assert (_digest(checkpoint), _digest(model)) == before  # before: the checkpoint was gone
@@ -310,7 +305,7 @@ def test_a_hand_edited_checkpoint_is_refused_in_one_line(run_folder: Path, tmp_p
     ckpt["epoch"], ckpt["recipe"]["epochs"] = 1, 2  # so that --resume has an epoch to run
     edit(ckpt)
     torch.save(ckpt, out / "checkpoint.pt")
-    done = _cli("train", "--resume", "--out", str(out), "--subset", "500", "--data-dir",
+    done = run("train", "--resume", "--out", str(out), "--subset", "500", "--data-dir",
                 str(mnist_dir), "--quiet")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
@@ -349,7 +344,7 @@ def test_bad_model_metadata_is_refused_everywhere_in_one_line(tmp_path: Path, ke
     path = _with_metadata(tmp_path, key, value)
     for command in (["info", str(path)], ["predict", str(EXAMPLES / "canvas-6.png"),
                                           "--model", str(path)]):
-        done = _cli(*command)
+        done = run(*command)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
             f"digitrec: error: {path}: metadata {key!r} {problem}"
@@ -376,7 +371,7 @@ def test_a_model_whose_output_is_not_its_classes_is_refused(tmp_path: Path) -> N
     ModelCard(architecture="wide").write_into(proto)
     path = tmp_path / "wide.onnx"
     onnx.save(proto, path)
-    done = _cli("predict", str(EXAMPLES / "canvas-6.png"), "--model", str(path))
+    done = run("predict", str(EXAMPLES / "canvas-6.png"), "--model", str(path))
     assert done.returncode == 1 and "digit" not in done.stdout
     assert done.stderr.strip() == (f"digitrec: error: {path}: output 'probabilities' gives "
                                    "shape (1, 400) where its card's 10 classes need (N, 10)")
