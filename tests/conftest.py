@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -78,6 +79,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def until(done: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``done`` until it holds; fail naming ``what`` if it does not within ``timeout``
+    seconds. Tests wait for the state they need this way, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:g} s")
+        time.sleep(0.02)
 
 
 def missing(what: str) -> None:

@@ -118,7 +118,7 @@ def test_train_and_finetune_take_the_dev_rows_and_record_them(tmp_path, mnist_di
                               str(tmp_path / "digits")), "teach a sequence reader")
 
     out = tmp_path / "reader"
-    done = run("train", "--preset", "read", "--epochs", "1", "--strings", "64", "--batch-size",
+    done = run("train", "--preset", "read", "--epochs", "1", "--subset", "64", "--batch-size",
                "32", "--real", path, "--out", str(out), "--quiet", "--data-dir", str(mnist_dir))
     assert done.returncode == 0, done.stderr
     info = json.loads(subprocess.run([sys.executable, "-m", "digitrec", "info", "--json",

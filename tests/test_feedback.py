@@ -14,9 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digitrec import corrections
+from digitrec import corrections, load_model
 from digitrec.corrections import Store
-from digitrec.inference import load_digit_model
 from digitrec.serve import create_app
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -32,7 +31,7 @@ def png(array: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def model():
-    return load_digit_model(threads=1)
+    return load_model(threads=1)
 
 
 @pytest.fixture

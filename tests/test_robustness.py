@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run
+from conftest import run, until
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
@@ -238,7 +238,6 @@ def _digest(path: Path) -> str:
 
 def test_a_second_training_into_the_same_folder_is_refused(tmp_path: Path,
                                                            mnist_dir: Path) -> None:
-    import time
 
     out = tmp_path / "run"
     first = subprocess.Popen([sys.executable, "-m", "digitrec", "train", "--preset", "tiny",
@@ -246,9 +245,7 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path: Path,
                               "--data-dir", str(mnist_dir), "--quiet"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lock = out / ".digitrec.lock"
-    deadline = time.monotonic() + 60
-    while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    until(lambda: lock.exists() and lock.read_text().strip() != "", 60, "the first run's lock")
     second = run("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
                   str(out), "--overwrite", "--data-dir", str(mnist_dir), "--quiet")
     assert second.returncode == 1
@@ -264,7 +261,6 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path: Path,
 def test_overwrite_keeps_the_old_run_until_the_new_one_has_an_epoch(
         run_folder: Path, tmp_path: Path, mnist_dir: Path) -> None:
     import signal
-    import time
 
     out = _copy_run(run_folder, tmp_path / "run")
     checkpoint, model = out / "checkpoint.pt", out / "model.onnx"
@@ -278,9 +274,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_an_epoch(
                             "--subset", "2000", "--epochs", "20", "--out", str(out),
                             "--overwrite", "--data-dir", str(mnist_dir), "--quiet"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while _digest(checkpoint) == before[0] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    until(lambda: _digest(checkpoint) != before[0], 120, "the new run's first checkpoint")
     new.send_signal(signal.SIGKILL)
     new.wait()
     assert _digest(checkpoint) != before[0]
@@ -421,7 +415,6 @@ def test_uvicorns_protocol_still_calls_the_deadline_hooks() -> None:
     # connection limit. Each hook must exist there, and do its work on a real server.
     import socket
     import threading
-    import time
 
     import httpx
     import uvicorn
@@ -448,12 +441,13 @@ def test_uvicorns_protocol_still_calls_the_deadline_hooks() -> None:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     try:
-        while not server.started:
-            time.sleep(0.02)
+        until(lambda: server.started, 30, "the server")
 
         def silent() -> socket.socket:
+            held = len(server.server_state.connections)
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            time.sleep(0.05)  # accepted in this order
+            # The next one only once the server holds this one: the order is theirs.
+            until(lambda: len(server.server_state.connections) > held, 5, "the connection")
             return s
 
         def closed(s: socket.socket) -> bool:
@@ -469,18 +463,16 @@ def test_uvicorns_protocol_still_calls_the_deadline_hooks() -> None:
         first, second, third = silent(), silent(), silent()
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             assert http.get("/healthz").status_code == 200
-            time.sleep(0.1)
-            assert closed(first) and not closed(second) and not closed(third)
+            until(lambda: closed(first), 5, "the longest-waiting connection closed")
+            assert not closed(second) and not closed(third)
             # Headers that never finish are cut off at the deadline, as are silent ones...
             second.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-            time.sleep(1.0)
-            assert closed(second) and closed(third)
+            until(lambda: closed(second) and closed(third), 5, "the half-sent and silent ones")
             # ...and a kept-alive connection idle after its answer too.
             kept = socket.create_connection(("127.0.0.1", port), timeout=5)
             kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert b"200 OK" in kept.recv(4096)
-            time.sleep(1.0)
-            assert closed(kept)
+            until(lambda: closed(kept), 5, "the idle kept-alive one")
     finally:
         server.should_exit = True
         thread.join(10)

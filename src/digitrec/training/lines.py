@@ -156,12 +156,13 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
               val: tuple[np.ndarray, np.ndarray], out_dir: Path | None = None,
               resume: dict[str, Any] | None = None, progress: bool = True,
               workers: int | None = None, group: Group | None = None,
-              real: Lines | None = None) -> TrainResult:
+              real: Lines | None = None, validation: int = VALIDATION_STRINGS) -> TrainResult:
     """Train the line reader of ``recipe`` on strings of ``train``'s digits, ``recipe.strings``
     of them an epoch (a share of them the ``real`` lines, which must be those whose hash
-    ``recipe.real`` names), validating on strings of ``val``'s after every epoch; ``workers``
-    processes compose the strings (default: `default_workers`). In ``group`` (torchrun's
-    processes) each composes and steps on its share of every batch, as the digit loop does."""
+    ``recipe.real`` names), validating on ``validation`` strings of ``val``'s after every
+    epoch; ``workers`` processes compose the strings (default: `default_workers`). In
+    ``group`` (torchrun's processes) each composes and steps on its share of every batch, as
+    the digit loop does."""
     given = real.provenance["sha256"] if real is not None else ""
     if given != recipe.real:
         raise DigitrecError(f"the run's real lines ({given[:12] or 'none'}) are not the ones "
@@ -183,7 +184,7 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
             step = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
             print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{step}",
                   file=sys.stderr)
-        held_out = fixed_strings(val, recipe.seed + 1, VALIDATION_STRINGS, workers, sums)
+        held_out = fixed_strings(val, recipe.seed + 1, validation, workers, sums)
         task = LineTask(supply, recipe.strings, workers, held_out)
         return run_epochs(state, task, out_dir, progress)
     finally:

@@ -122,10 +122,13 @@ def train_and_export(
     if subset:
         train = (train[0][:subset], train[1][:subset])
     if member.recipe.task == "read":
-        if subset:  # a quick check: as many strings an epoch as digits to compose them from
+        checks = TEST_STRINGS
+        if subset:  # a quick check: as many strings an epoch, and to test on, as --subset
             member = dataclasses.replace(
                 member, recipe=dataclasses.replace(member.recipe, strings=subset))
-        return _train_and_export_reader(member, mnist, train, val, progress, group, real)
+            checks = min(TEST_STRINGS, subset)
+        return _train_and_export_reader(member, mnist, train, val, progress, group, real,
+                                        checks)
     test = (mnist.test_images, mnist.test_labels)
     recipe = member.recipe
     if recipe.symbols:  # a calculator's classifier: operators beside the digits
@@ -151,16 +154,19 @@ def train_and_export(
 
 def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
                              val: tuple[np.ndarray, np.ndarray], progress: bool,
-                             group: Group | None, real: Lines | None) -> Trained | None:
-    """The sequence reader's run: trained on strings of ``train``'s digits, tested once on
-    strings of MNIST's test digits (exact-string accuracy), exported for lines of any width;
-    in ``group``, by the leader alone."""
+                             group: Group | None, real: Lines | None,
+                             checks: int) -> Trained | None:
+    """The sequence reader's run: trained on strings of ``train``'s digits, validated after
+    each epoch and tested once on ``checks`` strings (of MNIST's validation and test digits:
+    exact-string accuracy), exported for lines of any width; in ``group``, by the leader
+    alone."""
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
-                       resume=member.checkpoint, progress=progress, group=group, real=real)
+                       resume=member.checkpoint, progress=progress, group=group, real=real,
+                       validation=checks)
     if group is not None and not group.leader:
         return None
     test = fixed_strings((mnist.test_images, mnist.test_labels), member.recipe.seed + 2,
-                         TEST_STRINGS, default_workers(pick_device()), sums_share(member.recipe))
+                         checks, default_workers(pick_device()), sums_share(member.recipe))
     test_accuracy = evaluate(result.model, test)[1]
     path = member.folder / MODEL_NAME
     card = model_card(result, test_accuracy).replace(
