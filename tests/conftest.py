@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import http.server
 import io
@@ -41,10 +42,13 @@ NOT_DIGITS = {
 STRICT = bool(os.environ.get("DIGITREC_STRICT"))
 
 
-# Commands that run as their own process even in `run`: training forks workers that compose
-# strings, serve blocks, and --jobs/--output start a process pool; forked from a test process
-# full of threads (ONNX Runtime's, the test server's), those could deadlock.
-OWN_PROCESS = {"train", "serve"}
+def _own_process(args: tuple[str, ...]) -> bool:
+    """Whether `run` starts a process for ``args``: serve blocks; a sequence reader's training
+    forks workers that compose strings, and --jobs/--output a process pool, which forked from
+    a test process full of threads (ONNX Runtime's, a test server's) could deadlock."""
+    readers = {"read", "calc-read", "linereader"}
+    return (args[0] == "serve" or "--jobs" in args or "--output" in args
+            or (args[0] == "train" and bool(readers & set(args))))
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -52,7 +56,7 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     that checks the same (a new one costs a second or two of imports); with ``env`` set
     for the call."""
     full_env = {**os.environ, **(env or {})}
-    if args[0] in OWN_PROCESS or "--jobs" in args or "--output" in args:
+    if _own_process(args):
         return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True,
                               text=True, env=full_env, timeout=300)
     from digitrec.cli import main
@@ -141,13 +145,41 @@ def http_server() -> Iterator[Callable[[Path], str]]:
         server.server_close()
 
 
+def shared(tmp_path_factory: pytest.TempPathFactory, name: str,
+           make: Callable[[Path], None]) -> Path:
+    """A folder that ``make`` fills once a test session: with pytest-xdist, the first worker
+    to ask makes it under a lock and the others wait and reuse it (a model trained once, not
+    once a worker)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder = root / name
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".made").exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            (folder / ".made").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def trained(mnist: MNIST, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One short training run of the default recipe on real MNIST, exported to ONNX.
+    """The default recipe for 2 epochs on 30,000 real MNIST images, exported: its network,
+    its test accuracy and its ONNX file."""
+    import json
 
-    Shared by the accuracy, parity and CLI tests so the suite trains once.
-    """
+    from digitrec.training.checkpoint import CHECKPOINT_NAME, load_result, read_checkpoint
+
+    folder = shared(tmp_path_factory, "trained", lambda out: _train_default(mnist, out))
+    result = load_result(read_checkpoint(folder / CHECKPOINT_NAME))
+    test_accuracy = json.loads((folder / "test.json").read_text())["test_accuracy"]
+    return {"result": result, "test_accuracy": test_accuracy, "path": folder / "model.onnx"}
+
+
+def _train_default(mnist: MNIST, out: Path) -> None:
     import dataclasses
+    import json
 
     from digitrec.export.subspace import DigitSubspace
     from digitrec.export.to_onnx import export_onnx
@@ -160,9 +192,8 @@ def trained(mnist: MNIST, tmp_path_factory: pytest.TempPathFactory) -> dict:
     set_threads()
     (x, y), val = mnist.split()
     recipe = dataclasses.replace(PRESETS["default"], epochs=2)
-    result = fit(recipe, (x[:30000], y[:30000]), val, progress=False)
+    result = fit(recipe, (x[:30000], y[:30000]), val, out_dir=out, progress=False)
     test_accuracy = accuracy(result.model, mnist.test_images, mnist.test_labels)
-    path = tmp_path_factory.mktemp("model") / "model.onnx"
-    export_onnx(result.model, path, model_card(result, test_accuracy),
+    export_onnx(result.model, out / "model.onnx", model_card(result, test_accuracy),
                 DigitSubspace.fit(x[:30000], val[0]))
-    return {"result": result, "test_accuracy": test_accuracy, "path": path}
+    (out / "test.json").write_text(json.dumps({"test_accuracy": test_accuracy}))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import missing
+from conftest import missing, shared
 
 from digitrec.cli import main
 from digitrec.errors import DigitrecError
@@ -19,9 +19,14 @@ from digitrec.inference import load_digit_model
 IMAGES = 1000
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_int8(mnist, tmp_path_factory) -> Path:
-    """The tiny preset's network after one epoch on real MNIST, quantised as users would."""
+    """The tiny preset's network after one epoch on real MNIST, quantised as users would
+    (trained once a session, whichever worker asks first)."""
+    return shared(tmp_path_factory, "tiny", lambda out: _train_tiny(mnist, out)) / "int8.onnx"
+
+
+def _train_tiny(mnist, folder: Path) -> None:
     from digitrec.export.subspace import DigitSubspace
     from digitrec.export.to_onnx import export_onnx
     from digitrec.training.loop import fit
@@ -31,11 +36,9 @@ def tiny_int8(mnist, tmp_path_factory) -> Path:
     (x, y), val = mnist.split()
     recipe = dataclasses.replace(PRESETS["tiny"], epochs=1)
     result = fit(recipe, (x, y), val, progress=False)
-    folder = tmp_path_factory.mktemp("tiny")
     export_onnx(result.model, folder / "model.onnx", model_card(result, None),
                 DigitSubspace.fit(x[:5000], val[0]))
     quantize.quantize_int8(folder / "model.onnx", folder / "int8.onnx", x, count=500)
-    return folder / "int8.onnx"
 
 
 def _checker(header: Path) -> Path:

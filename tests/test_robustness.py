@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run, until
+from conftest import run, shared, until
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
@@ -213,14 +213,15 @@ def test_a_newline_in_a_file_name_cannot_forge_rows(tmp_path: Path) -> None:
     assert len(read.stdout.splitlines()) == 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run_folder(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
-    """A finished one-epoch run: checkpoint.pt and model.onnx."""
-    out = tmp_path_factory.mktemp("run")
-    done = run("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
-                str(out), "--data-dir", str(mnist_dir), "--quiet")
-    assert done.returncode == 0, done.stderr
-    return out
+    """A finished one-epoch run: checkpoint.pt and model.onnx (made once a session)."""
+    def train(out: Path) -> None:
+        done = run("train", "--preset", "tiny", "--subset", "1000", "--epochs", "1", "--out",
+                   str(out), "--data-dir", str(mnist_dir), "--quiet", "--overwrite")
+        assert done.returncode == 0, done.stderr
+
+    return shared(tmp_path_factory, "run", train)
 
 
 def _copy_run(run_folder: Path, to: Path) -> Path:

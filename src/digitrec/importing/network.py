@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..contract import SIDE
 from ..errors import DigitrecError
 from .keras_file import KerasModel, Layer
 
@@ -105,7 +106,7 @@ class _Builder:
     def __init__(self, model: KerasModel) -> None:
         self.model = model
         self.steps: list[nn.Module] = []
-        self.shape: tuple[int, ...] = (28, 28, 1)  # Keras's view, batch axis apart
+        self.shape: tuple[int, ...] = (SIDE, SIDE, 1)  # Keras's view, batch axis apart
         self.image = True  # the tensor is (N, C, H, W) inside, (N, H, W, C) to Keras
         # After a Flatten of an image: its (H, W, C). The values are then in PyTorch's order
         # (channel, row, column), and the next Dense or BatchNormalization takes its weights
@@ -123,14 +124,14 @@ class _Builder:
     def first(self) -> None:
         """From digitrec's input to the shape the model declares."""
         declared = self.model.input_shape
-        if declared is None or tuple(declared) == (28, 28, 1):
+        if declared is None or tuple(declared) == (SIDE, SIDE, 1):
             return
-        if tuple(declared) == (28, 28):
+        if tuple(declared) == (SIDE, SIDE):
             self.add(lambda s, x: x[:, 0])
-            self.shape, self.image = (28, 28), False
-        elif tuple(declared) == (784,):
+            self.shape, self.image = (SIDE, SIDE), False
+        elif tuple(declared) == (SIDE * SIDE,):
             self.add(lambda s, x: x.flatten(1))
-            self.shape, self.image = (784,), False
+            self.shape, self.image = (SIDE * SIDE,), False
         else:
             raise DigitrecError(
                 f"{self.model.path}: the model takes input of shape {tuple(declared)}; digitrec "

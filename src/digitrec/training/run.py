@@ -37,6 +37,9 @@ from .symbols import HELD_OUT, PER_SYMBOL, mixed, with_symbols
 from .validation import accuracy
 
 TEST_STRINGS = 1000  # strings of MNIST test digits a trained reader is tested on
+# Validation digits preprocessed to set the subspace's first flag threshold (a digit model's
+# calibration then sets it on realistic digits): fewer for a quick check (--subset).
+FLAG, QUICK_FLAG = 2000, 200
 
 
 @dataclass
@@ -143,8 +146,10 @@ def train_and_export(
         return None
     test_accuracy = accuracy(result.model, *test)
     if subspace is None:  # a calculator's takes its sample from digits and operators mixed
-        subspace = (DigitSubspace.fit(mixed(train, recipe.seed), mixed(val, recipe.seed))
-                    if recipe.symbols else DigitSubspace.fit(train[0], val[0]))
+        flag = QUICK_FLAG if subset else FLAG
+        subspace = (DigitSubspace.fit(mixed(train, recipe.seed), mixed(val, recipe.seed),
+                                      calibration=flag)
+                    if recipe.symbols else DigitSubspace.fit(train[0], val[0], calibration=flag))
     path = member.folder / MODEL_NAME
     export_onnx(result.model, path, model_card(result, test_accuracy), subspace)
     if not recipe.symbols:
@@ -190,7 +195,8 @@ def export_ensemble(members: list[TrainResult], mnist: MNIST, out: Path,
         members=[{"seed": m.recipe.seed, "validation_accuracy": accuracy(m.model, *val),
                   "test_accuracy": accuracy(m.model, *test)} for m in members])
     path = out / MODEL_NAME
-    export_onnx(model, path, card, subspace or DigitSubspace.fit(train[0], val[0]))
+    export_onnx(model, path, card, subspace or DigitSubspace.fit(
+        train[0], val[0], calibration=QUICK_FLAG if quick else FLAG))
     if not members[0].recipe.symbols:
         calibrate_file(path, mnist, quick)
     return Trained(result, test_accuracy, val_accuracy, path)
