@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TRAINED_IMAGES
 
 from digitrec.inference import load_digit_model
 from digitrec.training.validation import predict_logits, to_tensor
@@ -24,7 +25,7 @@ def test_onnx_novelty_matches_the_subspace(trained: dict, mnist) -> None:
     from digitrec.export.subspace import DigitSubspace
 
     (x, _), (val, _) = mnist.split()
-    subspace = DigitSubspace.fit(x[:30000], val)  # as the fixture exported it
+    subspace = DigitSubspace.fit(x[:TRAINED_IMAGES], val)  # as the fixture exported it
     images = mnist.test_images[:200].astype(np.float32)[:, None] / 255
     session = ort.InferenceSession(str(trained["path"]), providers=["CPUExecutionProvider"])
     novelty = session.run(["novelty"], {"image": images})[0]
