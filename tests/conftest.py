@@ -108,6 +108,23 @@ def until(done: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+# What makes a test slow (`pytest -m "not slow"` is the quick loop while working): it trains
+# or reads real MNIST through the CLI (these fixtures), or its module starts clusters, browsers,
+# torchrun groups or whole benchmarks. Other slow tests carry the mark themselves.
+SLOW_FIXTURES = {"trained", "tiny_int8", "run_folder", "mnist_dir"}
+SLOW_MODULES = {"test_bench", "test_browser", "test_cluster", "test_distributed"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if (SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or item.module.__name__ in SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
+    # The slow ones first: spread over xdist's workers (--dist worksteal) while the quick ones
+    # fill the gaps, the suite does not wait at the end for one long test.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def missing(what: str) -> None:
     """Skip the test for lack of ``what`` on a developer's machine; fail it in CI."""
     if STRICT:

@@ -180,6 +180,7 @@ def test_training_strings_of_sums_are_sums_and_encode_in_the_readers_alphabet(mn
         assert [SUM_LINE_CHARS[c - 1] for c in encode(text)] == list(text)
 
 
+@pytest.mark.slow
 def test_the_calc_preset_learns_the_operators_beside_the_digits(mnist, tmp_path) -> None:
     # A quick run: 3,000 digits and 300 of each operator, two epochs (about half a minute).
     import dataclasses

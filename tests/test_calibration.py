@@ -59,6 +59,7 @@ def test_reliability_bins_and_ranking() -> None:
     assert most_confident_accuracy(confidence, correct, 1.0) == 0.6
 
 
+@pytest.mark.slow
 def test_the_shipped_model_is_calibrated_on_mnist_and_realistic_images(mnist) -> None:
     # bench/calibration.py measures the goal (ECE at most 0.02) on 600-5,000 images a set; this
     # smaller sample catches a model shipped uncalibrated (ECE 0.09-0.12 before).
@@ -110,6 +111,7 @@ def test_calibrate_writes_a_model_that_answers_the_same_more_honestly(
     assert again.returncode == 1 and "exists" in again.stderr
 
 
+@pytest.mark.slow
 def test_calibration_renders_once_and_then_only_runs_the_model(mnist, tmp_path, monkeypatch):
     # Rendering and preprocessing took most of the minute every training spent calibrating.
     from digitrec.export import calibrate as calibration

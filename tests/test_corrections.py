@@ -185,6 +185,7 @@ def test_stats_count_labels_writers_models_and_confusions(tmp_path):
     assert found["confusions"][0] == {"predicted": "9", "label": "4", "count": 3}
 
 
+@pytest.mark.slow
 def test_stats_export_and_finetune_from_a_small_database(mnist, mnist_dir, tmp_path):
     from conftest import assert_one_line_error, run
 

@@ -34,6 +34,7 @@ def test_metrics_by_hand() -> None:
     assert "test accuracy: 60.00% (3/5)" in table
 
 
+@pytest.mark.slow
 def test_report_files(trained: dict, mnist, tmp_path: Path) -> None:
     model = load_digit_model(trained["path"])
     images, labels = mnist.test_images[:300], mnist.test_labels[:300]

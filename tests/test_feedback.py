@@ -222,6 +222,7 @@ sys.path.insert(0, str(BENCH.parent))  # it reads adapt.py's writers
 spec.loader.exec_module(bench)
 
 
+@pytest.mark.slow
 def test_two_workers_under_eight_clients_lose_no_correction(tmp_path, mnist):
     result = bench.load(tmp_path, png(mnist.test_images[0]), seconds=5, count=8, workers=2)
     assert result["acknowledged"] >= 40 and result["stored"] == result["acknowledged"]

@@ -62,6 +62,7 @@ def random_network(arch: str, standardize: bool = False, members: int = 0) -> to
     return (Ensemble(nets) if members else nets[0]).eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("arch", "standardize", "members"), [
     ("digitnet", False, 0), ("tiny", False, 0), ("seed", True, 0), ("digitnet", False, 2)])
 def test_rebuilt_network_computes_what_its_file_computes(mnist, tmp_path, arch, standardize,

@@ -31,6 +31,7 @@ def assert_same_as_keras(model_file: Path, keras_probs: np.ndarray, mnist) -> No
     assert (ours.argmax(1) == keras_probs.argmax(1)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", COMMITTED)
 def test_committed_keras_files_give_keras_probabilities(name, mnist, tmp_path):
     out = tmp_path / "model.onnx"
@@ -55,6 +56,7 @@ def keras():
     return keras
 
 
+@pytest.mark.slow
 def test_the_tutorials_model_made_by_keras_now(keras, mnist, tmp_path):
     """The tutorial's architecture (225k weights: too big to commit) saved by this Keras in
     both formats, imported, and compared on 1,000 test images."""
@@ -97,6 +99,7 @@ def test_a_functional_chain_is_imported_and_a_branch_refused(keras, mnist, tmp_p
         import_keras(tmp_path / "branch.keras", tmp_path / "branch.onnx")
 
 
+@pytest.mark.slow
 def test_the_command_imports_and_the_model_reads_photos(mnist_dir, tmp_path):
     out = tmp_path / "tiny.onnx"
     result = run("import", str(FIXTURES / "tiny.keras"), "--out", str(out),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitrec.contract import LINE_CHARS, LINE_HEIGHT
+from digitrec.contract import LINE_CHARS, LINE_HEIGHT, LINE_PREPROCESSING
 from digitrec.reading import ctc
 from digitrec.training.strings import Strings, encode
 
@@ -159,6 +159,7 @@ def test_strings_handed_over_as_files_are_found_again(mnist, monkeypatch) -> Non
     assert complete >= 0.9 * found, (complete, found)
 
 
+@pytest.mark.slow
 def test_onnx_and_torch_agree_on_lines_of_any_width(tmp_path) -> None:
     from digitrec.contract import LINE_PREPROCESSING, ModelCard
     from digitrec.export.to_onnx import export_line_reader
@@ -192,25 +193,34 @@ def test_a_digit_model_is_no_sequence_reader() -> None:
         load_line_model(DEFAULT_MODEL)
 
 
-def test_a_short_training_run_reads_generated_test_strings(mnist_dir, tmp_path) -> None:
-    # About a minute and a half on 2 cores: 8,000 strings, one epoch, then tested on strings of
-    # MNIST's test digits and exported; `digitrec info` reads its card.
-    import json
-    import subprocess
-    import sys
+@pytest.mark.slow
+def test_a_short_training_run_reads_generated_test_strings(mnist, tmp_path) -> None:
+    # 8,000 strings, one epoch, validated on 300 strings of MNIST's validation digits, then
+    # tested on 300 of its test digits through the exported file, as `read` runs it (the CLI's
+    # reader training is test_cli's and test_distributed's). 6,000 strings reach 18%.
+    import dataclasses
 
-    out = tmp_path / "reader"
-    run = subprocess.run([sys.executable, "-m", "digitrec", "train", "--preset", "read",
-                          "--epochs", "1", "--strings", "8000", "--quiet", "--out", str(out),
-                          "--data-dir", str(mnist_dir)], capture_output=True, text=True,
-                         timeout=900)
-    assert run.returncode == 0, run.stderr
-    info = json.loads(subprocess.run([sys.executable, "-m", "digitrec", "info", "--json",
-                                      str(out / "model.onnx")], capture_output=True,
-                                     text=True, timeout=120).stdout)
-    assert info["architecture"] == "linereader" and info["classes"] == LINE_CHARS
+    from digitrec.export.to_onnx import export_line_reader
+    from digitrec.inference.lines import load_line_model
+    from digitrec.training.lines import fit_lines, fixed_strings
+    from digitrec.training.recipes import PRESETS
+    from digitrec.training.run import model_card
+
+    recipe = dataclasses.replace(PRESETS["read"], epochs=1, strings=8000)
+    train, val = mnist.split()
+    result = fit_lines(recipe, train, val, progress=False, validation=300)
+    path = tmp_path / "reader.onnx"
+    export_line_reader(result.model, path, model_card(result, None).replace(
+        preprocessing=LINE_PREPROCESSING))
+    reader = load_line_model(path)
+    right = total = 0
+    for x, texts, widths in fixed_strings((mnist.test_images, mnist.test_labels), 2, 300):
+        for k, text in enumerate(texts):
+            columns = reader.probabilities(x[k, 0, :, : widths[k]])
+            right += ctc.best_path(columns)[0] == text
+            total += 1
     # Exact strings of 1-12 characters, every spacing (measured: 28%; the full preset, 71%).
-    assert info["test_accuracy"] > 0.2, info["test_accuracy"]
+    assert right / total > 0.2, right / total
 
 
 def test_the_balance_decides_between_readers_that_disagree() -> None:

@@ -220,6 +220,7 @@ def test_refusals_carry_a_code(client: TestClient, digits) -> None:
     assert [i["file"] for i in items] == [i["filename"] for i in items] == ["notes.txt", "d.png"]
 
 
+@pytest.mark.slow
 def test_a_missing_model_stops_the_server_before_it_listens(tmp_path: Path,
                                                           monkeypatch) -> None:
     # Before, the server started, /healthz said ok, and the first /api/read answered 422.

@@ -36,6 +36,7 @@ class _Interrupt:
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(mnist, tmp_path: Path) -> None:
     (x, y), (vx, vy) = mnist.split()
     subset, val = (x[:3000], y[:3000]), (vx[:500], vy[:500])
@@ -100,6 +101,7 @@ def test_recipe_rejects_nonsense() -> None:
         Recipe(epochs=0)
 
 
+@pytest.mark.slow
 def test_watching_each_step_does_not_change_training(mnist, tmp_path: Path) -> None:
     # The benchmark tests the network between steps to draw its curves: that must leave the
     # run exactly as it would have been.
