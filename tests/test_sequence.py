@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from digitrec.contract import LINE_CHARS, LINE_HEIGHT, LINE_PREPROCESSING
+from digitrec.contract import LINE_CHARS, LINE_HEIGHT
 from digitrec.reading import ctc
 from digitrec.training.strings import Strings, encode
 
@@ -193,34 +193,49 @@ def test_a_digit_model_is_no_sequence_reader() -> None:
         load_line_model(DEFAULT_MODEL)
 
 
+# Trains in a process of its own: torch.export, after other tests in the same process, failed
+# once on the line reader's dynamic width (a fresh process, as `digitrec train` is, does not).
+_SHORT_TRAINING = """
+import dataclasses, sys
+from digitrec.contract import LINE_PREPROCESSING
+from digitrec.data import load_mnist
+from digitrec.export.to_onnx import export_line_reader
+from digitrec.inference.lines import load_line_model
+from digitrec.reading import ctc
+from digitrec.training.lines import fit_lines, fixed_strings
+from digitrec.training.recipes import PRESETS
+from digitrec.training.run import model_card
+
+mnist = load_mnist(sys.argv[1], allow_download=False, progress=False)
+recipe = dataclasses.replace(PRESETS["read"], epochs=1, strings=8000)
+result = fit_lines(recipe, *mnist.split(), progress=False, validation=300)
+export_line_reader(result.model, sys.argv[2], model_card(result, None).replace(
+    preprocessing=LINE_PREPROCESSING))
+reader = load_line_model(sys.argv[2])
+right = total = 0
+for x, texts, widths in fixed_strings((mnist.test_images, mnist.test_labels), 2, 300):
+    for k, text in enumerate(texts):
+        right += ctc.best_path(reader.probabilities(x[k, 0, :, : widths[k]]))[0] == text
+        total += 1
+print(right / total)
+"""
+
+
 @pytest.mark.slow
-def test_a_short_training_run_reads_generated_test_strings(mnist, tmp_path) -> None:
+def test_a_short_training_run_reads_generated_test_strings(mnist_dir, tmp_path) -> None:
     # 8,000 strings, one epoch, validated on 300 strings of MNIST's validation digits, then
     # tested on 300 of its test digits through the exported file, as `read` runs it (the CLI's
     # reader training is test_cli's and test_distributed's). 6,000 strings reach 18%.
-    import dataclasses
+    import subprocess
+    import sys
 
-    from digitrec.export.to_onnx import export_line_reader
-    from digitrec.inference.lines import load_line_model
-    from digitrec.training.lines import fit_lines, fixed_strings
-    from digitrec.training.recipes import PRESETS
-    from digitrec.training.run import model_card
-
-    recipe = dataclasses.replace(PRESETS["read"], epochs=1, strings=8000)
-    train, val = mnist.split()
-    result = fit_lines(recipe, train, val, progress=False, validation=300)
-    path = tmp_path / "reader.onnx"
-    export_line_reader(result.model, path, model_card(result, None).replace(
-        preprocessing=LINE_PREPROCESSING))
-    reader = load_line_model(path)
-    right = total = 0
-    for x, texts, widths in fixed_strings((mnist.test_images, mnist.test_labels), 2, 300):
-        for k, text in enumerate(texts):
-            columns = reader.probabilities(x[k, 0, :, : widths[k]])
-            right += ctc.best_path(columns)[0] == text
-            total += 1
+    done = subprocess.run([sys.executable, "-c", _SHORT_TRAINING, str(mnist_dir),
+                           str(tmp_path / "reader.onnx")], capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr
+    exact = float(done.stdout.strip().splitlines()[-1])
     # Exact strings of 1-12 characters, every spacing (measured: 28%; the full preset, 71%).
-    assert right / total > 0.2, right / total
+    assert exact > 0.2, exact
 
 
 def test_the_balance_decides_between_readers_that_disagree() -> None:
