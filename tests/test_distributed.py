@@ -4,6 +4,7 @@ loopback take the steps one process takes, and only the leader writes."""
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,21 @@ from digitrec.training.distributed import Group, group_of
 # rounding; augmentation on and a batch that does not divide the subset test the sharing out.
 RECIPE = ["--preset", "seed", "--augment", "--subset", "1000", "--epochs", "1",
           "--batch-size", "48", "--quiet", "--overwrite"]
+
+
+@pytest.fixture(autouse=True)
+def _every_core() -> Iterator[None]:
+    """torchrun's processes spread over the machine's cores, as outside the tests (an xdist
+    worker keeps to one core of its own, conftest.py): they inherit this for the test."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
 
 
 def _train(launcher: list[str], out: Path, mnist_dir: Path) -> subprocess.CompletedProcess:
