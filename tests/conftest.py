@@ -56,12 +56,13 @@ STRICT = bool(os.environ.get("DIGITREC_STRICT"))
 
 
 def _own_process(args: tuple[str, ...]) -> bool:
-    """Whether `run` starts a process for ``args``: serve blocks; a sequence reader's training
-    forks workers that compose strings, and --jobs/--output a process pool, which forked from
-    a test process full of threads (ONNX Runtime's, a test server's) could deadlock."""
-    readers = {"read", "calc-read", "linereader"}
+    """Whether `run` starts a process for ``args``: serve blocks; a sequence reader's or a
+    locator's training forks workers that compose strings or scenes, and --jobs/--output a
+    process pool, which forked from a test process full of threads (ONNX Runtime's, a test
+    server's) could deadlock."""
+    composing = {"read", "calc-read", "linereader", "locate", "locator"}
     return (args[0] == "serve" or "--jobs" in args or "--output" in args
-            or (args[0] == "train" and bool(readers & set(args))))
+            or (args[0] == "train" and bool(composing & set(args))))
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -95,8 +95,8 @@ def test_generated_strings_are_reproducible_and_labelled(mnist) -> None:
 def test_worker_processes_compose_the_same_batches(mnist) -> None:
     # Strings are composed ahead of the step in worker processes; a run must not depend on
     # how many there are.
+    from digitrec.training.composed import batches
     from digitrec.training.distributed import Group
-    from digitrec.training.lines import batches
 
     strings = Strings(mnist.train_images[:2000], mnist.train_labels[:2000], seed=5)
     here = list(batches(strings, 2, 40, 16, workers=0))

@@ -36,6 +36,8 @@ class Job:
     min_confidence: float = 0.5  # "predict": answers below it are marked uncertain
     digits: tuple[int, int] | None = None  # "read": how many digits a number has
     pattern: str | None = None  # "read": a pattern the text must match
+    locator: str | None = None  # "read", "calc": the handwriting locator
+    locate: bool = True  # "read", "calc": False finds ink without a locator
     settings: Settings | None = None  # the other models' (None: the loading process's)
 
     def __post_init__(self) -> None:
@@ -46,8 +48,9 @@ class Job:
     def load(self, threads: int | None = None) -> Reader:
         from .reading import load_model
 
-        return load_model(self.model, calculator=self.calc_model, threads=threads,
-                          settings=self.settings)
+        reader = load_model(self.model, calculator=self.calc_model, locator=self.locator,
+                            threads=threads, settings=self.settings)
+        return reader if self.locate else reader.without_locator()
 
     def result(self, model: Reader, image: ImageSource) -> Prediction | Reading | Calculation:
         if self.task == "predict":

@@ -45,6 +45,11 @@ LINE_CHARS = DIGITS + ".,-"
 SUM_LINE_CHARS = LINE_CHARS + "".join(s for s in SYMBOLS if s not in LINE_CHARS)
 LINE_HEIGHT = 32
 LINE_PREPROCESSING = "line-32-v1"
+# The locator's input: an image's ink map (`vision.ink.ink_map`: ink bright on black, light
+# taken out), any size whose sides are multiples of LOCATOR_STRIDE; its output the probability
+# of handwriting per pixel.
+LOCATOR_PREPROCESSING = "ink-map-v1"
+LOCATOR_STRIDE = 8
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,9 @@ def _check(key: str, value: Any) -> str | None:
         return 'is not {"scale": a positive number, "shift": a number}'
     if key == "temperature" and value <= 0:
         return "is not a positive number"
-    if key == "classes" and (not value.startswith(DIGITS) or len(set(value)) != len(value)):
+    # A locator's are empty: its one output is no character.
+    if key == "classes" and value and (not value.startswith(DIGITS)
+                                       or len(set(value)) != len(value)):
         return "does not list the ten digits first, each character once"
     if key == "history" and not all(
             isinstance(e, dict) and all(_number(e.get(f)) for f in HISTORY_FIELDS)

@@ -154,6 +154,51 @@ def load_lines(manifest: str | os.PathLike[str], alphabet: str, sums: bool) -> L
     return Lines(images, texts, skipped, provenance(manifest, given, used, len(skipped)))
 
 
+@dataclass(frozen=True)
+class Inks:
+    """Real images' ink as the locator sees it: each image's ink map and the mask of its
+    handwriting (float32 in [0, 1], same shapes), the rows left out and why, and where they
+    came from."""
+
+    maps: list[np.ndarray]
+    masks: list[np.ndarray]
+    skipped: list[tuple[str, str]]
+    provenance: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+
+def load_inks(manifest: str | os.PathLike[str]) -> Inks:
+    """Each dev image's ink map and, as the mask of its handwriting, the ink thresholds and
+    rules find in it (no locator), where the shipped models read that ink exactly as
+    labelled: a reading that comes out right is evidence that the mask holds the writing and
+    little else. Rows read otherwise are skipped."""
+    from .reading import load_model
+
+    reader = load_model().without_locator()
+    maps, masks, used, skipped = [], [], [], []
+    given = rows(manifest, "dev")
+    for row in given:
+        data = _image(row)
+        try:
+            read = (reader.calc(data).reading if row.set == "sums" else reader.read(data)).text
+        except DigitrecError as exc:
+            skipped.append((str(row.file), str(exc).removeprefix("<bytes>: ")))
+            continue
+        if read != row.label:
+            skipped.append((str(row.file), f"read as {read!r}"))
+            continue
+        ink = reader.ink(data)
+        maps.append(ink.coverage.astype(np.float32))
+        masks.append(ink.mask.astype(np.float32))
+        used.append(row)
+    if not used:
+        raise DigitrecError(f"{manifest}: none of its dev images is read right to learn from",
+                            "empty")
+    return Inks(maps, masks, skipped, provenance(manifest, given, used, len(skipped)))
+
+
 def load_digits(manifest: str | os.PathLike[str], model_path: str | os.PathLike[str],
                 classes: str) -> Labelled:
     """The digits of each dev number, as the digit model sees them: the image read by

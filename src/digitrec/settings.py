@@ -21,6 +21,7 @@ ENV = {
     "reader": "DIGITREC_READER",  # the sequence reader `read` combines with segmentation
     "sum_reader": "DIGITREC_CALC_READER",  # ...and the reader of sums `calc` does
     "calculator": "DIGITREC_CALC_MODEL",  # the classifier of digits and operators
+    "locator": "DIGITREC_LOCATOR",  # the handwriting locator `read` and `calc` find ink with
     "data_dir": "DIGITREC_DATA",  # the MNIST folder
     "mnist_mirrors": "DIGITREC_MNIST_MIRRORS",  # comma-separated base URLs
     # `serve`'s, which reach its worker processes this way (set by `digitrec serve`):
@@ -48,6 +49,7 @@ class Settings:
     reader: Path | None = None
     sum_reader: Path | None = None
     calculator: Path | None = None
+    locator: Path | None = None
     data_dir: Path | None = None
     mnist_mirrors: tuple[str, ...] = ()
     cache_dir: Path = Path.home() / ".cache" / "digitrec"
@@ -82,7 +84,8 @@ class Settings:
         mirrors = text("mnist_mirrors") or ""
         cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digitrec"
         return cls(model=path("model"), reader=path("reader"), sum_reader=path("sum_reader"),
-                   calculator=path("calculator"), data_dir=path("data_dir"),
+                   calculator=path("calculator"), locator=path("locator"),
+                   data_dir=path("data_dir"),
                    mnist_mirrors=tuple(m.strip() for m in mirrors.split(",") if m.strip()),
                    cache_dir=cache, feedback=path("feedback"),
                    feedback_token=text("feedback_token"),

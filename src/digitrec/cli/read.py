@@ -50,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_show_and_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", type=_argument(check_picture), metavar="OUT.png",
                    help="draw each image with its characters' boxes and readings, and the "
-                        "28x28 inputs the model saw, into OUT.png (several images: "
+                        "28x28 inputs the model saw, what was taken for handwriting tinted blue, "
+                        "into OUT.png (several images: "
                         "OUT-1-NAME.png, OUT-2-NAME.png, ...)")
     add_threads(p)
 
@@ -59,6 +60,12 @@ def add_calc_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calc-model", metavar="PATH",
                    help="the calculator's model, which knows the operators (default: "
                         "$DIGITREC_CALC_MODEL, else the one shipped with digitrec)")
+    p.add_argument("--locator", metavar="PATH",
+                   help="the handwriting locator, which tells writing from print, rules, "
+                        "borders and backgrounds (default: $DIGITREC_LOCATOR, else the one "
+                        "shipped with digitrec)")
+    p.add_argument("--no-locator", dest="locate", action="store_false",
+                   help="find ink by thresholds and rules alone, without the locator")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,8 +81,12 @@ def run(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     width = name_width(p for p, _ in paths)
     table = functools.partial(_print_sums if math else _print_table, width=width)
+    if args.locator and not args.locate:
+        raise DigitrecError("--locator names a locator, --no-locator reads without one: "
+                            "give one of them", "bad_parameter")
     job = Job("calc" if math else "read", args.model, args.calc_model, digits=args.digits,
-              pattern=args.pattern, settings=args.settings)
+              pattern=args.pattern, locator=args.locator, locate=args.locate,
+              settings=args.settings)
     if archive.wanted(args, len(paths)):
         if args.show:
             raise DigitrecError("--show draws each image: not with --jobs or --output",
@@ -99,9 +110,10 @@ def run(args: argparse.Namespace) -> int:
             yield {"file": path, **found.to_dict(decimals=4)}
             if args.show:  # a picture that cannot be written is a problem; the reading stands
                 try:
-                    drawn = (picture(path, found.reading,
-                                     [f"{s.text}  ({s.line.confidence:.1%})" for s in found.sums])
-                             if math else picture(path, found))
+                    captions = ([f"{s.text}  ({s.line.confidence:.1%})" for s in found.sums]
+                                if math else None)
+                    drawn = picture(path, found.reading if math else found, captions,
+                                    model.ink(path))
                     save_picture(drawn, _picture_path(args.show, path, k, many))
                 except DigitrecError as exc:
                     problems.append(str(exc))

@@ -17,15 +17,16 @@ from ..training.recipes import PRESETS, SCHEDULES, Recipe
 from .common import add_data_dir, add_threads
 
 if TYPE_CHECKING:
-    from ..corpus import Lines
+    from ..corpus import Inks, Lines
     from ..training.distributed import Group
     from ..training.run import Member
 
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
     "arch": (str, "network architecture: digitnet, digitnet-wide (twice the channels), tiny "
-                  "(10k weights, for microcontrollers), seed (the Keras tutorial's CNN), or "
-                  "linereader (the sequence reader `read` uses, trained on generated strings)"),
+                  "(10k weights, for microcontrollers), seed (the Keras tutorial's CNN), "
+                  "linereader (the sequence reader `read` uses, trained on generated strings) "
+                  "or locator (the handwriting locator, trained on composed scenes)"),
     "epochs": (int, "passes over the training images"),
     "batch_size": (int, "images per optimiser step"),
     "lr": (float, "learning rate (the peak rate for the onecycle schedule)"),
@@ -36,7 +37,8 @@ _RECIPE_FLAGS = {
     "variants": (float, "share of training 1s given a European flag and of 7s a crossbar, "
                         "which MNIST rarely has"),
     "seed": (int, "random seed for weights, shuffling and augmentation"),
-    "strings": (int, "strings generated from the training digits each epoch (linereader)"),
+    "strings": (int, "strings (linereader) or scenes (locator) composed from the training "
+                     "digits each epoch"),
 }
 _RECIPE_SWITCHES = {
     "augment": "random rotation, scaling, shifts and elastic distortion of training images",
@@ -75,11 +77,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "and export one model that averages their probabilities")
     p.add_argument("--subset", type=int, metavar="N",
                    help="train on only the first N training images (a quick check; for "
-                        "linereader also N strings an epoch)")
+                        "linereader and locator also N strings or scenes an epoch)")
     p.add_argument("--real", metavar="MANIFEST",
                    help="real handwriting for a sequence reader to learn beside its composed "
-                        "strings: a corpus manifest such as bench/real/labels.csv (its dev "
-                        "rows; the test rows are never used); recorded in the model card")
+                        "strings, or the locator beside its composed scenes: a corpus manifest "
+                        "such as bench/real/labels.csv (its dev rows; the test rows are never "
+                        "used); recorded in the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     add_data_dir(p)
     add_threads(p)
@@ -142,14 +145,15 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
     out = Path(args.out)
     members = _plan(args)
     mnist = load_mnist(args.data_dir, progress=not quiet, settings=args.settings)
-    real = _real_lines(args.real, members[0].recipe, quiet) if args.real else None
+    real = _real(args.real, members[0].recipe, quiet) if args.real else None
     images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
     trained = []
     for k, member in enumerate(members):
         if not quiet:
             which = f"member {k + 1} of {len(members)}: " if len(members) > 1 else ""
-            what = (f"{member.recipe.strings:,} strings an epoch composed from {images:,} digits"
-                    if member.recipe.task == "read" else f"{images:,} images")
+            composed = {"read": "strings", "locate": "scenes"}.get(member.recipe.task)
+            what = (f"{member.recipe.strings:,} {composed} an epoch composed from {images:,} "
+                    "digits" if composed else f"{images:,} images")
             print(f"{which}training {member.recipe.arch} for {member.recipe.epochs} epochs on "
                   f"{what} (validation {VALIDATION_SIZE:,}) "
                   f"on {pick_device()} with {threads} threads"
@@ -180,9 +184,20 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
     return 0
 
 
-def _real_lines(manifest: str, recipe: Recipe, quiet: bool) -> Lines:
-    """The manifest's dev lines that the reader of ``recipe`` writes (a reader of numbers
-    leaves the sums), as `read` finds them."""
+def _real(manifest: str, recipe: Recipe, quiet: bool) -> Lines | Inks:
+    """The manifest's dev rows as ``recipe``'s network learns from them: for a sequence
+    reader, the lines it writes (a reader of numbers leaves the sums), as `read` finds them;
+    for the locator, the images read right, with their ink."""
+    if recipe.task == "locate":
+        from ..corpus import load_inks
+        from ..training.scenes import REAL as SCENES
+
+        inks = load_inks(manifest)
+        if not quiet:
+            print(f"{len(inks)} real images from {len(inks.provenance['sources'])} sources "
+                  f"({len(inks.skipped)} left out), a {SCENES:.0%} share of the scenes",
+                  file=sys.stderr)
+        return inks
     from ..corpus import load_lines
     from ..training.strings import REAL
 

@@ -67,6 +67,26 @@ def export_line_reader(model: nn.Module, path: str | os.PathLike[str], card: Mod
             named={1: "columns"})
 
 
+class _Sigmoid(nn.Module):
+    """The probability of each pixel's one class: the locator's handwriting."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.net(x))
+
+
+def export_locator(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) -> None:
+    """Write a locator giving the probability of handwriting per pixel, for ink maps of any
+    size whose sides are multiples of 8 (the network halves them three times)."""
+    dims = {0: torch.export.Dim("batch"), 2: 8 * torch.export.Dim("eighth_height", min=2,
+                                                                   max=1024),
+            3: 8 * torch.export.Dim("eighth_width", min=2, max=1024)}
+    _export(_Sigmoid(_plain(model)), torch.zeros(2, 1, 64, 96), dims, [OUTPUT_NAME], card, path)
+
+
 def _plain(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
 

@@ -11,6 +11,7 @@ from ..arithmetic import ExpressionError, Worked, decimal_text, work_out
 from ..inference.calculator import Calculator
 from ..inference.result import rounded
 from ..vision import ImageSource
+from ..vision.pipeline import Writing
 from .combine import SUM_BALANCE
 from .lines import read
 from .result import Reading, TextLine
@@ -102,11 +103,13 @@ def _worked(line: TextLine) -> Sum:
         return Sum(line, None, exc)
 
 
-def calc(calculator: Calculator, source: ImageSource) -> Calculation:
+def calc(calculator: Calculator, source: ImageSource, locator: Writing | None = None
+         ) -> Calculation:
     """Every line of ``source`` read as a sum (digits, + - × ÷ = ( ) .) and worked out: by
-    segmentation with the calculator's classifier, combined with its reader of sums if any."""
+    segmentation with the calculator's classifier, combined with its reader of sums if any;
+    in the ink ``locator`` takes for handwriting, where given."""
     reading = read(calculator, source, lines_model=calculator.lines, math=well_formed,
-                   balance=SUM_BALANCE)
+                   balance=SUM_BALANCE, locator=locator)
     return Calculation([_worked(line) for line in reading.lines], calculator.classes,
                        reading.reason_code)
 

@@ -19,7 +19,7 @@ from ..vision.decode import gray_image
 from ..vision.filters import extreme_filter
 from ..vision.locate import NEAR
 from ..vision.normalise import crop_digit, crop_settings, fit_line, fit_mnist, normalise_stroke
-from ..vision.pipeline import Ink, ink_of
+from ..vision.pipeline import Ink, Writing, ink_of
 from .combine import BALANCE, Balance, Choice, aligned_columns, choose, class_probabilities
 from .result import Character, Reading, TextLine
 from .search import Candidate, Segmentation, best_segmentation, constraint, penalty, spans
@@ -49,11 +49,12 @@ def _without_sheet_edges(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def focused_ink(source: ImageSource) -> Ink:
+def focused_ink(source: ImageSource, locator: Writing | None = None) -> Ink:
     """The ink of the writing: found in an overview of the whole image, then again in a crop
-    around it at up to READ_SIDE pixels, where digits and marks are large enough to read."""
+    around it at up to READ_SIDE pixels, where digits and marks are large enough to read; with
+    ``locator``, only the ink it takes for handwriting, in both."""
     decoded = gray_image(source, READ_SIDE)
-    overview = ink_of(decoded, upright_width=UPRIGHT_PRINT)
+    overview = ink_of(decoded, upright_width=UPRIGHT_PRINT, writing=locator)
     groups = locate(_without_sheet_edges(overview.mask))  # empty where no ink stands out
     heaviest = max((g.mass for g in groups), default=0)
     groups = [g for g in groups if g.mass >= 0.02 * heaviest]  # not specks far away
@@ -67,7 +68,7 @@ def focused_ink(source: ImageSource) -> Ink:
     box = (max(0, int(left)), max(0, int(top)), min(decoded.width, int(right) + 1),
            min(decoded.height, int(bottom) + 1))
     return ink_of(decoded.crop(box), READ_SIDE, (box[1], box[0]), overview.drafted,
-                  upright_width=UPRIGHT_PRINT)
+                  upright_width=UPRIGHT_PRINT, writing=locator)
 
 
 class Scorer(Protocol):
@@ -132,10 +133,11 @@ def _line_ink(ink: Ink, line: InkLine, reach: int) -> np.ndarray:
     return np.where(near, ink.coverage[line.top : line.bottom, left:right], 0)
 
 
-def line_images(source: ImageSource, math: bool = False) -> list[np.ndarray]:
+def line_images(source: ImageSource, math: bool = False,
+                locator: Writing | None = None) -> list[np.ndarray]:
     """Each line of writing in ``source`` (of sums, with ``math``), top to bottom, in the
-    sequence reader's form."""
-    ink = focused_ink(source)
+    sequence reader's form (found with ``locator``, where given)."""
+    ink = focused_ink(source, locator)
     if ink.refusal():
         return []
     reach = crop_settings(ink.coverage)[0]
@@ -214,7 +216,8 @@ def _both(first: Callable[[str], bool] | None,
 def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = None,
          pattern: str | None = None, lines_model: LineModel | None = None,
          math: Callable[[str], bool] | None = None, balance: Balance = BALANCE,
-         calibration: dict[str, float] | None = None) -> Reading:
+         calibration: dict[str, float] | None = None,
+         locator: Writing | None = None) -> Reading:
     """Every line of digits in ``source``, each the best reading that has ``digits`` digits
     (a (low, high) range) and matches ``pattern`` in full, where given; with ``lines_model``
     (a sequence reader), the segmentation's and the sequence reader's readings combined.
@@ -223,8 +226,9 @@ def read(model: Scorer, source: ImageSource, digits: tuple[int, int] | None = No
     read with every class the model has (and ``lines_model`` must be a reader of sums): the
     best reading that passes the test, else the best reading. ``balance`` weighs the two
     readers where they disagree. A line's confidence goes through ``calibration`` (the Platt
-    scaling in the digit model's card, `calibrate_line`), where given and not ``math``."""
-    ink = focused_ink(source)
+    scaling in the digit model's card, `calibrate_line`), where given and not ``math``. With
+    ``locator``, only what it takes for handwriting is read."""
+    ink = focused_ink(source, locator)
     refusal = ink.refusal()
     if refusal:
         return Reading([], refusal)

@@ -1,5 +1,6 @@
-"""A reading drawn for a person: the image with each character's box and reading, and below it
-the 28x28 inputs the model saw, line by line. What `read --show` writes; Pillow only."""
+"""A reading drawn for a person: the image with what was taken for handwriting tinted, each
+character's box and reading, and below it the 28x28 inputs the model saw, line by line. What
+`read --show` writes; Pillow only."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from ..atomic import atomic_path
 from ..errors import DigitrecError, describe
 from ..vision import ImageSource
 from ..vision.decode import DRAFTED, ndarray_to_gray, open_image, to_gray
+from ..vision.pipeline import Ink
 from .result import Character, Reading
 
 SIDE = 1200  # the picture's longest side at most: a phone photo is shown, not reproduced
 INPUT = 56  # each 28x28 input drawn at twice its size
 SURE = 0.8  # a character at least this confident, and not unusual, is drawn green
 GREEN, AMBER, RED = (0, 160, 60), (230, 140, 0), (210, 30, 30)
+WRITING = (40, 90, 255)  # the tint of what was taken for handwriting
 PAPER, INK = (255, 255, 255), (30, 30, 30)
 SYMBOL_FONT = "DejaVuSans.ttf"
 
@@ -54,12 +57,28 @@ def _fonts(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont,
                 {"×": "x", "÷": "/"})
 
 
-def picture(source: ImageSource, reading: Reading,
-            captions: list[str] | None = None) -> Image.Image:
+def _tint(img: Image.Image, scale: float, ink: Ink) -> None:
+    """Colour the pixels ``ink`` holds (what was taken for writing) on ``img``, which shows the
+    source at ``scale`` of its pixels."""
+    h, w = ink.mask.shape
+    top, bottom, left, right = ink.source_box((0, h, 0, w))
+    box = [round(v * scale) for v in (left, top, right, bottom)]
+    size = (max(1, box[2] - box[0]), max(1, box[3] - box[1]))
+    mask = Image.fromarray(np.uint8(ink.mask) * 255).resize(size, Image.NEAREST)
+    layer = Image.new("RGB", size, WRITING)
+    region = img.crop(box)
+    img.paste(Image.composite(Image.blend(region, layer, 0.6), region, mask), box[:2])
+
+
+def picture(source: ImageSource, reading: Reading, captions: list[str] | None = None,
+            writing: Ink | None = None) -> Image.Image:
     """``source`` with each character of ``reading`` boxed and labelled (green: sure; amber:
     below 80%; red: unlike any digit learned), above the model's inputs for each line, each
-    line under its caption (the line's text and confidence unless given)."""
+    line under its caption (the line's text and confidence unless given). With ``writing``
+    (the ink read), its pixels are tinted blue: what was taken for handwriting."""
     img, scale = _image(source)
+    if writing is not None:
+        _tint(img, scale, writing)
     font, small, lacking = _fonts(max(12, round(img.height / 25)))
 
     def written(text: str) -> str:

@@ -15,6 +15,7 @@ import torch
 
 from .. import __version__
 from ..atomic import atomic_path
+from ..corpus import Inks, Lines
 from ..errors import DigitrecError, describe
 from .networks import build_model
 from .recipes import Recipe
@@ -141,3 +142,13 @@ def resume_recipe(ckpt: dict[str, Any], path: Path, overrides: dict[str, Any]) -
                 f"cannot resume it with {key}={value!r} (use another --out for a new run)"
             )
     return recipe
+
+
+def check_real(recipe: Recipe, real: Lines | Inks | None) -> None:
+    """Refuse a run whose real data is not what its recipe names by hash (a resumed run must
+    be given the same --real)."""
+    given = real.provenance["sha256"] if real is not None else ""
+    if given != recipe.real:
+        raise DigitrecError(f"the run's real data ({given[:12] or 'none'}) is not what its "
+                            f"recipe names ({recipe.real[:12] or 'none'}): resume with the "
+                            "same --real", "bad_parameter")

@@ -17,14 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
 
 from ..corpus import Lines
-from ..cpus import available_cores
-from ..errors import DigitrecError
 from ..inference.lines import POOLING
 from ..reading.ctc import best_path
-from .checkpoint import restore
+from .checkpoint import check_real, restore
+from .composed import batches, default_workers, leaving_cores
 from .distributed import Group
 from .loop import run_epochs, with_recipe_variants
 from .recipes import Recipe
@@ -32,42 +30,6 @@ from .state import TrainingState, TrainResult, new_state, pick_device
 from .strings import SUMS, Strings, encode
 
 VALIDATION_STRINGS = 1000
-
-
-class _Batches(Dataset):
-    """An epoch's batches, each composed where the loader asks for it (in a worker process
-    where there are cores to spare): item k is the same batch whichever process makes it. In
-    a process group, each process composes its share of every batch: (batch, its size)."""
-
-    def __init__(self, strings: Strings, epoch: int, count: int, batch_size: int,
-                 group: Group | None = None) -> None:
-        self.strings, self.epoch, self.count, self.batch_size = strings, epoch, count, batch_size
-        self.group = group
-
-    def __len__(self) -> int:
-        return -(-self.count // self.batch_size)
-
-    def __getitem__(self, k: int) -> tuple[tuple[np.ndarray, list[str], np.ndarray], int]:
-        start = k * self.batch_size
-        size = min(self.batch_size, self.count - start)
-        share = slice(0, size) if self.group is None else self.group.share(size)
-        return self.strings.batch(self.epoch, start + share.start, share.stop - share.start), size
-
-
-def batches(strings: Strings, epoch: int, count: int, batch_size: int,
-            workers: int, group: Group | None = None) -> DataLoader:
-    """The batches of ``count`` strings of ``epoch`` in order, made by ``workers`` processes
-    ahead of the training step (0: in this one), each with the whole batch's size: in
-    ``group``, this process's share of each."""
-    return DataLoader(_Batches(strings, epoch, count, batch_size, group), batch_size=None,
-                      num_workers=workers, prefetch_factor=4 if workers else None,
-                      collate_fn=_as_made)
-
-
-def _as_made(batch: tuple[tuple[np.ndarray, list[str], np.ndarray], int]
-             ) -> tuple[tuple[np.ndarray, list[str], np.ndarray], int]:
-    """A batch as `Strings.batch` made it (a named function: spawned workers pickle it)."""
-    return batch
 
 
 def fixed_strings(digits: tuple[np.ndarray, np.ndarray], seed: int, count: int,
@@ -82,14 +44,6 @@ def fixed_strings(digits: tuple[np.ndarray, np.ndarray], seed: int, count: int,
 def sums_share(recipe: Recipe) -> float:
     """The share of a recipe's strings that are sums: none unless it learns the operators."""
     return SUMS if recipe.symbols else 0.0
-
-
-def default_workers(device: torch.device) -> int:
-    """Processes composing strings. On a GPU every spare core. On a CPU half the cores, the
-    other half left to the training step: on 2 cores one worker and one torch thread made 66
-    strings/s against 58 with none and two threads (bench/NOTES.md)."""
-    cores = available_cores()
-    return max(0, cores - 1) if device.type == "cuda" else cores // 2
 
 
 def _ctc(model: nn.Module, x: np.ndarray, texts: list[str], widths: np.ndarray,
@@ -163,11 +117,7 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     epoch; ``workers`` processes compose the strings (default: `default_workers`). In
     ``group`` (torchrun's processes) each composes and steps on its share of every batch, as
     the digit loop does."""
-    given = real.provenance["sha256"] if real is not None else ""
-    if given != recipe.real:
-        raise DigitrecError(f"the run's real lines ({given[:12] or 'none'}) are not the ones "
-                            f"its recipe names ({recipe.real[:12] or 'none'}): resume with "
-                            "the same --real", "bad_parameter")
+    check_real(recipe, real)
     device = pick_device()
     state = new_state(recipe, recipe.strings, device, group)
     if resume is not None:
@@ -176,10 +126,7 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
     supply = Strings(with_recipe_variants(recipe, train), train[1], seed=recipe.seed, sums=sums,
                      real=None if real is None else (real.images, real.texts))
     workers = default_workers(device) if workers is None else workers
-    threads = torch.get_num_threads()
-    try:
-        if device.type == "cpu" and workers:
-            torch.set_num_threads(max(1, threads - workers))
+    with leaving_cores(device, workers):
         if progress and workers and state.leader:
             step = f", the step on {torch.get_num_threads()}" if device.type == "cpu" else ""
             print(f"composing strings in {workers} worker process{'es' * (workers > 1)}{step}",
@@ -187,5 +134,3 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
         held_out = fixed_strings(val, recipe.seed + 1, validation, workers, sums)
         task = LineTask(supply, recipe.strings, workers, held_out)
         return run_epochs(state, task, out_dir, progress)
-    finally:
-        torch.set_num_threads(threads)

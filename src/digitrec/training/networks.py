@@ -1,5 +1,6 @@
 """The networks, by name. The digit networks take (N, 1, 28, 28) pixels in [0, 1] and return
-(N, 10) logits; the line reader takes a line (N, 1, 32, W) and returns per-column logits."""
+(N, 10) logits; the line reader takes a line (N, 1, 32, W) and returns per-column logits; the
+locator takes an ink map (N, 1, H, W) and returns a logit of handwriting per pixel."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import DigitrecError
@@ -83,6 +85,42 @@ class LineReader(nn.Module):
         return self.classify(self.context(columns)[0])
 
 
+def _conv(a: int, b: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(a, b, 3, stride, padding=dilation, dilation=dilation,
+                                   bias=False), nn.BatchNorm2d(b), nn.ReLU())
+
+
+class Locator(nn.Module):
+    """An ink map -> (N, 1, H, W) logits of handwriting, for H and W multiples of 8.
+
+    A small U-Net: three strided convolutions take the map to an eighth of its size, where
+    dilated convolutions see about 100 pixels around each (a ruled line or a cell's border is
+    told from a pen's stroke by its length and straightness, print by its regular strokes), and
+    two upsampling steps with skip connections bring the decision back to half the size, where
+    strokes two pixels wide are still one pixel; the logits are enlarged to the full size.
+    Most of a CPU's time goes to the decoder, so it stays narrow.
+    """
+
+    def __init__(self, classes: int = 1, channels: tuple[int, int, int] = (8, 16, 32)) -> None:
+        super().__init__()
+        a, b, c = channels
+        self.down1, self.down2, self.down3 = _conv(1, a, 2), _conv(a, b, 2), _conv(b, c, 2)
+        self.context = nn.Sequential(_conv(c, c, dilation=2), _conv(c, c, dilation=4))
+        self.up2, self.up1 = _conv(c + b, b), _conv(b + a, a)
+        self.out = nn.Conv2d(a, classes, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        half = self.down1(x)
+        quarter = self.down2(half)
+        deep = self.context(self.down3(quarter))
+        up = F.interpolate(deep, scale_factor=2.0, mode="nearest")
+        up = self.up2(torch.cat([up, quarter], 1))
+        up = F.interpolate(up, scale_factor=2.0, mode="nearest")
+        up = self.up1(torch.cat([up, half], 1))
+        return F.interpolate(self.out(up), scale_factor=2.0, mode="bilinear",
+                             align_corners=False)
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "seed": seed,
     "digitnet": digitnet,
@@ -91,6 +129,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     # For microcontrollers: 10,124 weights, about 10 kB in int8.
     "tiny": partial(digitnet, (12, 24, 32), pooled=True),
     "linereader": LineReader,
+    "locator": Locator,
 }
 
 

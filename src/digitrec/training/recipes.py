@@ -13,6 +13,7 @@ from ..errors import DigitrecError
 
 SCHEDULES = ("onecycle", "constant")
 LINE_ARCHITECTURES = ("linereader",)  # networks that read a whole line, not one digit
+LOCATOR_ARCHITECTURES = ("locator",)  # networks that find handwriting in an ink map
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,14 @@ class Recipe:
     variants: float = 0.3  # share of 1s drawn European (flagged) and of 7s crossed
     standardize: bool = False
     seed: int = 0
-    # The sequence reader (arch "linereader") trains on this many generated strings an epoch.
+    # The sequence reader (arch "linereader") trains on this many generated strings an epoch,
+    # the locator on this many composed scenes.
     strings: int = 20_000
     # Operators a digit network learns besides the digits (classes 10 on), for `digitrec calc`.
     symbols: str = ""
-    # The SHA-256 of the real lines a sequence reader mixes into its strings (`train --real`,
-    # `digitrec.corpus.digest`); "" for none.
+    # The SHA-256 of the real lines a sequence reader mixes into its strings, or of the real
+    # images the locator cuts scenes from (`train --real`, `digitrec.corpus.digest`); "" for
+    # none.
     real: str = ""
 
     def __post_init__(self) -> None:
@@ -54,29 +57,37 @@ class Recipe:
         if any(s not in SYMBOLS for s in self.symbols) or len(set(self.symbols)) < len(
                 self.symbols):
             raise DigitrecError(f"symbols must be distinct characters of {SYMBOLS!r}")
-        if self.real and self.task != "read":
-            raise DigitrecError("real lines (--real) teach a sequence reader (presets read and "
-                                "calc-read); a digit model learns real digits with "
-                                "`digitrec finetune --data MANIFEST`", "bad_parameter")
+        if self.real and self.task == "digits":
+            raise DigitrecError("real handwriting (--real) teaches a sequence reader (presets "
+                                "read and calc-read) or the locator (preset locate); a digit "
+                                "model learns real digits with `digitrec finetune --data "
+                                "MANIFEST`", "bad_parameter")
+        if self.task == "locate" and self.symbols:
+            raise DigitrecError("the locator finds handwriting: it learns no symbols")
         if self.task == "read" and self.symbols not in ("", SYMBOLS):
             raise DigitrecError(f"a sequence reader learns all of {SYMBOLS!r} or none")
 
     @property
     def task(self) -> str:
-        """What the recipe trains: "read" (whole lines) or "digits"."""
+        """What the recipe trains: "read" (whole lines), "locate" (where handwriting is) or
+        "digits"."""
+        if self.arch in LOCATOR_ARCHITECTURES:
+            return "locate"
         return "read" if self.arch in LINE_ARCHITECTURES else "digits"
 
     @property
     def classes(self) -> str:
         """The characters the network's outputs stand for (the line reader's after CTC's
-        blank)."""
+        blank); the locator's one output is handwriting, against everything else."""
+        if self.task == "locate":
+            return ""
         if self.task == "read":  # the operators' place in the readers' common alphabet
             return SUM_LINE_CHARS if self.symbols else LINE_CHARS
         return DIGITS + self.symbols
 
     @property
     def outputs(self) -> int:
-        return len(self.classes) + (self.task == "read")
+        return 1 if self.task == "locate" else len(self.classes) + (self.task == "read")
 
 
 # Share of each batch replayed from MNIST when fine-tuning on corrections (Tuning.for_corrections).
@@ -132,3 +143,6 @@ PRESETS: dict[str, Recipe] = {
 # The sequence reader `digitrec calc` combines with the calculator: the same recipe on strings
 # of which a share are sums.
 PRESETS["calc-read"] = dataclasses.replace(PRESETS["read"], symbols=SYMBOLS)
+# The handwriting locator `read` and `calc` find writing with: composed scenes, not digits.
+PRESETS["locate"] = Recipe(arch="locator", epochs=12, batch_size=16, lr=5e-3,
+                           label_smoothing=0.0, augment=False, variants=0.0, strings=10_000)

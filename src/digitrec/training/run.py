@@ -19,16 +19,19 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..contract import LINE_PREPROCESSING, ModelCard
-from ..corpus import Lines
+from ..contract import LINE_PREPROCESSING, LOCATOR_PREPROCESSING, ModelCard
+from ..corpus import Inks, Lines
 from ..data import MNIST, SHA256
 from ..errors import DigitrecError
 from ..export.calibrate import calibrate_file
 from ..export.subspace import DigitSubspace
-from ..export.to_onnx import export_line_reader, export_onnx
+from ..export.to_onnx import export_line_reader, export_locator, export_onnx
 from .checkpoint import CHECKPOINT_NAME, MODEL_NAME, read_checkpoint, resume_recipe
+from .composed import default_workers
 from .distributed import Group
-from .lines import default_workers, evaluate, fit_lines, fixed_strings, sums_share
+from .lines import evaluate, fit_lines, fixed_strings, sums_share
+from .locate import VALIDATION_SCENES, fit_locator, fixed_scenes
+from .locate import evaluate as evaluate_locator
 from .loop import fit
 from .networks import Ensemble, check_arch, count_parameters
 from .recipes import Recipe
@@ -37,6 +40,7 @@ from .symbols import HELD_OUT, PER_SYMBOL, mixed, with_symbols
 from .validation import accuracy
 
 TEST_STRINGS = 1000  # strings of MNIST test digits a trained reader is tested on
+TEST_SCENES = 1000  # scenes written with MNIST test digits a trained locator is tested on
 # Validation digits preprocessed to set the subspace's first flag threshold (a digit model's
 # calibration then sets it on realistic digits): fewer for a quick check (--subset).
 FLAG, QUICK_FLAG = 2000, 200
@@ -114,12 +118,12 @@ def train_and_export(
     progress: bool = True,
     on_step: Callable[[int, nn.Module], None] | None = None,
     group: Group | None = None,
-    real: Lines | None = None,
+    real: Lines | Inks | None = None,
 ) -> Trained | None:
     """Train ``member`` with a checkpoint per epoch in its folder, test the final weights once,
     and write ``model.onnx`` there. ``subset`` trains on the first N training images only. In
     ``group`` (torchrun's processes) every process trains and the leader alone tests and
-    exports: the others return None. ``real`` lines (a sequence reader's only) are mixed into
+    exports: the others return None. ``real`` lines (a sequence reader's) are mixed into
     its strings and recorded in its card."""
     train, val = mnist.split()
     if subset:
@@ -130,8 +134,13 @@ def train_and_export(
             member = dataclasses.replace(
                 member, recipe=dataclasses.replace(member.recipe, strings=subset))
             checks = min(TEST_STRINGS, subset)
+        assert real is None or isinstance(real, Lines)
         return _train_and_export_reader(member, mnist, train, val, progress, group, real,
                                         checks)
+    if member.recipe.task == "locate":
+        assert real is None or isinstance(real, Inks)
+        return _train_and_export_locator(member, mnist, train, val, progress, group, subset,
+                                         real)
     test = (mnist.test_images, mnist.test_labels)
     recipe = member.recipe
     if recipe.symbols:  # a calculator's classifier: operators beside the digits
@@ -177,6 +186,35 @@ def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarr
     card = model_card(result, test_accuracy).replace(
         preprocessing=LINE_PREPROCESSING, real_data=real.provenance if real else None)
     export_line_reader(result.model, path, card)
+    return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
+
+
+def _train_and_export_locator(member: Member, mnist: MNIST,
+                              train: tuple[np.ndarray, np.ndarray],
+                              val: tuple[np.ndarray, np.ndarray], progress: bool,
+                              group: Group | None, subset: int | None,
+                              real: Inks | None) -> Trained | None:
+    """The locator's run: trained on scenes written with ``train``'s digits (``subset``
+    of them an epoch, and as many to validate and test on, for a quick check), validated after
+    each epoch and tested once on scenes written with MNIST's test digits (pixel F1 of the
+    handwriting); in ``group``, exported by the leader alone. ``real`` images (ink maps and
+    their writing's masks) give a share of the scenes and are recorded in its card."""
+    recipe = member.recipe
+    validation, checks = VALIDATION_SCENES, TEST_SCENES
+    if subset:
+        recipe = dataclasses.replace(recipe, strings=subset)
+        member = dataclasses.replace(member, recipe=recipe)
+        validation, checks = min(validation, subset), min(checks, subset)
+    result = fit_locator(recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
+                         progress=progress, group=group, validation=validation, real=real)
+    if group is not None and not group.leader:
+        return None
+    test = fixed_scenes((mnist.test_images, mnist.test_labels), recipe.seed + 2, checks,
+                        default_workers(pick_device()))
+    test_accuracy = evaluate_locator(result.model, test)[1]
+    path = member.folder / MODEL_NAME
+    export_locator(result.model, path, model_card(result, test_accuracy).replace(
+        preprocessing=LOCATOR_PREPROCESSING, real_data=real.provenance if real else None))
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 
 

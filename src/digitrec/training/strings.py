@@ -55,7 +55,7 @@ class Sample:
     text: str
 
 
-def _text(rng: np.random.Generator) -> str:
+def number_text(rng: np.random.Generator) -> str:
     length = int(rng.integers(1, MAX_LENGTH + 1))
     digits = "".join(str(d) for d in rng.integers(0, 10, length))
     if length < 2 or rng.random() >= MARKS:
@@ -72,7 +72,7 @@ def _sum_number(rng: np.random.Generator) -> str:
     return digits + ("." + str(int(rng.integers(0, 10))) if rng.random() < 0.1 else "")
 
 
-def _sum_text(rng: np.random.Generator) -> str:
+def sum_text(rng: np.random.Generator) -> str:
     """A sum of at most MAX_LENGTH symbols: 2-4 numbers joined by operators, one pair in
     brackets in a share, a leading minus in a few, "=" at the end of half, an answer after
     it in some."""
@@ -151,7 +151,7 @@ def sample(pools: list[np.ndarray], rng: np.random.Generator,
     """One random string, each digit drawn from ``pools[d]`` (MNIST images of d), its
     neighbours one of ``spacings`` apart (keys of SPACINGS); a share ``looks`` of them
     rendered as files and found again, a share ``sums`` of them sums."""
-    text = _sum_text(rng) if sums and rng.random() < sums else _text(rng)
+    text = sum_text(rng) if sums and rng.random() < sums else number_text(rng)
     chosen = [pools[int(ch)][int(rng.integers(0, len(pools[int(ch)])))]
               for ch in text if ch.isdigit()]
     height = int(rng.integers(34, 56))  # drawn larger than the line, then scaled down

@@ -14,11 +14,13 @@ Only numpy and Pillow: this runs on the inference path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
+from .components import components
 from .decode import DRAFTED, WORK_SIDE, ImageSource, gray_image, working_size
 from .ink import ink_map, ink_mask
 from .locate import Box, digit_box
@@ -90,14 +92,39 @@ class Ink:
                      for k, v in enumerate(box))
 
 
+# A locator's map (`inference.locator`): an ink map in, the probability of handwriting out.
+Writing = Callable[[np.ndarray], np.ndarray]
+WRITTEN = 0.5  # a group of ink with a pixel this likely to be handwriting is kept
+NO_WRITING = 0.1  # ...but not its pixels less likely than this
+
+
+def only_writing(mask: np.ndarray, writing: np.ndarray) -> np.ndarray:
+    """The parts of ``mask`` (groups of touching ink) that ``writing`` (each pixel's
+    probability of handwriting) takes for handwriting anywhere: a group with no pixel at
+    WRITTEN or above is print, a rule, a border, a margin or a pattern, and goes whole; in a
+    group that stays, pixels the locator is sure are no writing (a rule running through a
+    digit) go too."""
+    out = np.zeros_like(mask)
+    for part in components(mask):
+        rows = np.concatenate([np.full(e - s, r) for r, s, e in part.runs])
+        cols = np.concatenate([np.arange(s, e) for _, s, e in part.runs])
+        if writing[rows, cols].max() >= WRITTEN:
+            out[rows, cols] = True
+    return out & (writing >= NO_WRITING)
+
+
 def ink_of(gray: Image.Image, work_side: int = WORK_SIDE, origin: tuple[int, int] = (0, 0),
-           drafted: float | None = None, upright_width: float | None = None) -> Ink:
+           drafted: float | None = None, upright_width: float | None = None,
+           writing: Writing | None = None) -> Ink:
     """The ink of a decoded grayscale image, worked at ``work_side`` pixels at most (see
-    `ink_mask` for ``upright_width``)."""
+    `ink_mask` for ``upright_width``); with ``writing`` (a locator), only the ink it takes for
+    handwriting."""
     array, scale, pad = working_size(gray, work_side)
     coverage, inverted, contrast = ink_map(array)
     mask = (ink_mask(coverage, upright_width) if contrast >= MIN_CONTRAST
             else np.zeros(array.shape, bool))
+    if writing is not None and mask.any():
+        mask = only_writing(mask, writing(coverage))
     return Ink(coverage, mask, inverted, contrast, scale, pad, origin,
                drafted or gray.info.get(DRAFTED, 1.0))
 
