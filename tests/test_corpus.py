@@ -17,6 +17,7 @@ from digitrec.contract import DIGITS, LINE_CHARS, LINE_HEIGHT, SUM_LINE_CHARS
 from digitrec.errors import DigitrecError
 from digitrec.inference import load_digit_model
 from digitrec.inference.model import DEFAULT_MODEL
+from digitrec.reading import load_model
 from digitrec.training.strings import REAL, Strings
 
 IMAGES = REPO / "bench" / "real" / "images"
@@ -135,3 +136,27 @@ def test_train_and_finetune_take_the_dev_rows_and_record_them(tmp_path, mnist_di
     card = load_digit_model(tuned).card
     assert card.real_data["sources"] == {f"{SOURCE}@{COMMIT}": card.real_data["rows"]}
     assert card.finetuning["images"] == 2 * card.real_data["rows"]
+
+
+def test_the_locator_learns_the_ink_of_dev_images_read_right(tmp_path) -> None:
+    """`load_inks`: each dev image the shipped models read as labelled (without a locator)
+    gives its ink map and the mask of its ink; the others are left out with the reading."""
+    from digitrec.training.scenes import Scenes
+
+    path = manifest(tmp_path, [(str(CELLS / "001.png"), "24", "numbers", "test")])
+    inks = corpus.load_inks(path)
+    reader = load_model().without_locator()
+    right = [k for k, label in enumerate(CELL_LABELS)
+             if reader.read(CELLS / f"{k + 1:03d}.png").text == label]
+    assert len(inks) == len(right) >= 1 and len(inks.skipped) == 5 - len(right)
+    assert all("read as" in why for _, why in inks.skipped)
+    for ink, mask in zip(inks.maps, inks.masks, strict=True):
+        assert ink.shape == mask.shape and set(np.unique(mask)) <= {0.0, 1.0}
+        assert ink[mask > 0].mean() > 3 * max(1e-3, ink[mask == 0].mean())
+    assert inks.provenance["rows"] == len(right) and inks.provenance["split"] == "dev"
+    # A quarter of the locator's scenes are cut from them: ink and mask, 128 pixels square.
+    supply = Scenes(np.zeros((10, 28, 28), np.uint8), np.arange(10), seed=1,
+                    real=(inks.maps, inks.masks))
+    real = [s for s in (supply.get(0, k) for k in range(40)) if s.kind == "real"]
+    assert 4 <= len(real) <= 20
+    assert all(s.image.shape == (128, 128) and s.target.any() for s in real)

@@ -94,8 +94,8 @@ class Ink:
 
 # A locator's map (`inference.locator`): an ink map in, the probability of handwriting out.
 Writing = Callable[[np.ndarray], np.ndarray]
-WRITTEN = 0.5  # a group of ink with a pixel this likely to be handwriting is kept
-NO_WRITING = 0.1  # ...but not its pixels less likely than this
+WRITTEN = 0.15  # a group of ink with a pixel this likely to be handwriting is kept
+NO_WRITING = 0.05  # ...but not its pixels less likely than this
 
 
 def only_writing(mask: np.ndarray, writing: np.ndarray) -> np.ndarray:
