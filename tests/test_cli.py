@@ -139,8 +139,9 @@ def test_every_preset_trains_and_exports(preset: str, mnist_dir: Path, tmp_path:
     assert result.returncode == 0, result.stderr
     info = json.loads(run("info", str(tmp_path / "model.onnx"), "--json").stdout)
     assert info["architecture"] == PRESETS[preset].arch
-    # The sequence reader's quick check also trains on as many strings as --subset.
-    strings = {"strings": 300} if PRESETS[preset].task == "read" else {}
+    # A sequence reader's (a locator's) quick check also trains on as many strings (scenes) as
+    # --subset.
+    strings = {"strings": 300} if PRESETS[preset].task in ("read", "locate") else {}
     assert info["recipe"] == {**dataclasses.asdict(PRESETS[preset]), "epochs": 1, **strings}
 
 

@@ -116,7 +116,7 @@ def test_digits_are_cut_where_the_label_puts_them(tmp_path) -> None:
 def test_train_and_finetune_take_the_dev_rows_and_record_them(tmp_path, mnist_dir) -> None:
     path = manifest(tmp_path)
     assert_one_line_error(run("train", "--preset", "default", "--real", path, "--out",
-                              str(tmp_path / "digits")), "teach a sequence reader")
+                              str(tmp_path / "digits")), "teaches a sequence reader")
 
     out = tmp_path / "reader"
     done = run("train", "--preset", "read", "--epochs", "1", "--subset", "64", "--batch-size",

@@ -17,7 +17,7 @@ from digitrec.inference.locator import DEFAULT_LOCATOR, load_locator
 from digitrec.training.locate import f1, f1_counts
 from digitrec.training.scenes import KINDS, Scenes, scene
 from digitrec.vision.ink import ink_mask
-from digitrec.vision.pipeline import only_writing
+from digitrec.vision.pipeline import NO_WRITING, WRITTEN, only_writing
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_scenes_are_the_same_each_time_and_their_targets_are_the_writing(mnist: 
                                                                        again.target)
     images, targets = supply.batch(0, 0, 12)
     assert images.shape == targets.shape == (12, 1, 128, 128)
-    assert 0 <= images.min() and images.max() <= 1
+    assert images.min() >= 0 and images.max() <= 1
     assert set(np.unique(targets)) <= {0.0, 1.0}
     for k in range(12):
         if targets[k].any():  # handwriting is ink: bright in the map the network sees
@@ -63,8 +63,8 @@ def test_only_writing_keeps_the_groups_of_ink_the_locator_takes_for_handwriting(
     mask[2:5, 50:53] = True  # a speck of print
     writing = np.zeros(mask.shape, np.float32)
     writing[10:30, 10:14] = 0.9
-    writing[20, 14:40] = 0.05
-    writing[2:5, 50:53] = 0.4
+    writing[20, 14:40] = NO_WRITING / 2
+    writing[2:5, 50:53] = WRITTEN * 0.9
     kept = only_writing(mask, writing)
     assert kept[10:30, 10:14].all()  # the stroke stays whole
     assert not kept[20, 14:40].any()  # the rule through it goes: the locator is sure of it
@@ -77,7 +77,7 @@ def test_the_locator_pads_any_size_and_refuses_other_models(tmp_path) -> None:
     assert locator is not None and locator.card.preprocessing == LOCATOR_PREPROCESSING
     for shape in ((37, 53), (8, 8), (3, 200)):
         out = locator(np.zeros(shape, np.float32))
-        assert out.shape == shape and 0 <= out.min() and out.max() <= 1
+        assert out.shape == shape and out.min() >= 0 and out.max() <= 1
     with pytest.raises(DigitrecError, match="not a digitrec handwriting locator"):
         load_locator(digitrec.inference.DEFAULT_MODEL)
 

@@ -4,14 +4,22 @@ import torch
 from digitrec.errors import DigitrecError
 from digitrec.training.augment import Augmentation
 from digitrec.training.networks import ARCHITECTURES, Ensemble, Standardize, build_model
-from digitrec.training.recipes import LINE_ARCHITECTURES
+from digitrec.training.recipes import LINE_ARCHITECTURES, LOCATOR_ARCHITECTURES
 
 
-@pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - set(LINE_ARCHITECTURES)))
+@pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - set(LINE_ARCHITECTURES)
+                                        - set(LOCATOR_ARCHITECTURES)))
 @pytest.mark.parametrize("batch", [1, 5])
 def test_output_shape(arch: str, batch: int) -> None:
     model = build_model(arch).eval()
     assert model(torch.rand(batch, 1, 28, 28)).shape == (batch, 10)
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (64, 96), (136, 48)])
+def test_the_locator_gives_a_logit_of_writing_per_pixel(shape: tuple[int, int]) -> None:
+    model = build_model("locator", classes=1).eval()
+    assert model(torch.rand(2, 1, *shape)).shape == (2, 1, *shape)
+    assert sum(p.numel() for p in model.parameters()) < 50_000
 
 
 @pytest.mark.parametrize("width", [8, 100, 403])

@@ -56,7 +56,7 @@ def test_health_names_every_model_loaded_and_its_hash(client: TestClient) -> Non
     assert health["status"] == "ok"
     files = load_model().files
     assert [m["role"] for m in health["models"]] == ["digits", "reader", "calculator",
-                                                     "sum reader"]
+                                                     "sum reader", "locator"]
     for entry in health["models"]:
         path = files[entry["role"]]
         assert entry["file"] == path.name

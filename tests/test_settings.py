@@ -11,6 +11,7 @@ import digitrec
 from digitrec.errors import DigitrecError
 from digitrec.inference.calculator import DEFAULT_CALCULATOR
 from digitrec.inference.lines import DEFAULT_READER, DEFAULT_SUM_READER
+from digitrec.inference.locator import DEFAULT_LOCATOR
 from digitrec.inference.model import DEFAULT_MODEL
 from digitrec.settings import ENV, Settings, Torchrun
 
@@ -47,7 +48,8 @@ def test_a_setting_that_does_not_parse_is_refused_naming_its_variable(name: str)
 def test_a_reader_loads_every_model_from_paths_settings_or_the_shipped_ones(tmp_path) -> None:
     shipped = digitrec.load_model(settings=Settings())
     assert shipped.files == {"digits": DEFAULT_MODEL, "reader": DEFAULT_READER,
-                             "calculator": DEFAULT_CALCULATOR, "sum reader": DEFAULT_SUM_READER}
+                             "calculator": DEFAULT_CALCULATOR, "sum reader": DEFAULT_SUM_READER,
+                             "locator": DEFAULT_LOCATOR}
     # A path given wins over the settings', which win over the shipped model.
     named = digitrec.load_model(reader=DEFAULT_SUM_READER.with_name("reader.onnx"),
                                 settings=Settings(reader=tmp_path / "missing.onnx"))
@@ -59,5 +61,9 @@ def test_a_reader_loads_every_model_from_paths_settings_or_the_shipped_ones(tmp_
     assert shipped.read(number).text == "2026"
     alone = shipped.segmentation_only()
     assert alone.lines is None and alone.calculator.lines is None
-    assert alone.read(number).text == "2026" and alone.files.keys() == {"digits", "calculator"}
+    assert alone.read(number).text == "2026"
+    assert alone.files.keys() == {"digits", "calculator", "locator"}
+    rules = shipped.without_locator()  # ink by thresholds and rules, as before the locator
+    assert rules.locator is None and "locator" not in rules.files
+    assert rules.read(number).text == "2026"
     assert shipped.lines is not None  # the original keeps its readers

@@ -94,8 +94,13 @@ class Ink:
 
 # A locator's map (`inference.locator`): an ink map in, the probability of handwriting out.
 Writing = Callable[[np.ndarray], np.ndarray]
-WRITTEN = 0.15  # a group of ink with a pixel this likely to be handwriting is kept
-NO_WRITING = 0.05  # ...but not its pixels less likely than this
+# A group of ink with a pixel this likely to be handwriting is kept, but not its pixels less
+# likely than NO_WRITING. Chosen on the real dev rows and composed cells (bench/NOTES.md): the
+# locator is less sure of real writing than of composed writing, and at 0.5 lost 6 of 61 real
+# form fields; at 0.15 it kept the borders and margins of composed cells (12 of 30 read,
+# against 30 at 0.5 and 29 here).
+WRITTEN = 0.4
+NO_WRITING = 0.05
 
 
 def only_writing(mask: np.ndarray, writing: np.ndarray) -> np.ndarray:
