@@ -17,7 +17,7 @@ from digitrec.inference.locator import DEFAULT_LOCATOR, load_locator
 from digitrec.training.locate import f1, f1_counts
 from digitrec.training.scenes import KINDS, Scenes, scene
 from digitrec.vision.ink import ink_mask
-from digitrec.vision.pipeline import NO_WRITING, WRITTEN, only_writing
+from digitrec.vision.pipeline import LIKELY, NO_WRITING, WRITTEN, only_writing
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +57,25 @@ def test_every_kind_of_scene_holds_writing_except_print(pools: list[np.ndarray],
 
 def test_only_writing_keeps_the_groups_of_ink_the_locator_takes_for_handwriting() -> None:
     mask = np.zeros((40, 60), bool)
-    mask[10:30, 10:14] = True  # a stroke
-    mask[20, 14:40] = True  # ...a rule running through it
+    mask[10:30, 10:14] = True  # a stroke the locator is unsure of, as of real thin writing
+    mask[20, 14:40] = True  # ...a rule running through it, which it is sure of
     mask[35, :] = True  # a rule alone
     mask[2:5, 50:53] = True  # a speck of print
+    mask[0:3, 20:40] = True  # a border, with writing fused to it
+    mask[3:12, 30:33] = True
     writing = np.zeros(mask.shape, np.float32)
-    writing[10:30, 10:14] = 0.9
+    writing[10:30, 10:14] = (LIKELY + WRITTEN) / 2
     writing[20, 14:40] = NO_WRITING / 2
-    writing[2:5, 50:53] = WRITTEN * 0.9
+    writing[35] = LIKELY / 2
+    writing[2:5, 50:53] = LIKELY / 2
+    writing[3:12, 30:33] = WRITTEN + 0.1
     kept = only_writing(mask, writing)
-    assert kept[10:30, 10:14].all()  # the stroke stays whole
+    assert kept[10:30, 10:14].all()  # the stroke stays whole: most of its group is likely
     assert not kept[20, 14:40].any()  # the rule through it goes: the locator is sure of it
-    assert not kept[35].any() and not kept[2:5, 50:53].any()  # no writing in them anywhere
+    assert not kept[35].any() and not kept[2:5, 50:53].any()  # no writing in them
+    assert kept[3:12, 30:33].all() and not kept[0:3, 20:40].any()  # only the sure part
     assert not only_writing(mask, np.zeros_like(writing)).any()
+    assert not only_writing(np.zeros_like(mask), writing).any()
 
 
 def test_the_locator_pads_any_size_and_refuses_other_models(tmp_path) -> None:

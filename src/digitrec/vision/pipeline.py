@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .components import components
+from .components import components, label_map
 from .decode import DRAFTED, WORK_SIDE, ImageSource, gray_image, working_size
 from .ink import ink_map, ink_mask
 from .locate import Box, digit_box
@@ -94,28 +94,27 @@ class Ink:
 
 # A locator's map (`inference.locator`): an ink map in, the probability of handwriting out.
 Writing = Callable[[np.ndarray], np.ndarray]
-# A group of ink with a pixel this likely to be handwriting is kept, but not its pixels less
-# likely than NO_WRITING. Chosen on the real dev rows and composed cells (bench/NOTES.md): the
-# locator is less sure of real writing than of composed writing, and at 0.5 lost 6 of 61 real
-# form fields; at 0.15 it kept the borders and margins of composed cells (12 of 30 read,
-# against 30 at 0.5 and 29 here).
+# Chosen on the real dev rows and on composed cells (bench/NOTES.md): the locator is less sure
+# of real writing (a thin 1, a minus sign: 0.2-0.4) than of composed writing, so a group is
+# judged by how much of it is at all likely, not by its surest pixel.
+LIKELY = 0.1
 WRITTEN = 0.4
 NO_WRITING = 0.05
 
 
 def only_writing(mask: np.ndarray, writing: np.ndarray) -> np.ndarray:
     """The parts of ``mask`` (groups of touching ink) that ``writing`` (each pixel's
-    probability of handwriting) takes for handwriting anywhere: a group with no pixel at
-    WRITTEN or above is print, a rule, a border, a margin or a pattern, and goes whole; in a
-    group that stays, pixels the locator is sure are no writing (a rule running through a
-    digit) go too."""
-    out = np.zeros_like(mask)
-    for part in components(mask):
-        rows = np.concatenate([np.full(e - s, r) for r, s, e in part.runs])
-        cols = np.concatenate([np.arange(s, e) for _, s, e in part.runs])
-        if writing[rows, cols].max() >= WRITTEN:
-            out[rows, cols] = True
-    return out & (writing >= NO_WRITING)
+    probability of handwriting) takes for handwriting. A group most of whose pixels are at
+    least LIKELY is writing, less the pixels the locator is sure are none (under NO_WRITING: a
+    rule running through a digit); of any other group (print, a rule, a border, a margin, a
+    pattern, or writing fused with one) only the pixels at WRITTEN or above stay."""
+    parts = components(mask)
+    labels = label_map(mask.shape, parts)
+    inked, groups = labels[mask], len(parts) + 1
+    likely = (np.bincount(inked, writing[mask] >= LIKELY, groups)
+              / np.maximum(1, np.bincount(inked, minlength=groups)))
+    writing_group = (likely >= 0.5)[labels]
+    return mask & np.where(writing_group, writing >= NO_WRITING, writing >= WRITTEN)
 
 
 def ink_of(gray: Image.Image, work_side: int = WORK_SIDE, origin: tuple[int, int] = (0, 0),
