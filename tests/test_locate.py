@@ -172,6 +172,16 @@ def test_train_a_locator_briefly(tmp_path, mnist_dir) -> None:
     assert reader.files["locator"] == out / "model.onnx"
 
 
+def test_an_ensemble_of_locators_is_refused_in_one_line(tmp_path) -> None:
+    from digitrec.training.recipes import PRESETS
+    from digitrec.training.run import plan_members
+
+    for preset in ("locate", "read"):
+        with pytest.raises(DigitrecError, match="trains alone") as caught:
+            plan_members(PRESETS[preset], tmp_path, ensemble=2)
+        assert "\n" not in str(caught.value)
+
+
 def test_the_locate_preset_is_a_recipe_of_its_own() -> None:
     from digitrec.training.recipes import PRESETS, Recipe
 

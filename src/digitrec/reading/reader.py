@@ -1,8 +1,8 @@
 """`Reader`: the one object every reading goes through. It owns each model a reading needs, all
 loaded up front from explicit paths (the digit model, the sequence reader, the calculator's
 classifier and its reader of sums, the handwriting locator), and offers `predict`, `read` and
-`calc`. The CLI, the
-server, the batch jobs and the Python API (`digitrec.load_model`) all build one."""
+`calc`. The CLI, the server, the batch jobs and the Python API (`digitrec.load_model`) all
+build one."""
 
 from __future__ import annotations
 

@@ -70,6 +70,9 @@ def plan_members(recipe: Recipe, out: Path, *, ensemble: int = 1, resume: bool =
     with it); without, a folder holding an earlier run is refused unless ``overwrite``."""
     if ensemble < 1:
         raise DigitrecError("--ensemble must be at least 1")
+    if ensemble > 1 and recipe.task != "digits":
+        raise DigitrecError(f"--ensemble averages digit models' probabilities; a {recipe.arch} "
+                            "trains alone", "bad_parameter")
     dirs = [out] if ensemble == 1 else [out / f"member-{k + 1}" for k in range(ensemble)]
     paths = [d / CHECKPOINT_NAME for d in dirs]
     if resume:
@@ -123,8 +126,8 @@ def train_and_export(
     """Train ``member`` with a checkpoint per epoch in its folder, test the final weights once,
     and write ``model.onnx`` there. ``subset`` trains on the first N training images only. In
     ``group`` (torchrun's processes) every process trains and the leader alone tests and
-    exports: the others return None. ``real`` lines (a sequence reader's) are mixed into
-    its strings and recorded in its card."""
+    exports: the others return None. ``real`` lines (a sequence reader's) or images (the
+    locator's) are mixed into its strings or scenes and recorded in its card."""
     train, val = mnist.split()
     if subset:
         train = (train[0][:subset], train[1][:subset])
