@@ -74,10 +74,10 @@ class _Page:
         self.writing = np.zeros((side, side), np.float32)  # coverage of handwriting
         self.strokes = np.zeros((side, side), np.float32)  # pen marks that are no characters
 
-    def text(self, x: float, y: float, size: int, darkness: float, words: str | None = None
-             ) -> None:
+    def text(self, x: float, y: float, size: int, darkness: float) -> None:
+        """One to three printed words in one of FONTS, ``size`` pixels high."""
         rng = self.rng
-        words = words or " ".join(rng.choice(WORDS, int(rng.integers(1, 4))))
+        words = " ".join(rng.choice(WORDS, int(rng.integers(1, 4))))
         font = _font(str(rng.choice(FONTS)), max(6, size))
         self.draw.text((x, y), words, fill=int(255 * darkness), font=font)
 
