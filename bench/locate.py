@@ -68,23 +68,25 @@ def _found(mask: np.ndarray, lines: list[tuple[int, int, int, int]]) -> int:
 
 def measure(scenes: list[Scene], locator: Locator) -> dict:
     """Pixel F1 and line recall of both ways of finding ink over ``scenes``."""
+    counts = {name: np.zeros(3) for name in ("locator", "rules")}
+    found = {name: 0 for name in counts}
+    lines = 0
+    for s in scenes:
+        rules = ink_mask(s.image)
+        written = _written(s)
+        lines += len(written)
+        for name, mask in (("locator", only_writing(rules, locator(s.image))),
+                           ("rules", rules)):
+            counts[name] += f1_counts(mask, s.target > 0)
+            found[name] += _found(mask, written)
     out = {}
-    for name in ("locator", "rules"):
-        counts, lines, found = np.zeros(3), 0, 0
-        for s in scenes:
-            mask = ink_mask(s.image)
-            if name == "locator":
-                mask = only_writing(mask, locator(s.image))
-            counts += f1_counts(mask, s.target > 0)
-            written = _written(s)
-            lines += len(written)
-            found += _found(mask, written)
-        tp, predicted, true = counts.astype(int)
+    for name in counts:
+        tp, predicted, true = counts[name].astype(int)
         out[name] = {"f1": f1(tp, predicted, true) if true else None,
                      "false_pixels_per_scene": (predicted - tp) / len(scenes),
                      "precision": tp / predicted if predicted else 1.0,
                      "recall": tp / true if true else 1.0,
-                     "lines": lines, "line_recall": found / lines if lines else None}
+                     "lines": lines, "line_recall": found[name] / lines if lines else None}
     return out
 
 

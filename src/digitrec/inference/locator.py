@@ -43,9 +43,8 @@ class Locator:
     def _probabilities(self, ink: np.ndarray) -> np.ndarray:
         """The network's answer, the map padded with paper to the sides it takes."""
         h, w = ink.shape
-        side = (2 * LOCATOR_STRIDE,) * 2
-        padded = [max(s, -(-n // LOCATOR_STRIDE) * LOCATOR_STRIDE) for n, s in zip((h, w), side,
-                                                                                    strict=True)]
+        padded = [max(2 * LOCATOR_STRIDE, -(-n // LOCATOR_STRIDE) * LOCATOR_STRIDE)
+                  for n in (h, w)]
         x = np.zeros((1, 1, *padded), np.float32)
         x[0, 0, :h, :w] = ink
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0][0, 0, :h, :w]

@@ -131,15 +131,14 @@ def train_and_export(
     train, val = mnist.split()
     if subset:
         train = (train[0][:subset], train[1][:subset])
+    if subset and member.recipe.task != "digits":
+        # A quick check: as many strings (scenes) an epoch, and to test on, as --subset.
+        member = dataclasses.replace(
+            member, recipe=dataclasses.replace(member.recipe, strings=subset))
     if member.recipe.task == "read":
-        checks = TEST_STRINGS
-        if subset:  # a quick check: as many strings an epoch, and to test on, as --subset
-            member = dataclasses.replace(
-                member, recipe=dataclasses.replace(member.recipe, strings=subset))
-            checks = min(TEST_STRINGS, subset)
         assert real is None or isinstance(real, Lines)
         return _train_and_export_reader(member, mnist, train, val, progress, group, real,
-                                        checks)
+                                        min(TEST_STRINGS, subset or TEST_STRINGS))
     if member.recipe.task == "locate":
         assert real is None or isinstance(real, Inks)
         return _train_and_export_locator(member, mnist, train, val, progress, group, subset,
@@ -197,17 +196,14 @@ def _train_and_export_locator(member: Member, mnist: MNIST,
                               val: tuple[np.ndarray, np.ndarray], progress: bool,
                               group: Group | None, subset: int | None,
                               real: Inks | None) -> Trained | None:
-    """The locator's run: trained on scenes written with ``train``'s digits (``subset``
-    of them an epoch, and as many to validate and test on, for a quick check), validated after
+    """The locator's run: trained on scenes written with ``train``'s digits, validated after
     each epoch and tested once on scenes written with MNIST's test digits (pixel F1 of the
-    handwriting); in ``group``, exported by the leader alone. ``real`` images (ink maps and
-    their writing's masks) give a share of the scenes and are recorded in its card."""
+    handwriting; at most ``subset`` scenes each, for a quick check); in ``group``, exported by
+    the leader alone. ``real`` images (ink maps and their writing's masks) give a share of the
+    scenes and are recorded in its card."""
     recipe = member.recipe
-    validation, checks = VALIDATION_SCENES, TEST_SCENES
-    if subset:
-        recipe = dataclasses.replace(recipe, strings=subset)
-        member = dataclasses.replace(member, recipe=recipe)
-        validation, checks = min(validation, subset), min(checks, subset)
+    validation = min(VALIDATION_SCENES, subset or VALIDATION_SCENES)
+    checks = min(TEST_SCENES, subset or TEST_SCENES)
     result = fit_locator(recipe, train, val, out_dir=member.folder, resume=member.checkpoint,
                          progress=progress, group=group, validation=validation, real=real)
     if group is not None and not group.leader:

@@ -143,9 +143,12 @@ class _Page:
             draw.rectangle((cx - r, cy - r / 2, cx + r, cy + r / 2), outline=darkness, width=width)
         draw.text((cx - r / 2, cy - r / 6), str(rng.choice(WORDS)).upper(), fill=darkness,
                   font=_font(str(rng.choice(FONTS)), max(6, int(r / 3))))
-        pressed = np.asarray(layer, np.float32) * rng.uniform(0.5, 1.0, (side, side))
+        self.overlay(np.asarray(layer, np.float32) * rng.uniform(0.5, 1.0, (side, side)))
+
+    def overlay(self, darkness: np.ndarray) -> None:
+        """Lay ``darkness`` (0-255, the page's size) over the print: the darker of both."""
         self.print = Image.fromarray(np.maximum(np.asarray(self.print, np.float32),
-                                                pressed).astype(np.uint8))
+                                                darkness).astype(np.uint8))
         self.draw = ImageDraw.Draw(self.print)
 
 
@@ -180,9 +183,7 @@ def _margin(page: _Page, rng: np.random.Generator) -> None:
     edge = depth + np.cumsum(rng.normal(0, 0.4, side)).astype(int)
     dark = np.arange(side)[None, :] < np.clip(edge, 0, side)[:, None]
     band = np.rot90(dark, int(rng.integers(4))) * 255 * rng.uniform(0.5, 1.0)
-    page.print = Image.fromarray(np.maximum(np.asarray(page.print, np.float32),
-                                            band).astype(np.uint8))
-    page.draw = ImageDraw.Draw(page.print)
+    page.overlay(band)
 
 
 def _guilloche(page: _Page, rng: np.random.Generator) -> None:
@@ -196,9 +197,7 @@ def _guilloche(page: _Page, rng: np.random.Generator) -> None:
         phase = (y + wave + rng.uniform(-0.5, 0.5) * x) / period
         pattern = np.maximum(pattern, np.clip(1 - np.abs(phase - np.round(phase)) * 6, 0, 1))
     level = rng.uniform(0.1, 0.5)
-    page.print = Image.fromarray(np.maximum(np.asarray(page.print, np.float32),
-                                            pattern * 255 * level).astype(np.uint8))
-    page.draw = ImageDraw.Draw(page.print)
+    page.overlay(pattern * 255 * level)
 
 
 def _paper(page: _Page, rng: np.random.Generator) -> None:
