@@ -71,6 +71,29 @@ def test_place_and_shape_tell_equals_minus_and_the_two_dots_apart() -> None:
     assert marks_of(line_of([digit, point, digit]))[1] == "."
 
 
+def test_a_raised_dot_is_a_point_in_a_number_and_multiplies_in_a_sum(mnist) -> None:
+    # 20·5 is twenty and a half where Britain and India write it; in a sum the same dot is ×.
+    rng = np.random.default_rng(6)
+    digit = symbol_layer("(", 60, rng, pen=6)
+    ink = find_ink(line_of([digit, symbol_layer("×", 60, rng, pen=6, form="dot"), digit]))
+    assert [p.mark for line in segment(ink.mask) for p in line.pieces] == [None, ".", None]
+    assert marks_of(line_of([digit, symbol_layer("×", 60, rng, pen=6, form="dot"), digit])) \
+        == [None, "×", None]
+    # The generator writes such points for the sequence readers to learn: at mid-height.
+    picks = [mnist.test_images[int(np.flatnonzero(mnist.test_labels == d)[0])] for d in (2, 0, 5)]
+    for raised, where in ((0.0, "baseline"), (1.0, "middle")):
+        strip = number_layer("20.5", picks, 60, np.random.default_rng(7), raised=raised)
+        ink = find_ink(on_file(strip, "canvas", np.random.default_rng(8), ["canvas"]).data)
+        (line,) = segment(ink.mask)
+        assert [p.mark for p in line.pieces if p.mark] == ["."], where
+        (dot,) = [p for p in line.pieces if p.mark]
+        digits = [p for p in line.pieces if not p.mark]
+        bottom = np.median([p.bottom for p in digits])
+        top = np.median([p.top for p in digits])
+        height_up = (bottom - (dot.top + dot.bottom) / 2) / (bottom - top)
+        assert (height_up < 0.25) if raised == 0 else (0.3 < height_up < 0.7), height_up
+
+
 def test_a_sum_keeps_its_closing_equals_and_a_number_does_not() -> None:
     rng = np.random.default_rng(4)
     digit = symbol_layer(")", 60, rng, pen=6)

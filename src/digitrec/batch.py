@@ -36,8 +36,8 @@ class Job:
     min_confidence: float = 0.5  # "predict": answers below it are marked uncertain
     digits: tuple[int, int] | None = None  # "read": how many digits a number has
     pattern: str | None = None  # "read": a pattern the text must match
-    locator: str | None = None  # "read", "calc": the handwriting locator
-    locate: bool = True  # "read", "calc": False finds ink without a locator
+    locator: str | None = None  # the handwriting locator
+    locate: bool = True  # False finds ink without a locator
     settings: Settings | None = None  # the other models' (None: the loading process's)
 
     def __post_init__(self) -> None:

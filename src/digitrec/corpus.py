@@ -124,9 +124,12 @@ class Lines:
 
 def load_lines(manifest: str | os.PathLike[str], alphabet: str, sums: bool) -> Lines:
     """Each dev number (and sum, with ``sums``) whose label is written in ``alphabet``,
-    its one line found as `read` finds it; rows where that finds no line or several are
-    skipped, as `read` could not learn from them either."""
+    its one line found as `read` finds it (through the shipped locator); rows where that
+    finds no line or several are skipped, as `read` could not learn from them either."""
+    from .inference.locator import load_locator
     from .reading.lines import line_images
+
+    locator = load_locator()
 
     images, texts, used, skipped = [], [], [], []
     given = rows(manifest, "dev")
@@ -138,7 +141,7 @@ def load_lines(manifest: str | os.PathLike[str], alphabet: str, sums: bool) -> L
             skipped.append((str(row.file), f"the reader does not write {''.join(foreign)}"))
             continue
         try:
-            found = line_images(_image(row), math=row.set == "sums")
+            found = line_images(_image(row), math=row.set == "sums", locator=locator)
         except DigitrecError as exc:
             skipped.append((str(row.file), str(exc).removeprefix("<bytes>: ")))
             continue

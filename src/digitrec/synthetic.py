@@ -166,15 +166,17 @@ SPACINGS = {  # gap between neighbouring characters' ink, in digit heights
 }
 
 
-def _mark_layer(mark: str, height: int, pen: int) -> np.ndarray:
-    """A decimal point, comma or minus sign as a pen draws it, in a box of the digits' height
-    (taller for a comma, whose tail hangs below the line)."""
+def _mark_layer(mark: str, height: int, pen: int, raised: bool = False) -> np.ndarray:
+    """A decimal point (``raised`` to mid-height, where Britain and India write it), comma or
+    minus sign as a pen draws it, in a box of the digits' height (taller for a comma, whose
+    tail hangs below the line)."""
     box = Image.new("L", (max(4, height // 2), height + height // 4), 0)
     draw = ImageDraw.Draw(box)
     w = box.width
     if mark == ".":
         r = max(2, pen)
-        draw.ellipse((w / 2 - r, height - 2 * r, w / 2 + r, height), fill=255)
+        bottom = height * 0.55 + r if raised else height
+        draw.ellipse((w / 2 - r, bottom - 2 * r, w / 2 + r, bottom), fill=255)
     elif mark == ",":
         draw.line((w / 2, height - pen, w / 2 - pen, height + height // 6), fill=255,
                   width=max(2, pen * 3 // 4))
@@ -189,9 +191,10 @@ def _trim(layer: np.ndarray) -> np.ndarray:
 
 
 def _glyphs(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
-            pen: str) -> list[tuple[str, np.ndarray]]:
+            pen: str, raised: float = 0.0) -> list[tuple[str, np.ndarray]]:
     """Each character's ink, trimmed to its columns: digits from the next of ``digits`` with
-    their own size and slant, marks drawn, operators (+ × ÷ = ( )) by `operators`."""
+    their own size and slant, marks drawn (a share ``raised`` of the points at mid-height),
+    operators (+ × ÷ = ( )) by `operators`."""
     glyphs = []
     supply = iter(digits)
     stroke = max(2, round(0.1 * height))
@@ -202,7 +205,8 @@ def _glyphs(text: str, digits: list[np.ndarray], height: int, rng: np.random.Gen
         elif ch in OPERATORS:
             layer = _trim(symbol_layer(ch, height, rng, stroke * PEN_SCALE[pen]))
         else:
-            layer = _trim(_mark_layer(ch, height, stroke))
+            up = ch == "." and bool(raised) and rng.random() < raised
+            layer = _trim(_mark_layer(ch, height, stroke, up))
         glyphs.append((ch, layer))
     return glyphs
 
@@ -219,11 +223,12 @@ def _stand(strip: np.ndarray, ch: str, glyph: np.ndarray, x: int, baseline: int,
 
 
 def number_layer(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
-                 spacing: str = "gap", pen: str = "normal") -> np.ndarray:
+                 spacing: str = "gap", pen: str = "normal", raised: float = 0.0) -> np.ndarray:
     """Ink coverage of ``text`` (digits, ". , -" and operators) written in one line, the baseline
-    drifting, neighbours ``spacing`` apart (a key of SPACINGS)."""
+    drifting, neighbours ``spacing`` apart (a key of SPACINGS), a share ``raised`` of its
+    points at mid-height."""
     low, high = SPACINGS[spacing]
-    glyphs = _glyphs(text, digits, height, rng, pen)
+    glyphs = _glyphs(text, digits, height, rng, pen, raised)
     lead = int(0.3 * height)
     width = sum(g.shape[1] for _, g in glyphs) + int(2 * lead + len(glyphs) * high * height)
     strip = np.zeros((int(1.8 * height), max(width, 1)), np.float32)
@@ -239,10 +244,10 @@ def number_layer(text: str, digits: list[np.ndarray], height: int, rng: np.rando
 
 
 def form_layer(text: str, digits: list[np.ndarray], height: int, rng: np.random.Generator,
-               pen: str = "normal") -> np.ndarray:
-    """``text`` written into a printed comb field, one character per box; the boxes are in a
-    lighter ink than the writing."""
-    glyphs = _glyphs(text, digits, height, rng, pen)
+               pen: str = "normal", raised: float = 0.0) -> np.ndarray:
+    """``text`` written into a printed comb field, one character per box (a share ``raised``
+    of its points at mid-height); the boxes are in a lighter ink than the writing."""
+    glyphs = _glyphs(text, digits, height, rng, pen, raised)
     cell = int(1.1 * height)
     top, bottom = int(0.15 * height), int(1.45 * height)
     strip = np.zeros((int(1.6 * height), cell * len(glyphs) + 4), np.float32)

@@ -13,9 +13,11 @@ from ..batch import Job
 from ..errors import DigitrecError, describe
 from . import archive
 from .common import Row, add_images_and_format, add_threads, expand_paths, name_width, print_results
+from .read import add_locator, check_locator
 
 if TYPE_CHECKING:
     from ..inference import Model, Prediction
+    from ..inference.locator import Locator
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="write the 28x28 image the model saw for each input into DIR")
     p.add_argument("--show", metavar="OUT.png",
                    help="write a figure: each image, what the model saw, probabilities")
+    add_locator(p)
     add_threads(p)
     archive.add_options(p)
     p.set_defaults(run=run)
@@ -44,8 +47,10 @@ CHUNK = 256  # images preprocessed and classified together: one model call each
 
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_digit_model
+    from ..inference.locator import load_locator
     from ..inference.result import CSV_FIELDS, csv_row, failure
 
+    check_locator(args)
     paths = expand_paths(args.paths)
     table = functools.partial(_print_table, width=name_width(p for p, _ in paths))
     if archive.wanted(args, len(paths)):
@@ -55,16 +60,18 @@ def run(args: argparse.Namespace) -> int:
         return archive.read_all(
             args, [p for p, _ in paths],
             Job("predict", args.model, min_confidence=args.min_confidence,
-                settings=args.settings),
+                locator=args.locator, locate=args.locate, settings=args.settings),
             lambda found: print_results(args, found, CSV_FIELDS, csv_row, table))
     model = load_digit_model(args.model or args.settings.model, threads=args.threads)
+    locator = (load_locator(args.locator or args.settings.locator, args.threads) if args.locate
+               else None)
     if args.show:  # fail before the work, not after it
         from ..evaluation import plots
     shown: list[tuple[str, Prediction]] = []
     saver = _Saver(Path(args.save_processed)) if args.save_processed else None
 
     def rows() -> Iterator[Row]:
-        for path, found in _predictions(model, paths):
+        for path, found in _predictions(model, paths, locator):
             if isinstance(found, DigitrecError):
                 yield {"file": path, **failure(str(found), found.code)}
                 continue
@@ -84,10 +91,11 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _predictions(model: Model, paths: list[tuple[str, str | None]]
+def _predictions(model: Model, paths: list[tuple[str, str | None]], locator: Locator | None
                  ) -> Iterator[tuple[str, Prediction | DigitrecError]]:
-    """Each path's prediction or error, in order, CHUNK images at a time: memory stays flat
-    however many there are."""
+    """Each path's prediction or error (the digit looked for in what ``locator`` takes for
+    handwriting, where given), in order, CHUNK images at a time: memory stays flat however
+    many there are."""
     from ..vision import preprocess
 
     for start in range(0, len(paths), CHUNK):
@@ -96,7 +104,7 @@ def _predictions(model: Model, paths: list[tuple[str, str | None]]
             try:
                 if problem:
                     raise DigitrecError(f"{path}: {problem}", code="not_found")
-                found[path] = preprocess(path)
+                found[path] = preprocess(path, locator)
             except DigitrecError as exc:
                 found[path] = exc
         read = [p for p in found.values() if not isinstance(p, DigitrecError)]

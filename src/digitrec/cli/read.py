@@ -60,12 +60,22 @@ def add_calc_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calc-model", metavar="PATH",
                    help="the calculator's model, which knows the operators (default: "
                         "$DIGITREC_CALC_MODEL, else the one shipped with digitrec)")
+    add_locator(p)
+
+
+def add_locator(p: argparse.ArgumentParser) -> None:
     p.add_argument("--locator", metavar="PATH",
                    help="the handwriting locator, which tells writing from print, rules, "
                         "borders and backgrounds (default: $DIGITREC_LOCATOR, else the one "
                         "shipped with digitrec)")
     p.add_argument("--no-locator", dest="locate", action="store_false",
                    help="find ink by thresholds and rules alone, without the locator")
+
+
+def check_locator(args: argparse.Namespace) -> None:
+    if args.locator and not args.locate:
+        raise DigitrecError("--locator names a locator, --no-locator reads without one: "
+                            "give one of them", "bad_parameter")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     width = name_width(p for p, _ in paths)
     table = functools.partial(_print_sums if math else _print_table, width=width)
-    if args.locator and not args.locate:
-        raise DigitrecError("--locator names a locator, --no-locator reads without one: "
-                            "give one of them", "bad_parameter")
+    check_locator(args)
     job = Job("calc" if math else "read", args.model, args.calc_model, digits=args.digits,
               pattern=args.pattern, locator=args.locator, locate=args.locate,
               settings=args.settings)

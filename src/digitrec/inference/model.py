@@ -13,6 +13,7 @@ from ..contract import DIGITS, INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME, SIDE, Mode
 from ..cpus import available_cores
 from ..errors import DigitrecError, describe
 from ..vision import ImageSource, Processed, preprocess
+from ..vision.pipeline import Writing
 from .calibration import temper
 from .result import Prediction
 
@@ -48,19 +49,20 @@ class Model:
         """The model's metadata, decoded: numbers as numbers, structures as dicts and lists."""
         return self.card.to_dict()
 
-    def predict(self, image: ImageSource) -> Prediction:
+    def predict(self, image: ImageSource, locator: Writing | None = None) -> Prediction:
         """Read the digit in one image: a path, encoded bytes, a PIL image or a numpy array.
 
         The image goes through `digitrec.preprocess` first, so a photo of paper, a scan or a
-        canvas drawing is fine, as is an MNIST-style array.
+        canvas drawing is fine, as is an MNIST-style array; with ``locator`` (the handwriting
+        locator), so is a digit in a table's cell or on a form's line.
         """
-        return self.predict_batch([image])[0]
+        return self.predict_batch([image], locator=locator)[0]
 
-    def predict_batch(self, images: Iterable[ImageSource],
-                      tempered: bool = True) -> list[Prediction]:
+    def predict_batch(self, images: Iterable[ImageSource], tempered: bool = True,
+                      locator: Writing | None = None) -> list[Prediction]:
         """`predict` for many images, with one model call for all of them; ``tempered``:
         with the model's calibration, else the network's own probabilities."""
-        return self.classify([preprocess(image) for image in images], tempered)
+        return self.classify([preprocess(image, locator) for image in images], tempered)
 
     def classify(self, processed: list[Processed], tempered: bool = True) -> list[Prediction]:
         """Predictions for images already through `preprocess`."""

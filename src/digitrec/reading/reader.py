@@ -74,13 +74,14 @@ class Reader:
         """Read the digit in one image: a path, encoded bytes, a PIL image or a numpy array.
 
         The image goes through `digitrec.preprocess` first, so a photo of paper, a scan or a
-        canvas drawing is fine, as is an MNIST-style array.
+        canvas drawing is fine, as is an MNIST-style array; the locator (where there is one)
+        keeps a cell's border or a form's print out of the digit.
         """
-        return self.digits.predict(image)
+        return self.digits.predict(image, self.locator)
 
     def predict_batch(self, images: Iterable[ImageSource]) -> list[Prediction]:
         """`predict` for many images, with one model call for all of them."""
-        return self.digits.predict_batch(images)
+        return self.digits.predict_batch(images, locator=self.locator)
 
     def read(self, image: ImageSource, digits: int | tuple[int, int] | None = None,
              pattern: str | None = None) -> Reading:

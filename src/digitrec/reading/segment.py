@@ -28,6 +28,9 @@ SPECK = 0.1  # marks smaller than this on both sides are dirt, not writing
 # count there, which leaves dirt little room to pass as a point.
 MATH_SPECK = 0.06
 MARK = 0.55  # groups lower than this (and narrow) are marks, not digits
+# A round dot no larger than this standing at mid-height is a decimal point in a number (in a
+# sum it multiplies); small enough that a 0 written tiny is not taken for one.
+RAISED_DOT = 0.3
 WIDE = 0.8  # groups wider than this may hold several digits
 MIN_PIECE = 0.3  # cuts are at least this far apart, and from a group's edges
 EDGE_THIN = 0.08  # a form's box edge is no wider than this share of its height
@@ -152,8 +155,11 @@ def _mark(box: tuple[int, int, int, int], height: float, band: tuple[float, floa
         return "-"
     if relative > 0.6 and h > 1.3 * w and bottom > baseline + 0.1 * height:
         return ","  # a short tail hanging below the line (a dot sits on it)
-    if relative > 0.6 and max(h, w) <= 0.4 * height and 0.6 <= w / max(h, 1) <= 1.7:
+    round_dot = 0.6 <= w / max(h, 1) <= 1.7
+    if relative > 0.6 and max(h, w) <= 0.4 * height and round_dot:
         return "."  # round: a dot, however thick the pen
+    if relative > 0.3 and max(h, w) <= RAISED_DOT * height and round_dot:
+        return "."  # a raised point, as Britain, India and the old registers write it
     return None
 
 
@@ -163,7 +169,7 @@ def _math_mark(group: list[Component], box: tuple[int, int, int, int], height: f
     dot at mid-height), else what it is in a number, less the comma (sums have none)."""
     parts = [c for c in group
              if max(c.bottom - c.top, c.right - c.left) >= MATH_SPECK * height]
-    top, bottom, left, right = box
+    top, bottom = box[:2]
     if len(parts) == 2 and bottom - top < MARK * height:
         upper, lower = sorted(parts, key=lambda c: c.top)
         if upper.bottom <= lower.top and all(
@@ -171,13 +177,11 @@ def _math_mark(group: list[Component], box: tuple[int, int, int, int], height: f
                 and c.right - c.left >= 0.2 * height for c in parts):
             return "="
     mark = _mark(box, height, band)
-    if mark != "." and mark is not None:
+    if mark != ".":
         return None if mark == "," else mark
-    h, w = bottom - top, right - left
     relative = ((top + bottom) / 2 - band[0]) / max(1.0, band[1] - band[0])
-    round_dot = len(parts) == 1 and max(h, w) <= 0.3 * height and 0.6 <= w / max(h, 1) <= 1.7
-    if mark is None and round_dot and 0.3 < relative < 0.7:
-        return "×"  # a raised dot
+    if len(parts) == 1 and relative <= 0.6:
+        return "×"  # the raised dot a number would take for its point
     return mark
 
 

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..synthetic import SPACINGS, number_layer
 from ..vision.ink import ink_map
-from .strings import number_text, sum_text
+from .texts import number_text, sum_text
 
 KINDS = ("cell", "form", "cheque", "page", "plain", "print")
 SHARES = (0.3, 0.15, 0.1, 0.15, 0.2, 0.1)
@@ -338,6 +338,64 @@ def _photographed(dark: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         image.save(buf, "JPEG", quality=int(rng.integers(30, 95)))
         image = Image.open(buf)
     return np.asarray(image, np.float32) / 255
+
+
+def _cell_rules(page: _Page, box: tuple[float, float, float, float],
+                rng: np.random.Generator) -> None:
+    """A table's rules around writing in ``box`` (top, bottom, left, right), some sides cut
+    away as a loose or tight crop leaves them, close to the ink or with room, print in a
+    neighbouring cell now and then."""
+    top, bottom, left, right = box
+    height = bottom - top
+    width = int(rng.choice([1, 1, 2, 2, 3, 4]))
+    darkness = rng.uniform(0.35, 1.0)
+    y0, y1 = top - rng.uniform(0.05, 0.5) * height, bottom + rng.uniform(0.05, 0.5) * height
+    x0 = left - rng.uniform(0.05, 1.0) * height
+    x1 = right + rng.uniform(0.05, 1.0) * height
+    for xy in ((0, y0, page.side, y0), (0, y1, page.side, y1), (x0, 0, x0, page.side),
+               (x1, 0, x1, page.side)):
+        if rng.random() < 0.85:
+            page.rule(tuple(v + rng.uniform(-1.5, 1.5) for v in xy), width, darkness)
+    if rng.random() < 0.3:
+        page.text(x1 + 4, y0 + 3, int(rng.uniform(0.3, 0.6) * height), rng.uniform(0.5, 1))
+
+
+def around(strip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A line of handwriting (ink coverage) where people write one, photographed or scanned:
+    in a table's cell with its rules (perhaps a scanner's black margin beyond), on a form's
+    dotted or ruled line with a printed label, on a cheque's guilloche or on lined paper.
+    Gray in [0, 1], a square around the line."""
+    h, w = strip.shape
+    side = int(max(w, h) * rng.uniform(1.15, 1.5)) + 8
+    page = _Page(rng, side)
+    top, left = int((side - h) * rng.uniform(0.3, 0.7)), int((side - w) * rng.uniform(0.2, 0.8))
+    rows = np.flatnonzero(strip.max(1) > WRITING)
+    ink = (top + int(rows[0]), top + int(rows[-1]) + 1) if len(rows) else (top, top + h)
+    box = (*ink, left, left + w)
+    kind = str(rng.choice(["cell", "form", "cheque", "page"], p=[0.45, 0.2, 0.15, 0.2]))
+    if kind == "cell":
+        _cell_rules(page, box, rng)
+        if rng.random() < 0.35:
+            _margin(page, rng)
+    elif kind == "form":
+        darkness, y = rng.uniform(0.3, 0.9), ink[1] + rng.uniform(0.02, 0.2) * (ink[1] - ink[0])
+        if rng.random() < 0.5:
+            for x in np.arange(0, side, rng.uniform(2.5, 6)):
+                page.rule((x, y, x + 1, y), int(rng.integers(1, 3)), darkness)
+        else:
+            page.rule((0, y, side, y), int(rng.integers(1, 3)), darkness)
+        if left > 0.2 * side:
+            page.text(rng.uniform(0, 0.05) * side, ink[0], int((ink[1] - ink[0]) / 2), darkness)
+    elif kind == "cheque":
+        _guilloche(page, rng)
+        page.text(rng.uniform(0, 0.5) * side, rng.uniform(0, 0.2) * side,
+                  int(rng.uniform(0.2, 0.4) * (ink[1] - ink[0])) + 6, rng.uniform(0.5, 1))
+    else:
+        _paper(page, rng)
+    page._put(page.writing, strip, top, left)
+    printed = np.asarray(page.print, np.float32) / 255 * rng.uniform(0.6, 1.0)
+    dark = np.maximum(printed, page.writing * rng.uniform(0.6, 1.0))
+    return _photographed(np.clip(dark, 0, 1), rng)
 
 
 def scene(pools: list[np.ndarray], rng: np.random.Generator, kind: str | None = None,

@@ -19,6 +19,7 @@ the operators drawn by `digitrec.operators` in every form people write them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,20 +27,24 @@ from PIL import Image, ImageDraw
 
 from ..contract import LINE_HEIGHT, SUM_LINE_CHARS
 from ..errors import DigitrecError
+from ..inference.locator import Locator, load_locator
 from ..reading.lines import line_images
 from ..synthetic import SPACINGS, form_layer, number_layer, on_file
 from ..vision.normalise import fit_line
+from .scenes import around
+from .texts import number_text, sum_text
 
-MAX_LENGTH = 12
-MARKS = 0.25  # share of strings with a point, a comma or a minus sign
 JOINED = 0.15  # chance that a neighbouring pair is joined by a connecting stroke
 BROKEN = 0.1  # chance that a string has a stroke broken by a faint pen
 PENS = ("normal", "thin", "thick")
 # Share of strings handed over as a file (a photo, a scan, a comb form or a web canvas, as the
-# benchmark renders them) and found again as `read` finds a line: the reader then learns the
-# ink it is given at inference (thresholded, cut from print, re-scaled), not only clean ink.
-LOOKS = 0.3
-LOOK_STYLES = {"photo": 0.4, "scan": 0.2, "form": 0.2, "canvas": 0.2}
+# benchmark renders them, or a table's cell, a form's line, a cheque or lined paper around
+# them: `scenes.around`) and found again as `read` finds a line, through the shipped
+# handwriting locator: the reader then learns the ink it is given at inference (what the
+# locator kept of the print and rules, thresholded, re-scaled), not only clean ink.
+LOOKS = 0.4
+LOOK_STYLES = {"photo": 0.3, "scan": 0.15, "form": 0.15, "canvas": 0.15, "context": 0.25}
+RAISED = 0.3  # share of decimal points written at mid-height (20·5), as in British writing
 COARSE = 0.15  # of those, written so small that the pixels show when enlarged (a zoomed crop)
 SPACING_SHARE = {"gap": 0.4, "touch": 0.35, "overlap": 0.25}
 SUMS = 0.6  # share of a reader of sums' strings that are sums; the rest are numbers
@@ -53,41 +58,6 @@ REAL = 0.2
 class Sample:
     image: np.ndarray  # (LINE_HEIGHT, width) float32 in [0, 1], ink white on black
     text: str
-
-
-def number_text(rng: np.random.Generator) -> str:
-    length = int(rng.integers(1, MAX_LENGTH + 1))
-    digits = "".join(str(d) for d in rng.integers(0, 10, length))
-    if length < 2 or rng.random() >= MARKS:
-        return digits
-    mark = str(rng.choice([".", ",", "-"]))
-    if mark == "-":
-        return "-" + digits
-    at = int(rng.integers(1, length))
-    return digits[:at] + mark + digits[at:]
-
-
-def _sum_number(rng: np.random.Generator) -> str:
-    digits = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 4))))
-    return digits + ("." + str(int(rng.integers(0, 10))) if rng.random() < 0.1 else "")
-
-
-def sum_text(rng: np.random.Generator) -> str:
-    """A sum of at most MAX_LENGTH symbols: 2-4 numbers joined by operators, one pair in
-    brackets in a share, a leading minus in a few, "=" at the end of half, an answer after
-    it in some."""
-    while True:
-        numbers = [_sum_number(rng) for _ in range(int(rng.integers(2, 5)))]
-        if rng.random() < 0.2:
-            k = int(rng.integers(0, len(numbers) - 1))
-            numbers[k : k + 2] = [f"({numbers[k]}{rng.choice(list('+-×÷'))}{numbers[k + 1]})"]
-        text = numbers[0] + "".join(str(rng.choice(list("+-×÷"))) + n for n in numbers[1:])
-        if rng.random() < 0.1:
-            text = "-" + text
-        if rng.random() < 0.5:
-            text += "=" + (_sum_number(rng) if rng.random() < 0.3 else "")
-        if len(text) <= MAX_LENGTH:
-            return text
 
 
 def _join_and_break(strip: np.ndarray, rng: np.random.Generator, height: int) -> None:
@@ -124,25 +94,34 @@ def _coarse(strip: np.ndarray, rng: np.random.Generator, height: int) -> np.ndar
 
 
 def _as_read(text: str, chosen: list[np.ndarray], height: int, rng: np.random.Generator,
-             spacing: str, pen: str) -> np.ndarray | None:
+             spacing: str, pen: str, math: bool = False) -> np.ndarray | None:
     """The string drawn in one of LOOK_STYLES, saved as that style's file and found again by
-    the reader's own line finding; None where it does not find exactly one line."""
+    the reader's own line finding (as a sum's, with ``math``); None where it does not find
+    exactly one line."""
     styles = list(LOOK_STYLES)
     style = str(rng.choice(styles, p=[LOOK_STYLES[k] for k in styles]))
     if style == "form":
-        strip = form_layer(text, chosen, height, rng, pen)
+        strip = form_layer(text, chosen, height, rng, pen, RAISED)
     else:
-        strip = number_layer(text, chosen, height, rng, spacing, pen)
+        strip = number_layer(text, chosen, height, rng, spacing, pen, RAISED)
         _join_and_break(strip, rng, height)
     if rng.random() < COARSE:
         strip = _coarse(strip, rng, height)
     h, w = strip.shape
     frame = (int(max(w, h) * rng.uniform(1.15, 1.6)), int(h * rng.uniform(1.5, 3)))
+    image = (np.uint8(around(strip, rng) * 255) if style == "context"
+             else on_file(strip, style, rng, [style], frame).data)
     try:
-        lines = line_images(on_file(strip, style, rng, [style], frame).data)
+        lines = line_images(image, math, _locator())
     except DigitrecError:  # a file `read` refuses: it is never read, so never trained on
         return None
     return lines[0] if len(lines) == 1 else None
+
+
+@functools.cache
+def _locator() -> Locator | None:
+    """The shipped locator, one thread (each process composing strings loads its own)."""
+    return load_locator(threads=1)
 
 
 def sample(pools: list[np.ndarray], rng: np.random.Generator,
@@ -151,7 +130,8 @@ def sample(pools: list[np.ndarray], rng: np.random.Generator,
     """One random string, each digit drawn from ``pools[d]`` (MNIST images of d), its
     neighbours one of ``spacings`` apart (keys of SPACINGS); a share ``looks`` of them
     rendered as files and found again, a share ``sums`` of them sums."""
-    text = sum_text(rng) if sums and rng.random() < sums else number_text(rng)
+    math = bool(sums) and rng.random() < sums
+    text = sum_text(rng) if math else number_text(rng)
     chosen = [pools[int(ch)][int(rng.integers(0, len(pools[int(ch)])))]
               for ch in text if ch.isdigit()]
     height = int(rng.integers(34, 56))  # drawn larger than the line, then scaled down
@@ -159,10 +139,10 @@ def sample(pools: list[np.ndarray], rng: np.random.Generator,
     spacing = str(rng.choice(list(spacings), p=weights / weights.sum()))
     pen = str(rng.choice(PENS))
     if rng.random() < looks:
-        found = _as_read(text, chosen, height, rng, spacing, pen)
+        found = _as_read(text, chosen, height, rng, spacing, pen, math)
         if found is not None:
             return Sample(found, text)
-    strip = number_layer(text, chosen, height, rng, spacing, pen)
+    strip = number_layer(text, chosen, height, rng, spacing, pen, RAISED)
     _join_and_break(strip, rng, height)
     image = fit_line(strip)
     if rng.random() < 0.5:  # the reader's ink is soft and a little noisy, not a clean render

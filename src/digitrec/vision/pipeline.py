@@ -133,14 +133,17 @@ def ink_of(gray: Image.Image, work_side: int = WORK_SIDE, origin: tuple[int, int
                drafted or gray.info.get(DRAFTED, 1.0))
 
 
-def find_ink(source: ImageSource) -> Ink:
-    """Decode any image and find its ink: the part of the pipeline every reader shares."""
-    return ink_of(gray_image(source))
+def find_ink(source: ImageSource, writing: Writing | None = None) -> Ink:
+    """Decode any image and find its ink (with ``writing``, a locator, only the ink it takes
+    for handwriting): the part of the pipeline every reader shares."""
+    return ink_of(gray_image(source), writing=writing)
 
 
-def preprocess(source: ImageSource) -> Processed:
-    """The whole pipeline: any image in, the model's 28x28 (or the reason there is none) out."""
-    ink = find_ink(source)
+def preprocess(source: ImageSource, writing: Writing | None = None) -> Processed:
+    """The whole pipeline: any image in, the model's 28x28 (or the reason there is none) out;
+    with ``writing`` (a locator), the digit is looked for only in what it takes for
+    handwriting (not a cell's border, print or a page's rules)."""
+    ink = find_ink(source, writing)
     refusal = ink.refusal()
     if refusal:
         return Processed(None, refusal, ink.inverted)
