@@ -172,6 +172,18 @@ def test_a_digit_in_a_cell_on_a_form_or_a_cheque_is_predicted_through_the_locato
         assert [r["digit"] for r in json.loads(result.stdout)] == [p.digit for p in expected]
     assert_one_line_error(run("predict", str(files[0]), "--no-locator", "--locator",
                               str(DEFAULT_LOCATOR)), "--no-locator")
+    # `finetune` learns a user's images as predict sees them.
+    from digitrec.contract import DIGITS
+    from digitrec.labelled import load_labelled
+
+    k = next(k for k, d in enumerate(labels)  # a digit the rules read wrong
+             if reader.without_locator().predict(images[k]).digit != d)
+    folder = tmp_path / "mine" / str(labels[k])
+    folder.mkdir(parents=True)
+    Image.fromarray(images[k]).save(folder / "cell.png")
+    learned = load_labelled(folder.parent, DIGITS, reader.locator).images[0]
+    assert np.array_equal(learned, reader.predict(images[k]).processed)
+    assert not np.array_equal(learned, reader.without_locator().predict(images[k]).processed)
 
 
 def test_read_show_tints_what_was_taken_for_writing(tmp_path, pools: list[np.ndarray]) -> None:

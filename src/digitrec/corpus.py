@@ -206,12 +206,14 @@ def load_digits(manifest: str | os.PathLike[str], model_path: str | os.PathLike[
                 classes: str) -> Labelled:
     """The digits of each dev number, as the digit model sees them: the image read by
     the model in ``model_path`` held to its label (the label as the pattern), so its
-    segmentation cuts the ink where the label's digits are; a number it cannot cut that way is
-    skipped. Sums are skipped: their operators are not the digit model's to learn."""
+    segmentation cuts the ink where the label's digits are, in the ink the shipped locator
+    keeps; a number it cannot cut that way is skipped. Sums are skipped: their operators are
+    not the digit model's to learn."""
+    from .inference.locator import load_locator
     from .inference.model import load_digit_model
     from .reading import read
 
-    model = load_digit_model(model_path)
+    model, locator = load_digit_model(model_path), load_locator()
     images, labels, files, skipped, entries, used = [], [], [], [], [], []
     given = rows(manifest, "dev")
     for row in given:
@@ -219,7 +221,7 @@ def load_digits(manifest: str | os.PathLike[str], model_path: str | os.PathLike[
             continue
         data = _image(row)
         try:
-            reading = read(model, data, pattern=re.escape(row.label))
+            reading = read(model, data, pattern=re.escape(row.label), locator=locator)
         except DigitrecError as exc:
             skipped.append((str(row.file), str(exc).removeprefix("<bytes>: ")))
             continue

@@ -20,6 +20,7 @@ import numpy as np
 from .corrections import Correction, Store
 from .errors import DigitrecError, describe
 from .vision import preprocess
+from .vision.pipeline import Writing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -110,10 +111,12 @@ def _csv_pairs(path: Path, classes: str) -> list[tuple[Path, int]]:
     return found
 
 
-def load_labelled(source: str | os.PathLike[str], classes: str) -> Labelled:
-    """Every image named by ``source``, preprocessed. A file that cannot be read stops the
-    load with one line naming it: a dataset with a broken file is the user's to fix, not
-    ours to shrink silently. Images with no digit found are skipped and listed."""
+def load_labelled(source: str | os.PathLike[str], classes: str,
+                  locator: Writing | None = None) -> Labelled:
+    """Every image named by ``source``, preprocessed as `predict` does (through ``locator``,
+    where given). A file that cannot be read stops the load with one line naming it: a
+    dataset with a broken file is the user's to fix, not ours to shrink silently. Images with
+    no digit found are skipped and listed."""
     images, labels, files, skipped, entries = [], [], [], [], []
     for file, label in pairs(source, classes):
         try:
@@ -122,7 +125,7 @@ def load_labelled(source: str | os.PathLike[str], classes: str) -> Labelled:
             raise DigitrecError(f"{file}: cannot read it ({describe(exc)})", "not_found") from None
         entries.append(f"{classes[label]} {hashlib.sha256(data).hexdigest()}\n")
         try:
-            processed = preprocess(data)
+            processed = preprocess(data, locator)
         except DigitrecError as exc:
             raise DigitrecError(f"{file}: {str(exc).removeprefix('<bytes>: ')}",
                                 exc.code) from None

@@ -87,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
         data = from_corrections(args.feedback, parent.card.classes, args.writer)
     elif is_manifest(args.data):
         data = load_digits(args.data, model, parent.card.classes)
-    else:
-        data = load_labelled(args.data, parent.card.classes)
+    else:  # the user's images as `predict` sees them: through the handwriting locator
+        from ..inference.locator import load_locator
+
+        data = load_labelled(args.data, parent.card.classes,
+                             load_locator(args.settings.locator, threads=args.threads))
     for file, reason in data.skipped:
         print(f"skipped {file}: {reason}")
     mnist = load_mnist(args.data_dir, progress=not args.quiet, settings=args.settings)
