@@ -92,6 +92,19 @@ def test_generated_strings_are_reproducible_and_labelled(mnist) -> None:
         assert [LINE_CHARS[c - 1] for c in encode(text)] == list(text)
 
 
+def test_numbers_are_shaped_as_read_expects_them_dates_and_points_included() -> None:
+    from digitrec.reading.combine import number_shaped
+    from digitrec.training.texts import number_text
+
+    rng = np.random.default_rng(9)
+    texts = [number_text(rng) for _ in range(4000)]
+    assert all(number_shaped(t) for t in texts)
+    dashed = [t for t in texts if "-" in t[1:]]  # 16-12-22: a date, a phone number
+    assert 0.03 < len(dashed) / len(texts) < 0.1, len(dashed)  # measured 5.7%
+    assert number_shaped("16-12-22") and number_shaped("-20.5")
+    assert not any(number_shaped(t) for t in ("16--12", "-", "12-", ".5", "1..2"))
+
+
 def test_worker_processes_compose_the_same_batches(mnist) -> None:
     # Strings are composed ahead of the step in worker processes; a run must not depend on
     # how many there are.

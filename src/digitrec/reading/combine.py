@@ -39,9 +39,9 @@ class Balance:
 BALANCE = Balance(sequence=1.0, floor=0.0)
 # The same for sums (`calc`), fitted by `bench/combine.py --sums` on sums of validation digits.
 SUM_BALANCE = Balance(sequence=0.75, floor=2.0)
-# Without --pattern, what a number looks like: a minus sign first if any, points and commas
-# only between digits (the segmentation's marks obey the same rule).
-NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+# Without --pattern, what a number looks like: a minus sign first if any, points, commas and
+# dashes (a date, 16-12-22) only between digits (the segmentation's marks obey the same rule).
+NUMBER = re.compile(r"-?\d+(?:[.,-]\d+)*")
 
 
 def number_shaped(text: str) -> bool:

@@ -10,13 +10,19 @@ MARKS = 0.25  # share of numbers with a point, a comma or a minus sign
 
 
 def number_text(rng: np.random.Generator) -> str:
+    """1-MAX_LENGTH digits; a share MARKS of them with a decimal point or comma, a leading
+    minus sign, or in groups joined by dashes (a date, 16-12-22, or a phone number)."""
     length = int(rng.integers(1, MAX_LENGTH + 1))
     digits = "".join(str(d) for d in rng.integers(0, 10, length))
     if length < 2 or rng.random() >= MARKS:
         return digits
-    mark = str(rng.choice([".", ",", "-"]))
+    mark = str(rng.choice([".", ",", "-", "dashes"]))
     if mark == "-":
         return "-" + digits
+    if mark == "dashes":
+        cuts = sorted(rng.choice(np.arange(1, length), min(length - 1, int(rng.integers(1, 3))),
+                             replace=False))
+        return "-".join(digits[a:b] for a, b in zip([0, *cuts], [*cuts, length], strict=True))
     at = int(rng.integers(1, length))
     return digits[:at] + mark + digits[at:]
 
