@@ -3,7 +3,8 @@
     python bench/predict.py
 
 Measures, in one run, for the shipped model, the `digitnet` and `seed` networks on ONNX Runtime
-(digitrec's inference path) and in plain PyTorch eager mode:
+(digitrec's inference path; `--no-locator`, and the shipped model also through the handwriting
+locator, `predict`'s default) and in plain PyTorch eager mode:
   cold start   a fresh process that predicts one PNG (`digitrec predict`, or the equivalent
                bare script), median of several runs;
   28x28 e2e    one 28x28 PNG in memory: decode, preprocess, model (median of many calls);
@@ -30,6 +31,7 @@ from PIL import Image
 import digitrec
 from digitrec.cpus import available_cores
 from digitrec.data import MNIST, load_mnist
+from digitrec.inference.locator import load_locator
 from digitrec.synthetic import render
 from digitrec.vision import preprocess
 
@@ -104,7 +106,7 @@ def main() -> None:
     rows = []
     for arch, model in onnx_models.items():
         cold = cold_start([sys.executable, "-m", "digitrec", "predict", str(png28),
-                           "--model", str(model.path)], args.repeats)
+                           "--model", str(model.path), "--no-locator"], args.repeats)
         bare = cold_start([sys.executable, "-c", BARE_ORT, str(model.path), str(png28)],
                           args.repeats)
         rows.append({
@@ -117,6 +119,20 @@ def main() -> None:
             "batch_images_per_s": len(batch) / median_seconds(
                 lambda m=model: m.probabilities(batch), 5, warmup=1),
         })
+    # What `predict` does by default: the digit looked for in what the locator takes for
+    # handwriting (a cell's border or a form's print left out).
+    locator = load_locator()
+    rows.append({
+        "engine": "ONNX Runtime (digitrec) + locator", "arch": shipped.metadata["architecture"],
+        "cold_start_s": cold_start([sys.executable, "-m", "digitrec", "predict", str(png28)],
+                                   args.repeats),
+        "bare_script_cold_start_s": None,
+        "e2e_28x28_ms": 1000 * median_seconds(
+            lambda: shipped.predict(png_bytes, locator), 1000, warmup=3),
+        "e2e_photo_ms": 1000 * median_seconds(
+            lambda: shipped.predict(photo_bytes, locator), 200, warmup=3),
+        "batch_images_per_s": rows[0]["batch_images_per_s"],  # the same network
+    })
     for arch in onnx_models:
         net = build_model(arch).eval()
 

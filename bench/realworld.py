@@ -5,9 +5,10 @@
 
 Every generated image is an MNIST *test* digit (30% of the 1s drawn European, 30% of the 7s
 crossed) rendered by `digitrec.synthetic`: ink on paper photographed or scanned, chalk on a
-board, or strokes on a transparent canvas. Each is read two ways with the same model:
+board, or strokes on a transparent canvas. Each is read three ways with the same model:
   naive: grayscale, resize to 28x28, scale to [0, 1] (what MNIST tutorials do);
-  ours:  digitrec's preprocessing (`model.predict`).
+  ours:  digitrec's preprocessing through the handwriting locator (`predict`, the default);
+  rules: digitrec's preprocessing by thresholds and rules alone (`predict --no-locator`).
 Also reports the model's clean MNIST test accuracy, and accuracy on scikit-learn's 8x8 UCI
 handwritten digits (other writers, other scanner), upscaled through the same pipeline.
 Prints a table and writes bench/results/realworld.json.
@@ -30,6 +31,7 @@ from PIL import Image
 import digitrec
 from digitrec.data import load_mnist
 from digitrec.glyphs import with_variants
+from digitrec.inference.locator import Locator, load_locator
 from digitrec.synthetic import render
 
 RESULTS = results_path("realworld.json")
@@ -48,7 +50,8 @@ def naive(model: digitrec.inference.Model, data: bytes) -> int:
     return int(model.probabilities(np.asarray(gray, np.float32) / 255).argmax())
 
 
-def uci_accuracy(model: digitrec.inference.Model) -> dict[str, float] | None:
+def uci_accuracy(model: digitrec.inference.Model, locator: Locator | None
+                 ) -> dict[str, float] | None:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -56,11 +59,13 @@ def uci_accuracy(model: digitrec.inference.Model) -> dict[str, float] | None:
         return None
     uci = load_digits()
     images = (uci.images * (255 / 16)).round().astype(np.uint8)  # 0..16 ink levels, white ink
-    ours = np.array([p.digit for p in model.predict_batch(list(images))])
+    ours = np.array([p.digit for p in model.predict_batch(list(images), locator=locator)])
+    rules = np.array([p.digit for p in model.predict_batch(list(images))])
     small = [np.asarray(Image.fromarray(im).resize((28, 28), Image.BILINEAR), np.float32) / 255
              for im in images]
     plain = model.probabilities(np.stack(small)).argmax(1)
     return {"images": len(images), "ours": float((ours == uci.target).mean()),
+            "rules": float((rules == uci.target).mean()),
             "naive": float((plain == uci.target).mean())}
 
 
@@ -86,25 +91,30 @@ def main() -> None:
         return
 
     model = digitrec.inference.load_digit_model(args.model)
+    locator = load_locator()
     mnist = load_mnist(args.data_dir, progress=False)
     clean = float((model.probabilities(mnist.test_images).argmax(1) == mnist.test_labels).mean())
-    by_tag: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    seconds = []
+    by_tag: dict[str, list[tuple[bool, bool, bool]]] = defaultdict(list)
+    seconds: dict[str, list[float]] = {"ours": [], "rules": []}
     for digit, label in zip(digits, labels, strict=True):
         r = render(digit, rng)
-        began = time.perf_counter()
-        ours = model.predict(r.data).digit
-        seconds.append(time.perf_counter() - began)
-        outcome = (ours == label, naive(model, r.data) == label)
+        found = {}
+        for way, given in (("ours", locator), ("rules", None)):
+            began = time.perf_counter()
+            found[way] = model.predict(r.data, given).digit
+            seconds[way].append(time.perf_counter() - began)
+        outcome = (found["ours"] == label, naive(model, r.data) == label,
+                   found["rules"] == label)
         tags = ["all", r.style] + [t for t in r.details.split("-")[1:] if not t.startswith("q")]
         if label in (1, 7):
             tags.append(f"digit {label}")
         for tag in tags:
             by_tag[tag].append(outcome)
 
-    rows = {tag: {"images": len(v), "ours": float(np.mean([o for o, _ in v])),
-                  "naive": float(np.mean([n for _, n in v]))} for tag, v in by_tag.items()}
-    uci = uci_accuracy(model)
+    rows = {tag: {"images": len(v), "ours": float(np.mean([o for o, _, _ in v])),
+                  "naive": float(np.mean([n for _, n, _ in v])),
+                  "rules": float(np.mean([r for _, _, r in v]))} for tag, v in by_tag.items()}
+    uci = uci_accuracy(model, locator)
     result = {
         "benchmark": "realworld",
         "command": "python bench/realworld.py " + " ".join(sys.argv[1:]),
@@ -113,22 +123,22 @@ def main() -> None:
         "generated": rows,
         "gap_to_clean_pp": 100 * (clean - rows["all"]["ours"]),
         "uci": uci,
-        "median_predict_ms": 1000 * statistics.median(seconds),
+        "median_predict_ms": 1000 * statistics.median(seconds["ours"]),
+        "median_predict_ms_rules": 1000 * statistics.median(seconds["rules"]),
     }
     write_json(args.output, result)
 
-    print("| images | count | naive pipeline | digitrec |")
-    print("|---|---|---|---|")
-    print(f"| MNIST test set, clean | {len(mnist.test_labels):,} | {100 * clean:.2f}% | - |")
-    for tag in sorted(rows, key=lambda t: (t != "all", t)):
-        name = "generated, all" if tag == "all" else f"generated, {tag}"
-        r = rows[tag]
-        print(f"| {name} | {r['images']:,} | {100 * r['naive']:.1f}% | {100 * r['ours']:.1f}% |")
-    if uci:
-        print(f"| UCI 8x8 digits (scikit-learn) | {uci['images']:,} | {100 * uci['naive']:.1f}% "
-              f"| {100 * uci['ours']:.1f}% |")
+    print("| images | count | naive pipeline | digitrec | digitrec, rules |")
+    print("|---|---|---|---|---|")
+    print(f"| MNIST test set, clean | {len(mnist.test_labels):,} | {100 * clean:.2f}% | - | - |")
+    named = [("generated, all" if tag == "all" else f"generated, {tag}", rows[tag])
+             for tag in sorted(rows, key=lambda t: (t != "all", t))]
+    for name, r in [*named, *([("UCI 8x8 digits (scikit-learn)", uci)] if uci else [])]:
+        print(f"| {name} | {r['images']:,} | {100 * r['naive']:.1f}% | {100 * r['ours']:.1f}% "
+              f"| {100 * r['rules']:.1f}% |")
     print(f"\ngap between clean MNIST and generated images: {result['gap_to_clean_pp']:.2f} "
-          f"percentage points; median predict {result['median_predict_ms']:.2f} ms per image")
+          f"percentage points; median predict {result['median_predict_ms']:.2f} ms per image "
+          f"({result['median_predict_ms_rules']:.2f} ms without the locator)")
     print(f"written to {args.output}")
 
 
