@@ -79,6 +79,10 @@ class ModelCard:
     # Real handwriting it learned from (`digitrec.corpus`): manifest, split, hash, rows used,
     # each source at its commit.
     real_data: dict[str, Any] | None = None
+    # Other writers' characters it learned beside MNIST's (`digitrec.writers`): each source's
+    # repository, commit, licence, hash and count; how many trained and how many were held
+    # out by writer, and its accuracy on those.
+    writers_data: dict[str, Any] | None = None
     # A model converted from another framework: its file, SHA-256, format, version, layers, and
     # the pixels it was fed.
     imported: dict[str, Any] | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from ..corpus import Inks, Lines
     from ..training.distributed import Group
     from ..training.run import Member
+    from ..writers import Writers
 
 # Recipe fields settable from the command line, with their help; the defaults come from the preset.
 _RECIPE_FLAGS = {
@@ -83,6 +85,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "strings, or the locator beside its composed scenes: a corpus manifest "
                         "such as bench/real/labels.csv (its dev rows; the test rows are never "
                         "used); recorded in the model card")
+    p.add_argument("--writers", metavar="DIR",
+                   help="other writers' digits and operators to learn beside MNIST's (a "
+                        "digit network, a calculator's, or a sequence reader's strings): the "
+                        "files `python data/writers/build.py` makes, such as data/writers; "
+                        "recorded in the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     add_data_dir(p)
     add_threads(p)
@@ -122,6 +129,8 @@ def _plan(args: argparse.Namespace) -> list[Member]:
         from ..corpus import digest, rows
 
         overrides["real"] = digest(rows(args.real))
+    if args.writers:
+        overrides["writers"] = _writers(args.writers).digest
     members = plan_members(dataclasses.replace(PRESETS[args.preset], **overrides),
                            Path(args.out), ensemble=args.ensemble, resume=args.resume,
                            overwrite=args.overwrite, overrides=overrides)
@@ -129,7 +138,17 @@ def _plan(args: argparse.Namespace) -> list[Member]:
         raise DigitrecError(f"{args.out}: this run learns real lines too (their hash "
                             f"{members[0].recipe.real[:12]}...): resume with the same --real",
                             "bad_parameter")
+    if members[0].recipe.writers and not args.writers:
+        raise DigitrecError(f"{args.out}: this run learns other writers' characters too: "
+                            "resume with the same --writers", "bad_parameter")
     return members
+
+
+@functools.cache
+def _writers(folder: str) -> Writers:
+    from ..writers import load_writers
+
+    return load_writers(folder)
 
 
 def _train(args: argparse.Namespace, group: Group | None) -> int:
@@ -146,6 +165,10 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
     members = _plan(args)
     mnist = load_mnist(args.data_dir, progress=not quiet, settings=args.settings)
     real = _real(args.real, members[0].recipe, quiet) if args.real else None
+    writers = _writers(args.writers) if args.writers else None
+    if writers is not None and not quiet:
+        print(f"{len(writers):,} characters by other writers from "
+              f"{', '.join(writers.sources)}", file=sys.stderr)
     images = min(args.subset or len(mnist.train_labels), len(mnist.train_labels) - VALIDATION_SIZE)
     trained = []
     for k, member in enumerate(members):
@@ -160,7 +183,7 @@ def _train(args: argparse.Namespace, group: Group | None) -> int:
                   + (f", in {group.size} processes" if group else ""), file=sys.stderr)
         try:
             done = train_and_export(member, mnist, subset=args.subset, progress=not quiet,
-                                    group=group, real=real)
+                                    group=group, real=real, writers=writers)
         except KeyboardInterrupt:
             if leader:
                 again = f" --ensemble {args.ensemble}" if args.ensemble > 1 else ""

@@ -39,6 +39,9 @@ class Recipe:
     # images the locator cuts scenes from (`train --real`, `digitrec.corpus.digest`); "" for
     # none.
     real: str = ""
+    # The SHA-256 of the other writers' characters (`digitrec.writers`, `train --writers`) a
+    # digit network or a sequence reader learns beside MNIST's; "" for none.
+    writers: str = ""
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -64,6 +67,10 @@ class Recipe:
                                 "MANIFEST`", "bad_parameter")
         if self.task == "locate" and self.symbols:
             raise DigitrecError("the locator finds handwriting: it learns no symbols")
+        if self.task == "locate" and self.writers:
+            raise DigitrecError("other writers' characters (--writers) teach the digit "
+                                "networks and the sequence readers, not the locator",
+                                "bad_parameter")
         if self.task == "read" and self.symbols not in ("", SYMBOLS):
             raise DigitrecError(f"a sequence reader learns all of {SYMBOLS!r} or none")
 

@@ -26,6 +26,7 @@ from ..errors import DigitrecError
 from ..export.calibrate import calibrate_file
 from ..export.subspace import DigitSubspace
 from ..export.to_onnx import export_line_reader, export_locator, export_onnx
+from ..writers import Writers
 from .checkpoint import CHECKPOINT_NAME, MODEL_NAME, read_checkpoint, resume_recipe
 from .composed import default_workers
 from .distributed import Group
@@ -122,15 +123,26 @@ def train_and_export(
     on_step: Callable[[int, nn.Module], None] | None = None,
     group: Group | None = None,
     real: Lines | Inks | None = None,
+    writers: Writers | None = None,
 ) -> Trained | None:
     """Train ``member`` with a checkpoint per epoch in its folder, test the final weights once,
     and write ``model.onnx`` there. ``subset`` trains on the first N training images only. In
     ``group`` (torchrun's processes) every process trains and the leader alone tests and
     exports: the others return None. ``real`` lines (a sequence reader's) or images (the
-    locator's) are mixed into its strings or scenes and recorded in its card."""
+    locator's) are mixed into its strings or scenes and recorded in its card; ``writers``'
+    characters join MNIST's training digits (a digit network's, or those a sequence reader's
+    strings are written with), less a share of their writers held out to measure, and are
+    recorded too."""
     train, val = mnist.split()
     if subset:
         train = (train[0][:subset], train[1][:subset])
+    held: tuple[np.ndarray, np.ndarray] | None = None
+    learned: dict[str, Any] | None = None  # the writers' part of the model's card
+    if writers is not None:
+        alone = len(train[1])
+        train, held = _with_writers(train, writers, member.recipe.classes)
+        learned = {"sources": writers.sources, "train": len(train[1]) - alone,
+                   "held_out": len(held[1])}
     if subset and member.recipe.task != "digits":
         # A quick check: as many strings (scenes) an epoch, and to test on, as --subset.
         member = dataclasses.replace(
@@ -138,7 +150,7 @@ def train_and_export(
     if member.recipe.task == "read":
         assert real is None or isinstance(real, Lines)
         return _train_and_export_reader(member, mnist, train, val, progress, group, real,
-                                        min(TEST_STRINGS, subset or TEST_STRINGS))
+                                        min(TEST_STRINGS, subset or TEST_STRINGS), learned)
     if member.recipe.task == "locate":
         assert real is None or isinstance(real, Inks)
         return _train_and_export_locator(member, mnist, train, val, progress, group, subset,
@@ -156,13 +168,16 @@ def train_and_export(
     if group is not None and not group.leader:
         return None
     test_accuracy = accuracy(result.model, *test)
+    if learned is not None and held is not None:
+        learned["held_out_accuracy"] = accuracy(result.model, *held) if len(held[1]) else None
     if subspace is None:  # a calculator's takes its sample from digits and operators mixed
         flag = QUICK_FLAG if subset else FLAG
         subspace = (DigitSubspace.fit(mixed(train, recipe.seed), mixed(val, recipe.seed),
                                       calibration=flag)
                     if recipe.symbols else DigitSubspace.fit(train[0], val[0], calibration=flag))
     path = member.folder / MODEL_NAME
-    export_onnx(result.model, path, model_card(result, test_accuracy), subspace)
+    export_onnx(result.model, path, model_card(result, test_accuracy).replace(
+        writers_data=learned), subspace)
     if not recipe.symbols:
         calibrate_file(path, mnist, quick=bool(subset))
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
@@ -171,11 +186,11 @@ def train_and_export(
 def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
                              val: tuple[np.ndarray, np.ndarray], progress: bool,
                              group: Group | None, real: Lines | None,
-                             checks: int) -> Trained | None:
-    """The sequence reader's run: trained on strings of ``train``'s digits, validated after
-    each epoch and tested once on ``checks`` strings (of MNIST's validation and test digits:
-    exact-string accuracy), exported for lines of any width; in ``group``, by the leader
-    alone."""
+                             checks: int, learned: dict[str, Any] | None) -> Trained | None:
+    """The sequence reader's run: trained on strings of ``train``'s digits (other writers'
+    too, ``learned`` says which), validated after each epoch and tested once on ``checks``
+    strings (of MNIST's validation and test digits: exact-string accuracy), exported for
+    lines of any width; in ``group``, by the leader alone."""
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
                        resume=member.checkpoint, progress=progress, group=group, real=real,
                        validation=checks)
@@ -186,7 +201,8 @@ def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarr
     test_accuracy = evaluate(result.model, test)[1]
     path = member.folder / MODEL_NAME
     card = model_card(result, test_accuracy).replace(
-        preprocessing=LINE_PREPROCESSING, real_data=real.provenance if real else None)
+        preprocessing=LINE_PREPROCESSING, real_data=real.provenance if real else None,
+        writers_data=learned)
     export_line_reader(result.model, path, card)
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 
@@ -215,6 +231,17 @@ def _train_and_export_locator(member: Member, mnist: MNIST,
     export_locator(result.model, path, model_card(result, test_accuracy).replace(
         preprocessing=LOCATOR_PREPROCESSING, real_data=real.provenance if real else None))
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
+
+
+def _with_writers(train: tuple[np.ndarray, np.ndarray], writers: Writers, classes: str
+                  ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """MNIST's training ``train`` with the other writers' characters among ``classes`` after
+    it, less the writers held out; and those held out's (images, class indices)."""
+    known = writers.only(classes)
+    labels = np.array([classes.index(c) for c in known.labels], dtype=train[1].dtype)
+    held = known.held_out()
+    return ((np.concatenate([train[0], known.images[~held]]),
+             np.concatenate([train[1], labels[~held]])), (known.images[held], labels[held]))
 
 
 def export_ensemble(members: list[TrainResult], mnist: MNIST, out: Path,

@@ -1,0 +1,198 @@
+"""Make the other writers' characters from their sources: real handwritten digits and operators
+beyond MNIST's, each source turned into MNIST's form (28x28, ink white on black, fitted and
+centred) by digitrec's own preprocessing, so that a network learns them as it will see them.
+SOURCES below names each repository, commit, file, class mapping and licence; nothing of the
+data is committed, only this recipe.
+
+    python data/writers/build.py --mirrors DIR   # DIR holds bare clones named OWNER+NAME
+                                                 # (or OWNER+NAME/repo[/.git])
+    python data/writers/build.py --clone         # clone the sources from GitHub first (online)
+
+Writes data/writers/NAME.npz for each source: images (N, 28, 28) uint8, labels (N,) the
+character each is (operators as digitrec writes them: × for x, * and ·, ÷ for ÷ and /),
+writers (N,) an id per writer where the source tells them apart (else the source's name), and
+the SHA-256 of the source files it was made from. `digitrec.writers.load_writers` reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digitrec.vision import preprocess
+
+HERE = Path(__file__).parent
+# A source's samples: (image as a uint8 array of any size, ink white on black; its character;
+# its writer's id), from the source files' bytes by path.
+Samples = Iterator[tuple[np.ndarray, str, str]]
+
+
+@dataclass(frozen=True)
+class Source:
+    repo: str
+    commit: str
+    paths: tuple[str, ...]
+    licence: str
+    what: str
+    decode: Callable[[dict[str, bytes]], Samples]
+
+
+def _usps(files: dict[str, bytes]) -> Samples:
+    for path in sorted(files):
+        rows = np.loadtxt(io.BytesIO(gzip.decompress(files[path])))
+        for row in rows:  # a label, then 16x16 values from -1 (paper) to 1 (ink)
+            yield np.uint8(np.round((row[1:].reshape(16, 16) + 1) * 127.5)), str(int(row[0])), \
+                "usps"
+
+
+def _semeion(files: dict[str, bytes]) -> Samples:
+    rows = np.loadtxt(io.BytesIO(files["semeion.data"]))
+    for k, row in enumerate(rows):  # 256 pixels of 0/1, then the class one-hot
+        # About 80 people wrote every digit twice; the file runs in blocks of about 200 rows,
+        # 20 of each digit, which look like the same few people's: the block stands in for a
+        # writer's id (not documented by the source).
+        yield np.uint8(row[:256].reshape(16, 16) * 255), str(int(row[256:].argmax())), \
+            f"semeion-{k // 200}"
+
+
+def _optdigits(files: dict[str, bytes]) -> Samples:
+    for path in sorted(files):
+        lines = [line.strip() for line in files[path].decode().splitlines()]
+        bits = [k for k, line in enumerate(lines) if len(line) == 32 and set(line) <= {"0", "1"}]
+        for start in bits[::32]:  # 32 rows of 32 bits, then the label on the next line
+            grid = np.array([[c == "1" for c in lines[start + r]] for r in range(32)])
+            yield np.uint8(grid * 255), lines[start + 32].strip(), f"optdigits-{path}"
+
+
+def _nsysu(files: dict[str, bytes]) -> Samples:
+    pixels = np.loadtxt(io.BytesIO(files["nsysu-digits/X.csv"]), delimiter=",")
+    table = files["nsysu-digits/nsysu-digits.csv"].decode().splitlines()
+    for row, line in zip(pixels, table, strict=True):
+        _, label, sheet = line.split(",")
+        yield np.uint8(np.clip(row.reshape(28, 28), 0, 255)), str(int(float(label))), \
+            f"nsysu-{sheet}"
+
+
+MDAS_NAMES = {"addition_plus": "+", "subtraction_minus": "-", "multiplication_cross": "×",
+              "multiplication_dot": "×", "division_obelus": "÷", "division_slash": "÷"}
+
+
+def _mdas(files: dict[str, bytes]) -> Samples:
+    with zipfile.ZipFile(io.BytesIO(files["mdas_symbol_dataset/mdas_symbols_v1.zip"])) as z:
+        for name in sorted(z.namelist()):
+            folder, _, file = name.rpartition("/")
+            kind = folder.rpartition("/")[2]
+            # Files named after their class are the drawings; the rest are rotated and
+            # mirrored copies of them, which the training's augmentation makes anyway.
+            if kind in MDAS_NAMES and file.startswith(kind + "-") and file.endswith(".png"):
+                image = Image.open(io.BytesIO(z.read(name))).convert("L")
+                yield np.asarray(image), MDAS_NAMES[kind], "mdas"
+
+
+SOURCES = {
+    "usps": Source(
+        "dgkim5360/the-elements-of-statistical-learning-notebooks",
+        "2c13a4818379451bcce802bcd7917f4878e12977",
+        ("data/zipcode/zip.train.gz", "data/zipcode/zip.test.gz"),
+        "none stated (USPS zip codes made available by AT&T Research, as the ESL book's data)",
+        "9,298 digits from envelopes of the US Postal Service, 16x16", _usps),
+    "semeion": Source(
+        "claytonkb/basic_nn", "ece06403dabc4d5458fb1a017ba75aef5cd0ae02", ("semeion.data",),
+        "none stated in the repository (Semeion Research Center's set from UCI's repository)",
+        "1,593 digits by about 80 people, each digit twice, 16x16 binary", _semeion),
+    "optdigits": Source(
+        "vladimirbelinski/Character_Recognition_Using_Neural_Networks-T3_IA",
+        "1a9bbaf4fa3b90a7e38824fafa6d29b22592edec",
+        ("optdigits-orig.tra", "optdigits-orig.tes"),
+        "none stated for the data (UCI's optdigits; the repository's code is Apache-2.0)",
+        "2,880 digits by 30 writers, 32x32 binary: UCI's training files only; its "
+        "writer-independent test file is scikit-learn's 8x8 digits, a benchmark here", _optdigits),
+    "nsysu": Source(
+        "SageLabTW/auto-grading", "67537335992dc73574cca703a915a0a450842aa6",
+        ("nsysu-digits/X.csv", "nsysu-digits/nsysu-digits.csv"),
+        "ODbL 1.0 (the database) and DbCL 1.0 (its contents), by V. Hong, J. Lin and C.-Y. Pan",
+        "1,890 digits scanned from exam answer boxes, 28x28, a sheet id each", _nsysu),
+    "mdas": Source(
+        "jdmacleod/handwritten-calculator", "c00b70f1dfafe54c17de6ed7fc49b9598d134e2c",
+        ("mdas_symbol_dataset/mdas_symbols_v1.zip",), "MIT (c) 2024 Jason MacLeod",
+        "about 1,500 drawn operators by two people: + - x (and the dot) ÷ (and the slash)",
+        _mdas),
+}
+
+
+def _git_dir(mirrors: Path, repo: str) -> Path:
+    base = mirrors / repo.replace("/", "+")
+    for candidate in (base, base / "repo", base / "repo" / ".git"):
+        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+            return candidate
+    raise SystemExit(f"{repo}: no clone under {base} (run with --clone, or fetch it)")
+
+
+def _read(git_dir: Path, commit: str, path: str) -> bytes:
+    done = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"],
+                          capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{git_dir}: cannot read {commit}:{path} "
+                         f"({done.stderr.decode(errors='replace').strip()})")
+    return done.stdout
+
+
+def build(name: str, source: Source, git_dir: Path, out: Path) -> int:
+    """Write ``out`` / NAME.npz from the source's files; how many characters it holds."""
+    files = {path: _read(git_dir, source.commit, path) for path in source.paths}
+    images, labels, writers = [], [], []
+    for image, label, writer in source.decode(files):
+        processed = preprocess(image)
+        if processed.image is None:  # no ink found: nothing a reader would be given
+            continue
+        images.append(np.uint8(np.round(processed.image * 255)))
+        labels.append(label)
+        writers.append(writer)
+    digest = hashlib.sha256(b"".join(hashlib.sha256(files[p]).digest()
+                                     for p in source.paths)).hexdigest()
+    target = out / f"{name}.npz"
+    with tempfile.NamedTemporaryFile(dir=out, suffix=".npz", delete=False) as tmp:
+        np.savez_compressed(tmp, images=np.stack(images), labels=np.array(labels),
+                            writers=np.array(writers), source_sha256=np.array(digest),
+                            repo=np.array(source.repo), commit=np.array(source.commit),
+                            licence=np.array(source.licence))
+    Path(tmp.name).replace(target)
+    return len(images)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--mirrors", type=Path, help="a folder of bare clones, OWNER+NAME")
+    where.add_argument("--clone", action="store_true", help="clone the sources from GitHub")
+    parser.add_argument("--only", nargs="+", choices=list(SOURCES), help="these sources only")
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    mirrors = args.mirrors or Path(tempfile.mkdtemp(prefix="digitrec-writers-"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.only or SOURCES:
+        source = SOURCES[name]
+        if args.clone:
+            subprocess.run(["git", "clone", "--bare", "--quiet",
+                            f"https://github.com/{source.repo}",
+                            str(mirrors / source.repo.replace("/", "+"))], check=True)
+        count = build(name, source, _git_dir(mirrors, source.repo), args.out)
+        print(f"{name}: {count:,} characters from {source.repo} -> {args.out / name}.npz")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

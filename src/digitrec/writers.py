@@ -1,0 +1,85 @@
+"""Real handwritten characters by other writers than MNIST's, for the networks to learn from:
+digits and operators from public sets (USPS, Semeion, UCI's optdigits, NSYSU's exam digits,
+MDAS's operators), each already in MNIST's form, as `data/writers/build.py` makes them from
+their sources. Each file records where it came from and under which licence, and a model
+trained on them records that in its card.
+
+Validation is by writer: a share of each source's writers (never their characters alone) is
+held out, so that the accuracy measured is on writers the network has not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DigitrecError
+
+HELD_OUT = 0.15  # share of each source's writers kept for validation
+
+
+@dataclass(frozen=True)
+class Writers:
+    """Characters: images (N, 28, 28) uint8 in MNIST's form, the character each is, its
+    writer's id (the source's name where the source does not tell writers apart), and per
+    source where it came from (repository, commit, licence, the SHA-256 of its files, count)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    writers: np.ndarray
+    sources: dict[str, dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def only(self, characters: str) -> Writers:
+        """The characters among ``characters`` (the digits, say)."""
+        keep = np.isin(self.labels, list(characters))
+        return Writers(self.images[keep], self.labels[keep], self.writers[keep], self.sources)
+
+    def held_out(self) -> np.ndarray:
+        """Which characters are for validation: those of HELD_OUT of each source's writers,
+        chosen by a hash of the writer's id (the same every run, whatever else is loaded)."""
+        share = np.array([zlib.crc32(w.encode()) % 1000 / 1000 for w in self.writers])
+        return share < HELD_OUT
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 of the sources' files: what a recipe records to tell runs apart."""
+        return hashlib.sha256("".join(f"{name} {s['sha256']}\n" for name, s in
+                                      sorted(self.sources.items())).encode()).hexdigest()
+
+
+def load_writers(folder: str | os.PathLike[str], names: list[str] | None = None) -> Writers:
+    """Every NAME.npz in ``folder`` (or those ``names``), as one set."""
+    folder = Path(folder)
+    files = sorted(folder.glob("*.npz")) if names is None else [folder / f"{n}.npz"
+                                                                  for n in names]
+    if not files:
+        raise DigitrecError(f"{folder}: no writers' files (make them with `python "
+                            "data/writers/build.py --mirrors DIR`)", "not_found")
+    images, labels, writers, sources = [], [], [], {}
+    for file in files:
+        try:
+            with np.load(file) as data:
+                images.append(data["images"])
+                labels.append(data["labels"])
+                writers.append(np.array([f"{file.stem}:{w}" for w in data["writers"]]))
+                sources[file.stem] = {"repo": str(data["repo"]), "commit": str(data["commit"]),
+                                      "licence": str(data["licence"]),
+                                      "sha256": str(data["source_sha256"]),
+                                      "characters": len(data["labels"])}
+        except (OSError, KeyError, ValueError) as exc:
+            raise DigitrecError(f"{file}: not a writers' file made by data/writers/build.py "
+                                f"({exc})", "bad_file") from None
+        if images[-1].shape[1:] != (28, 28) or len(images[-1]) != len(labels[-1]):
+            raise DigitrecError(f"{file}: its images are not 28x28 characters, one a label",
+                                "bad_file")
+    return Writers(np.concatenate(images), np.concatenate(labels), np.concatenate(writers),
+                   sources)
