@@ -79,25 +79,6 @@ def test_only_writing_keeps_the_groups_of_ink_the_locator_takes_for_handwriting(
     assert not only_writing(np.zeros_like(mask), writing).any()
 
 
-def test_a_dash_a_dot_or_a_one_beside_writing_stays_though_the_locator_drops_it() -> None:
-    # The locator is least sure of lone strokes: a date's dashes, a point, a thin 1. Beside
-    # digits it keeps, in their rows, they stay; a rule or border beyond the writing does not.
-    strokes = np.zeros((60, 120), bool)
-    strokes[29:31, 26:36] = True  # a dash between two digits
-    strokes[36:39, 64:67] = True  # a point on the line
-    strokes[20:40, 96:98] = True  # a thin 1 after the last digit
-    strokes[2:58, 112:114] = True  # a cell's border, taller than the writing
-    strokes[50:52, :] = True  # a ruled line below
-    digits = np.zeros_like(strokes)
-    for left in (10, 40, 80):
-        digits[20:40, left : left + 12] = True
-    writing = np.where(digits, 0.9, 0.0).astype(np.float32)  # sure of the digits alone
-    kept = only_writing(strokes | digits, writing)
-    assert kept[29:31, 26:36].all() and kept[36:39, 64:67].all() and kept[20:40, 96:98].all()
-    assert not kept[2:58, 112:114].any() and not kept[50:52].any()
-    assert not only_writing(strokes, writing).any()  # with no writing beside them, all go
-
-
 def test_the_locator_pads_any_size_and_refuses_other_models(tmp_path) -> None:
     locator = load_locator()
     assert locator is not None and locator.card.preprocessing == LOCATOR_PREPROCESSING

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .components import Component, components, label_map
+from .components import components, label_map
 from .decode import DRAFTED, WORK_SIDE, ImageSource, gray_image, working_size
 from .ink import ink_map, ink_mask
 from .locate import Box, digit_box
@@ -100,27 +100,6 @@ Writing = Callable[[np.ndarray], np.ndarray]
 LIKELY = 0.1
 WRITTEN = 0.4
 NO_WRITING = 0.05
-BESIDE = 0.8  # how far from a digit (in its heights) a dropped dash, dot or 1 is still beside it
-
-
-def _beside_writing(part: Component, written: list[Component]) -> bool:
-    """Whether a group the locator dropped stands in a line of writing as a dash, a dot or a
-    pen's 1 does: no taller than its neighbour in the line, within that neighbour's rows, at
-    most about a digit's width from it, and either small (a mark) or a thin upright stroke as
-    tall as the digits (never a rule or a border, which reach beyond the writing)."""
-    height, width = part.bottom - part.top, part.right - part.left
-    middle = (part.top + part.bottom) / 2
-    for digit in written:
-        tall = digit.bottom - digit.top
-        if not (digit.top <= middle <= digit.bottom) or height > 1.2 * tall:
-            continue
-        if max(part.left - digit.right, digit.left - part.right) > BESIDE * tall:
-            continue
-        mark = height <= 0.5 * tall and width <= 0.8 * tall
-        upright = height >= 0.6 * tall and width <= 0.35 * height
-        if mark or upright:
-            return True
-    return False
 
 
 def only_writing(mask: np.ndarray, writing: np.ndarray) -> np.ndarray:
@@ -128,22 +107,14 @@ def only_writing(mask: np.ndarray, writing: np.ndarray) -> np.ndarray:
     probability of handwriting) takes for handwriting. A group most of whose pixels are at
     least LIKELY is writing, less the pixels the locator is sure are none (under NO_WRITING: a
     rule running through a digit); of any other group (print, a rule, a border, a margin, a
-    pattern, or writing fused with one) only the pixels at WRITTEN or above stay. A group it
-    would drop whole that stands beside writing as a dash, a dot or a 1 does stays: the
-    locator is least sure of such lone strokes (`_beside_writing`)."""
+    pattern, or writing fused with one) only the pixels at WRITTEN or above stay."""
     parts = components(mask)
     labels = label_map(mask.shape, parts)
     inked, groups = labels[mask], len(parts) + 1
     likely = (np.bincount(inked, writing[mask] >= LIKELY, groups)
               / np.maximum(1, np.bincount(inked, minlength=groups)))
-    kept = np.bincount(inked, writing[mask] >= WRITTEN, groups)
-    written = [c for c, share in zip(parts, likely[1:], strict=True) if share >= 0.5]
-    rescued = np.zeros(groups, bool)
-    rescued[1:] = [share < 0.5 and not count and _beside_writing(c, written)
-                   for c, share, count in zip(parts, likely[1:], kept[1:], strict=True)]
-    writing_group = ((likely >= 0.5) | rescued)[labels]
-    return mask & np.where(writing_group, (writing >= NO_WRITING) | rescued[labels],
-                           writing >= WRITTEN)
+    writing_group = (likely >= 0.5)[labels]
+    return mask & np.where(writing_group, writing >= NO_WRITING, writing >= WRITTEN)
 
 
 def ink_of(gray: Image.Image, work_side: int = WORK_SIDE, origin: tuple[int, int] = (0, 0),
