@@ -1,6 +1,8 @@
 """The sequence reader: generated strings, CTC decoding in numpy, the exported network, and a
 short real training run."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -139,11 +141,27 @@ def test_every_character_is_drawn_once(mnist, monkeypatch) -> None:
     characters = runs = 0
     for k in range(40):
         drawn = strings.sample(pools, np.random.default_rng(k), spacings=("gap",), looks=0.0)
-        inked = np.concatenate(([0], (drawn.image > 0.35).any(0).astype(np.int8), [0]))
-        found = int((np.diff(inked) == 1).sum())
+        found = _runs(drawn.image)
         assert found >= len(drawn.text), (drawn.text, found)
         characters, runs = characters + len(drawn.text), runs + found
     assert runs <= 1.15 * characters  # measured 1.11: broken MNIST digits, thin pens
+
+
+def _handed_over(strings, mnist) -> Iterator[tuple[str, np.ndarray | None]]:
+    """40 strings of 2-7 MNIST training digits with gaps, each as `_as_read` hands it to the
+    reader (None where no one line is found)."""
+    pools = [mnist.train_images[:3000][mnist.train_labels[:3000] == d] for d in range(10)]
+    for k in range(40):
+        rng = np.random.default_rng(k)
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 8))))
+        chosen = [pools[int(ch)][int(rng.integers(0, 100))] for ch in text]
+        yield text, strings._as_read(text, chosen, 44, rng, "gap", "normal")
+
+
+def _runs(image: np.ndarray) -> int:
+    """Runs of inked columns in a line: one per character written apart."""
+    inked = np.concatenate(([0], (image > 0.35).any(0).astype(np.int8), [0]))
+    return int((np.diff(inked) == 1).sum())
 
 
 def test_strings_handed_over_as_files_are_found_again(mnist, monkeypatch) -> None:
@@ -155,19 +173,13 @@ def test_strings_handed_over_as_files_are_found_again(mnist, monkeypatch) -> Non
     monkeypatch.setattr(strings, "JOINED", 0.0)
     monkeypatch.setattr(strings, "BROKEN", 0.0)
     monkeypatch.setattr(strings, "COARSE", 0.0)
-    pools = [mnist.train_images[:3000][mnist.train_labels[:3000] == d] for d in range(10)]
     found = complete = 0
-    for k in range(40):
-        rng = np.random.default_rng(k)
-        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 8))))
-        chosen = [pools[int(ch)][int(rng.integers(0, 100))] for ch in text]
-        image = strings._as_read(text, chosen, 44, rng, "gap", "normal")
+    for text, image in _handed_over(strings, mnist):
         if image is None:
             continue
         found += 1
         assert image.shape[0] == LINE_HEIGHT and image.dtype == np.float32
-        inked = np.concatenate(([0], (image > 0.35).any(0).astype(np.int8), [0]))
-        complete += int((np.diff(inked) == 1).sum()) >= len(text)
+        complete += _runs(image) >= len(text)
     assert found >= 38, found  # measured: 40 of 40 found, all 40 complete
     assert complete >= 0.9 * found, (complete, found)
 
@@ -182,20 +194,11 @@ def test_strings_in_cells_forms_and_cheques_come_back_through_the_locator(mnist,
     for name, value in (("JOINED", 0.0), ("BROKEN", 0.0), ("COARSE", 0.0),
                         ("LOOK_STYLES", {"context": 1.0})):
         monkeypatch.setattr(strings, name, value)
-    pools = [mnist.train_images[:3000][mnist.train_labels[:3000] == d] for d in range(10)]
 
     def clean_lines() -> tuple[int, int]:
-        found = clean = 0
-        for k in range(40):
-            rng = np.random.default_rng(k)
-            text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 8))))
-            chosen = [pools[int(ch)][int(rng.integers(0, 100))] for ch in text]
-            image = strings._as_read(text, chosen, 44, rng, "gap", "normal")
-            if image is not None:
-                found += 1
-                inked = np.concatenate(([0], (image > 0.35).any(0).astype(np.int8), [0]))
-                clean += int((np.diff(inked) == 1).sum()) == len(text)
-        return found, clean
+        found = [(text, image) for text, image in _handed_over(strings, mnist)
+                 if image is not None]
+        return len(found), sum(_runs(image) == len(text) for text, image in found)
 
     found, clean = clean_lines()
     assert found >= 36 and clean >= 34, (found, clean)  # measured: 39 found, 37 clean

@@ -40,6 +40,19 @@ def parse_path(path: str) -> tuple[str, int | None, tuple[int, int, int, int] | 
     return name, int(fields["page"]) if "page" in fields else None, box  # type: ignore[return-value]
 
 
+def mirror_of(mirrors: Path, repo: str, clone: bool = False) -> Path:
+    """The git folder of ``repo`` (OWNER/NAME) under ``mirrors``: a bare clone named
+    OWNER+NAME, or the layouts of digitrec's development machines' mirrors; cloned there from
+    GitHub first with ``clone`` where there is none."""
+    folder = mirrors / repo.replace("/", "+")
+    mirror = next((m for m in (folder / "repo" / ".git", folder / "repo", folder)
+                   if (m / "HEAD").is_file()), folder)
+    if not mirror.exists() and clone:
+        subprocess.run(["git", "clone", "--bare", "--quiet", f"https://github.com/{repo}.git",
+                        str(mirror)], check=True)
+    return mirror
+
+
 def source_bytes(mirror: Path, commit: str, path: str) -> bytes:
     done = subprocess.run(["git", f"--git-dir={mirror}", "show", f"{commit}:{path}"],
                           capture_output=True)
@@ -95,13 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         target = HERE / row["file"]
         if target.exists() and not args.check:
             continue
-        folder = mirrors / row["source"].replace("/", "+")
-        # A bare clone, or the layouts of digitrec's development machines' mirrors.
-        mirror = next((m for m in (folder / "repo" / ".git", folder / "repo", folder)
-                       if (m / "HEAD").is_file()), folder)
-        if not mirror.exists() and args.clone:
-            subprocess.run(["git", "clone", "--bare", "--quiet",
-                            f"https://github.com/{row['source']}.git", str(mirror)], check=True)
+        mirror = mirror_of(mirrors, row["source"], args.clone)
         name, page, box = parse_path(row["path"])
         data = image_of(source_bytes(mirror, row["commit"], name), page, box)
         if args.check:

@@ -19,14 +19,15 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import importlib.util
 import io
-import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -132,26 +133,23 @@ SOURCES = {
 }
 
 
-def _git_dir(mirrors: Path, repo: str) -> Path:
-    base = mirrors / repo.replace("/", "+")
-    for candidate in (base, base / "repo", base / "repo" / ".git"):
-        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
-            return candidate
-    raise SystemExit(f"{repo}: no clone under {base} (run with --clone, or fetch it)")
+def _corpus_builder() -> Any:
+    """bench/real/build.py, whose way of finding a source's clone and reading a file at a
+    commit this shares."""
+    path = HERE.parents[1] / "bench" / "real" / "build.py"
+    spec = importlib.util.spec_from_file_location("digitrec_corpus_build", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _read(git_dir: Path, commit: str, path: str) -> bytes:
-    done = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"],
-                          capture_output=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{git_dir}: cannot read {commit}:{path} "
-                         f"({done.stderr.decode(errors='replace').strip()})")
-    return done.stdout
-
-
-def build(name: str, source: Source, git_dir: Path, out: Path) -> int:
-    """Write ``out`` / NAME.npz from the source's files; how many characters it holds."""
-    files = {path: _read(git_dir, source.commit, path) for path in source.paths}
+def build(name: str, source: Source, mirrors: Path, out: Path, clone: bool = False) -> int:
+    """Write ``out`` / NAME.npz from the source's files in its clone under ``mirrors`` (made
+    first with ``clone``); how many characters it holds."""
+    corpus = _corpus_builder()
+    git_dir = corpus.mirror_of(mirrors, source.repo, clone)
+    files = {path: corpus.source_bytes(git_dir, source.commit, path) for path in source.paths}
     images, labels, writers = [], [], []
     for image, label, writer in source.decode(files):
         processed = preprocess(image)
@@ -185,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.only or SOURCES:
         source = SOURCES[name]
-        if args.clone:
-            subprocess.run(["git", "clone", "--bare", "--quiet",
-                            f"https://github.com/{source.repo}",
-                            str(mirrors / source.repo.replace("/", "+"))], check=True)
-        count = build(name, source, _git_dir(mirrors, source.repo), args.out)
+        count = build(name, source, mirrors, args.out, args.clone)
         print(f"{name}: {count:,} characters from {source.repo} -> {args.out / name}.npz")
     return 0
 
