@@ -70,7 +70,7 @@ def test_a_dask_bag_of_paths_is_read_in_its_order(archive, client):
     bag = db.from_sequence(paths, npartitions=4)
     rows = read_bag(bag).compute(scheduler=client)
     assert [r["file"] for r in rows] == paths
-    model = digitrec.inference.load_digit_model(threads=1)
+    model = digitrec.load_model(threads=1)  # predict as the workers do: through the locator
     assert [r["digit"] for r in rows] == [model.predict(p).digit for p in paths]
 
 

@@ -19,10 +19,11 @@ def number_text(rng: np.random.Generator) -> str:
     mark = str(rng.choice([".", ",", "-", "dashes"]))
     if mark == "-":
         return "-" + digits
-    if mark == "dashes":
+    if mark == "dashes":  # as long as the other numbers, dashes included
         cuts = sorted(rng.choice(np.arange(1, length), min(length - 1, int(rng.integers(1, 3))),
                              replace=False))
-        return "-".join(digits[a:b] for a, b in zip([0, *cuts], [*cuts, length], strict=True))
+        dashed = "-".join(digits[a:b] for a, b in zip([0, *cuts], [*cuts, length], strict=True))
+        return dashed if len(dashed) <= MAX_LENGTH else dashed[-MAX_LENGTH:].lstrip("-")
     at = int(rng.integers(1, length))
     return digits[:at] + mark + digits[at:]
 
