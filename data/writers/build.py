@@ -17,6 +17,7 @@ the SHA-256 of the source files it was made from. `digitrec.writers.load_writers
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import importlib.util
@@ -133,6 +134,7 @@ SOURCES = {
 }
 
 
+@functools.cache
 def _corpus_builder() -> Any:
     """bench/real/build.py, whose way of finding a source's clone and reading a file at a
     commit this shares."""

@@ -145,6 +145,13 @@ class _Page:
                   font=_font(str(rng.choice(FONTS)), max(6, int(r / 3))))
         self.overlay(np.asarray(layer, np.float32) * rng.uniform(0.5, 1.0, (side, side)))
 
+    def darkness(self) -> np.ndarray:
+        """Everything on the page as darkness in [0, 1]: the print a little faded, the
+        handwriting and other pen strokes at the pen's own level."""
+        printed = np.asarray(self.print, np.float32) / 255 * self.rng.uniform(0.6, 1.0)
+        pen = self.rng.uniform(0.6, 1.0)
+        return np.maximum(printed, np.maximum(self.writing, self.strokes) * pen)
+
     def overlay(self, darkness: np.ndarray) -> None:
         """Lay ``darkness`` (0-255, the page's size) over the print: the darker of both."""
         self.print = Image.fromarray(np.maximum(np.asarray(self.print, np.float32),
@@ -393,9 +400,7 @@ def around(strip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     else:
         _paper(page, rng)
     page._put(page.writing, strip, top, left)
-    printed = np.asarray(page.print, np.float32) / 255 * rng.uniform(0.6, 1.0)
-    dark = np.maximum(printed, page.writing * rng.uniform(0.6, 1.0))
-    return _photographed(np.clip(dark, 0, 1), rng)
+    return _photographed(page.darkness(), rng)
 
 
 def scene(pools: list[np.ndarray], rng: np.random.Generator, kind: str | None = None,
@@ -406,10 +411,7 @@ def scene(pools: list[np.ndarray], rng: np.random.Generator, kind: str | None = 
     zoom = rng.uniform(0.35, 0.8) if rng.random() < ZOOMED else 1.0
     drawn = max(32, round(side * zoom))
     page, lines = _compose(pools, rng, kind, drawn)
-    printed = np.asarray(page.print, np.float32) / 255 * rng.uniform(0.6, 1.0)
-    pen = rng.uniform(0.6, 1.0)
-    dark = np.maximum(printed, np.maximum(page.writing, page.strokes) * pen)
-    writing = page.writing
+    dark, writing = page.darkness(), page.writing
     if drawn != side:
         dark, writing = (np.asarray(Image.fromarray(a).resize((side, side), Image.BICUBIC))
                          for a in (dark, writing))
