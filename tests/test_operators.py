@@ -42,11 +42,11 @@ def test_each_form_is_drawn_as_itself(seed: int) -> None:
             assert layer.shape[0] == round(1.3 * HEIGHT)
             found = parts(layer)
             shape = (symbol, form, len(found))
-            if form in ("cross", "letter", "bar", "slash", "arc"):
+            if form in ("cross", "letter", "bar", "slash", "arc", "star"):
                 assert len(found) in (1, 2) if form == "letter" else len(found) == 1, shape
             elif form in ("bars", "colon"):
                 assert len(found) == 2, shape
-            elif form == "dots":
+            elif form in ("dots", "big dots"):
                 assert len(found) == 3, shape
             else:  # the raised dot
                 assert len(found) == 1, shape
@@ -62,6 +62,12 @@ def test_each_form_is_drawn_as_itself(seed: int) -> None:
                 assert 0.25 < middle_row(layer) < 0.75, shape
             if form == "dot":
                 assert tall < 0.2 * HEIGHT, shape
+            if form == "star":  # smaller than a cross, its strokes at three angles
+                assert tall < 0.65 * HEIGHT and wide < 0.65 * HEIGHT, shape
+            if form in ("dots", "big dots"):  # the dots' size tells the forms apart
+                dots = sorted(found, key=lambda c: c.right - c.left)[:2]
+                across = max(c.right - c.left for c in dots)
+                assert (across > 0.16 * HEIGHT) == (form == "big dots"), (shape, across)
 
 
 def test_brackets_open_towards_what_they_hold() -> None:

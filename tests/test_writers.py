@@ -8,6 +8,7 @@ import gzip
 import importlib.util
 import io
 import json
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from PIL import Image
 
 from digitrec.contract import DIGITS
 from digitrec.errors import DigitrecError
-from digitrec.writers import HELD_OUT, load_writers
+from digitrec.writers import HELD_OUT, MNIST_WRITERS, load_writers
 
 BUILD = Path(__file__).parents[1] / "data" / "writers" / "build.py"
 
@@ -78,6 +79,75 @@ def test_each_sources_format_is_decoded_into_characters(build, mnist) -> None:
     assert [c for _, c, _ in found] == ["+", "÷", "×"]  # the slash divides, the dot multiplies
 
 
+def _qmnist_table(labels: np.ndarray, series: int) -> bytes:
+    """QMNIST's extended labels as its TSV files give them: class, series, writer, ..."""
+    return gzip.compress("\n".join(f"{d}\t{series}\t{k // 100}\t{k % 100}\t{30 + d}\t{k}\t0\t0"
+                                   for k, d in enumerate(labels)).encode())
+
+
+def test_mnist_writers_come_from_qmnists_labels_and_must_match_mnist(build, tmp_path, mnist,
+                                                                     monkeypatch) -> None:
+    clone = tmp_path / "mirrors" / "facebookresearch+qmnist" / "repo"
+    clone.mkdir(parents=True)
+    (clone / build.QMNIST_PATHS[0]).write_bytes(_qmnist_table(mnist.train_labels, 4))
+    (clone / build.QMNIST_PATHS[1]).write_bytes(
+        _qmnist_table(np.concatenate([mnist.test_labels, mnist.test_labels]), 0))  # 60,000 too
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "labels"]):
+        subprocess.run([*git, *command], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    monkeypatch.setattr(build, "QMNIST_COMMIT", commit)
+    out = tmp_path / "writers"
+    out.mkdir()
+    assert build.build_mnist_writers(tmp_path / "mirrors", out) == 600 + 100
+    _writers_file(out, "others", mnist.test_images[:50],
+                  [str(d) for d in mnist.test_labels[:50]], ["w"] * 50)
+    found = load_writers(out)
+    assert found.mnist is not None and found.mnist.source["commit"] == commit
+    assert list(found.mnist.train[:2]) == ["4-0", "4-0"] and found.mnist.train[-1] == "4-599"
+    assert len(found.mnist.test) == 10000
+    found.mnist.check(mnist.train_labels, mnist.test_labels)
+    with pytest.raises(DigitrecError, match=r"mnist-writers\.npz: its labels are not MNIST's"):
+        found.mnist.check(mnist.train_labels[::-1], mnist.test_labels)
+    assert len(found) == 50  # the writers of MNIST's digits are not characters
+    alone = found.digest
+    (out / MNIST_WRITERS).unlink()
+    assert load_writers(out).mnist is None and load_writers(out).digest != alone
+
+
+def test_strings_by_one_writer_take_every_digit_from_that_writer(mnist, monkeypatch) -> None:
+    import digitrec.training.strings as strings
+
+    images, labels = mnist.train_images[:3000], mnist.train_labels[:3000]
+    writers = np.array([f"w{k % 30:02d}" for k in range(3000)])
+    grouped = strings.hands(images, labels, writers)
+    assert len(grouped) == 30
+    for w, hand in enumerate(grouped):
+        for d in range(10):
+            assert np.array_equal(hand[d], images[(writers == f"w{w:02d}") & (labels == d)])
+    drawn: list[np.ndarray] = []
+    monkeypatch.setattr(strings, "number_layer",
+                        lambda text, digits, *a, **k: drawn.extend(digits) or np.ones((40, 60)))
+    pools = [images[labels == d] for d in range(10)]
+    for k in range(20):
+        strings.sample(pools, np.random.default_rng(k), looks=0.0, hand=grouped[k])
+        mine = {x.tobytes() for d in range(10) for x in grouped[k][d]}
+        assert drawn and all(x.tobytes() in mine for x in drawn), k
+        drawn.clear()
+    given = []
+    monkeypatch.setattr(strings, "sample", lambda *a, hand=None, **k: given.append(hand))
+    supply = strings.Strings(images, labels, seed=1, writers=writers)
+    for index in range(400):
+        supply.get(0, index)
+    share = sum(h is not None for h in given) / len(given)
+    assert abs(share - strings.ONE_WRITER) < 0.08, share
+    given.clear()
+    for index in range(50):
+        strings.Strings(images, labels, seed=1).get(0, index)
+    assert given == [None] * 50  # without writers, no string is one writer's
+
+
 def _writers_file(folder: Path, name: str, images: np.ndarray, labels: list[str],
                   writers: list[str]) -> None:
     np.savez_compressed(folder / f"{name}.npz", images=images, labels=np.array(labels),
@@ -117,6 +187,12 @@ def test_a_digit_network_learns_other_writers_and_says_so(tmp_path, mnist, mnist
     images = mnist.test_images[:2000]
     _writers_file(folder, "others", images, [str(d) for d in mnist.test_labels[:2000]],
                   [f"w{k % 100}" for k in range(2000)])
+    np.savez_compressed(folder / MNIST_WRITERS, train=np.array([f"4-{k // 100}" for k in
+                                                                range(60000)]),
+                        test=np.array(["0-1"] * 10000), train_labels=mnist.train_labels,
+                        test_labels=mnist.test_labels, source_sha256=np.array("cd" * 32),
+                        repo=np.array("someone/qmnist"), commit=np.array("1" * 40),
+                        licence=np.array("BSD"))
     out = tmp_path / "run"
     result = run("train", "--preset", "fast", "--subset", "3000", "--writers", str(folder),
                  "--out", str(out), "--data-dir", str(mnist_dir), "--quiet")
@@ -126,6 +202,7 @@ def test_a_digit_network_learns_other_writers_and_says_so(tmp_path, mnist, mnist
     assert learned["sources"]["others"]["repo"] == "someone/others"
     assert learned["train"] + learned["held_out"] == 2000 and learned["held_out"] > 100
     assert learned["held_out_accuracy"] > 0.85, learned  # writers it never saw
+    assert learned["mnist_writers"]["repo"] == "someone/qmnist"
     assert card["recipe"]["writers"] == load_writers(folder).digest
     resumed = run("train", "--preset", "fast", "--resume", "--out", str(out),
                   "--data-dir", str(mnist_dir))

@@ -12,6 +12,11 @@ Writes data/writers/NAME.npz for each source: images (N, 28, 28) uint8, labels (
 character each is (operators as digitrec writes them: × for x, * and ·, ÷ for ÷ and /),
 writers (N,) an id per writer where the source tells them apart (else the source's name), and
 the SHA-256 of the source files it was made from. `digitrec.writers.load_writers` reads them.
+
+Also data/writers/mnist-writers.npz: who wrote each of MNIST's own digits, from QMNIST's
+extended labels (its training set matches MNIST's one by one, in order, as do the first 10,000
+of its test set), so that a string can be written by one writer as real numbers are
+(`digitrec.writers.mnist_writers`). Only the labels are read, never QMNIST's images.
 """
 
 from __future__ import annotations
@@ -134,6 +139,12 @@ SOURCES = {
 }
 
 
+# Who wrote MNIST's digits: QMNIST's extended labels (its images are not read).
+QMNIST_REPO, QMNIST_COMMIT = "facebookresearch/qmnist", "94061367ec2e099ea18c553c75727ecf849ddb9b"
+QMNIST_PATHS = ("qmnist-train-labels.tsv.gz", "qmnist-test-labels.tsv.gz")
+QMNIST_LICENCE = "BSD (c) Facebook, Inc. and its affiliates"
+
+
 @functools.cache
 def _corpus_builder() -> Any:
     """bench/real/build.py, whose way of finding a source's clone and reading a file at a
@@ -172,21 +183,48 @@ def build(name: str, source: Source, mirrors: Path, out: Path, clone: bool = Fal
     return len(images)
 
 
+def build_mnist_writers(mirrors: Path, out: Path, clone: bool = False) -> int:
+    """Write ``out`` / mnist-writers.npz from QMNIST's extended labels: for MNIST's training
+    digits and its first 10,000 test digits, each one's class (to check the match) and its
+    writer, as "series-writer" (NIST's writer numbers are per series); how many writers."""
+    corpus = _corpus_builder()
+    git_dir = corpus.mirror_of(mirrors, QMNIST_REPO, clone)
+    files = {path: corpus.source_bytes(git_dir, QMNIST_COMMIT, path) for path in QMNIST_PATHS}
+    columns = {}
+    for part, path, count in (("train", QMNIST_PATHS[0], 60000), ("test", QMNIST_PATHS[1], 10000)):
+        table = np.loadtxt(io.BytesIO(gzip.decompress(files[path])), dtype=np.int64,
+                           max_rows=count)
+        columns[f"{part}_labels"] = table[:, 0].astype(np.uint8)
+        columns[part] = np.array([f"{s}-{w}" for s, w in table[:, 1:3]])
+    digest = hashlib.sha256(b"".join(hashlib.sha256(files[p]).digest()
+                                     for p in QMNIST_PATHS)).hexdigest()
+    with tempfile.NamedTemporaryFile(dir=out, suffix=".npz", delete=False) as tmp:
+        np.savez_compressed(tmp, **columns, source_sha256=np.array(digest),
+                            repo=np.array(QMNIST_REPO), commit=np.array(QMNIST_COMMIT),
+                            licence=np.array(QMNIST_LICENCE))
+    Path(tmp.name).replace(out / "mnist-writers.npz")
+    return len(set(columns["train"]) | set(columns["test"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--mirrors", type=Path, help="a folder of bare clones, OWNER+NAME")
     where.add_argument("--clone", action="store_true", help="clone the sources from GitHub")
-    parser.add_argument("--only", nargs="+", choices=list(SOURCES), help="these sources only")
+    parser.add_argument("--only", nargs="+", choices=[*SOURCES, "mnist-writers"],
+                        help="these sources only")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
     mirrors = args.mirrors or Path(tempfile.mkdtemp(prefix="digitrec-writers-"))
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in args.only or SOURCES:
+    for name in [n for n in args.only or SOURCES if n in SOURCES]:
         source = SOURCES[name]
         count = build(name, source, mirrors, args.out, args.clone)
         print(f"{name}: {count:,} characters from {source.repo} -> {args.out / name}.npz")
+    if not args.only or "mnist-writers" in args.only:
+        count = build_mnist_writers(mirrors, args.out, args.clone)
+        print(f"mnist-writers: {count:,} writers of MNIST's digits from {QMNIST_REPO}")
     return 0
 
 

@@ -52,10 +52,14 @@ class MNIST:
     test_labels: np.ndarray
     folder: Path
 
+    def split_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which training images are the training split and which the validation split."""
+        order = np.random.default_rng(_SPLIT_SEED).permutation(len(self.train_labels))
+        return order[VALIDATION_SIZE:], order[:VALIDATION_SIZE]
+
     def split(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """(train, validation) pairs of (images, labels), the validation split held out of train."""
-        order = np.random.default_rng(_SPLIT_SEED).permutation(len(self.train_labels))
-        val, train = order[:VALIDATION_SIZE], order[VALIDATION_SIZE:]
+        train, val = self.split_indices()
         return (
             (self.train_images[train], self.train_labels[train]),
             (self.train_images[val], self.train_labels[val]),

@@ -1,5 +1,6 @@
 """Handwritten operators, drawn as a pen draws them: + - × ÷ = ( ) and the other ways people
-write them (× as a letter x or a raised dot, ÷ as a slash or a colon). MNIST has none.
+write them (× as a letter x, a raised dot or a keyboard's asterisk *, ÷ as a slash /, a colon
+or with big round dots). MNIST has none.
 
 A symbol is drawn in a box one digit high, where it stands beside digits: a plus sign smaller
 than the digits and centred on their middle, brackets as tall as them, a dot on the baseline.
@@ -21,8 +22,8 @@ from .vision.normalise import fit_mnist, normalise_stroke
 FORMS = {
     "+": {"cross": 1.0},
     "-": {"bar": 1.0},
-    "×": {"cross": 0.6, "letter": 0.25, "dot": 0.15},
-    "÷": {"dots": 0.5, "slash": 0.3, "colon": 0.2},
+    "×": {"cross": 0.45, "letter": 0.2, "dot": 0.15, "star": 0.2},
+    "÷": {"dots": 0.35, "big dots": 0.15, "slash": 0.3, "colon": 0.2},
     "=": {"bars": 1.0},
     "(": {"arc": 1.0},
     ")": {"arc": 1.0},
@@ -76,17 +77,24 @@ def _strokes(symbol: str, form: str, rng: np.random.Generator) -> tuple[list[Str
         top, bottom = mid - size / 2, mid + size / 2
         return [(_curve((0.0, top), (0.0, bottom), -(1 - gap)), False),
                 (_curve((size, top), (size, bottom), 1 - gap), False)], size
+    if symbol == "×" and form == "star":  # an asterisk: three strokes through one point,
+        size = u(0.3, 0.5)  # smaller than a cross, and often written high as typed
+        centre = (size / 2, mid - u(0, 0.15))
+        turn = u(0, 60)
+        return [(_stroke(centre, size * u(0.85, 1.15), turn + 60 * k + u(-10, 10), rng,
+                         along=u(0.4, 0.6)), False) for k in range(3)], size
     if symbol == "×":  # a raised dot
         r = u(0.04, 0.07)
         return [_dot((r, mid), r)], 2 * r
     if symbol == "÷" and form == "slash":
         height = u(0.7, 1.0)
-        lean = u(0.25, 0.5) * height
+        lean = u(0.25, 0.45) * height
         return [(_curve((0.0, 1.0), (lean, 1.0 - height), float(rng.normal(0, 0.04))),
                  False)], lean
     if symbol == "÷":  # a bar with a dot above and below, or a colon
-        r = u(0.035, 0.06)
-        apart = u(0.15, 0.25)
+        # Big dots are drawn as small circles or blots, nearly as wide as the bar is long.
+        r = u(0.09, 0.13) if form == "big dots" else u(0.035, 0.06)
+        apart = u(0.15, 0.25) + (r if form == "big dots" else 0)
         if form == "colon":
             return [_dot((r, mid - apart), r), _dot((r, mid + apart), r)], 2 * r
         width = u(0.4, 0.65)

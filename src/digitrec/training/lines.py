@@ -110,10 +110,12 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
               val: tuple[np.ndarray, np.ndarray], out_dir: Path | None = None,
               resume: dict[str, Any] | None = None, progress: bool = True,
               workers: int | None = None, group: Group | None = None,
-              real: Lines | None = None, validation: int = VALIDATION_STRINGS) -> TrainResult:
+              real: Lines | None = None, validation: int = VALIDATION_STRINGS,
+              writers: np.ndarray | None = None) -> TrainResult:
     """Train the line reader of ``recipe`` on strings of ``train``'s digits, ``recipe.strings``
     of them an epoch (a share of them the ``real`` lines, which must be those whose hash
-    ``recipe.real`` names), validating on ``validation`` strings of ``val``'s after every
+    ``recipe.real`` names; a share written by one writer where ``writers`` names each training
+    digit's), validating on ``validation`` strings of ``val``'s after every
     epoch; ``workers`` processes compose the strings (default: `default_workers`). In
     ``group`` (torchrun's processes) each composes and steps on its share of every batch, as
     the digit loop does."""
@@ -124,7 +126,8 @@ def fit_lines(recipe: Recipe, train: tuple[np.ndarray, np.ndarray],
         restore(state, resume)
     sums = sums_share(recipe)
     supply = Strings(with_recipe_variants(recipe, train), train[1], seed=recipe.seed, sums=sums,
-                     real=None if real is None else (real.images, real.texts))
+                     real=None if real is None else (real.images, real.texts),
+                     writers=writers)
     workers = default_workers(device) if workers is None else workers
     with leaving_cores(device, workers):
         if progress and workers and state.leader:

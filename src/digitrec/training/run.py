@@ -138,11 +138,14 @@ def train_and_export(
         train = (train[0][:subset], train[1][:subset])
     held: tuple[np.ndarray, np.ndarray] | None = None
     learned: dict[str, Any] | None = None  # the writers' part of the model's card
+    hands: np.ndarray | None = None  # who wrote each training digit, where known
     if writers is not None:
         alone = len(train[1])
-        train, held = _with_writers(train, writers, member.recipe.classes)
+        train, held, hands = _with_writers(train, writers, member.recipe.classes, mnist)
         learned = {"sources": writers.sources, "train": len(train[1]) - alone,
                    "held_out": len(held[1])}
+        if writers.mnist is not None:
+            learned["mnist_writers"] = writers.mnist.source
     if subset and member.recipe.task != "digits":
         # A quick check: as many strings (scenes) an epoch, and to test on, as --subset.
         member = dataclasses.replace(
@@ -150,7 +153,8 @@ def train_and_export(
     if member.recipe.task == "read":
         assert real is None or isinstance(real, Lines)
         return _train_and_export_reader(member, mnist, train, val, progress, group, real,
-                                        min(TEST_STRINGS, subset or TEST_STRINGS), learned)
+                                        min(TEST_STRINGS, subset or TEST_STRINGS), learned,
+                                        hands)
     if member.recipe.task == "locate":
         assert real is None or isinstance(real, Inks)
         return _train_and_export_locator(member, mnist, train, val, progress, group, subset,
@@ -186,14 +190,16 @@ def train_and_export(
 def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
                              val: tuple[np.ndarray, np.ndarray], progress: bool,
                              group: Group | None, real: Lines | None,
-                             checks: int, learned: dict[str, Any] | None) -> Trained | None:
+                             checks: int, learned: dict[str, Any] | None,
+                             hands: np.ndarray | None) -> Trained | None:
     """The sequence reader's run: trained on strings of ``train``'s digits (other writers'
-    too, ``learned`` says which), validated after each epoch and tested once on ``checks``
-    strings (of MNIST's validation and test digits: exact-string accuracy), exported for
-    lines of any width; in ``group``, by the leader alone."""
+    too, ``learned`` says which; a share by one writer where ``hands`` names them), validated
+    after each epoch and tested once on ``checks`` strings (of MNIST's validation and test
+    digits: exact-string accuracy), exported for lines of any width; in ``group``, by the
+    leader alone."""
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
                        resume=member.checkpoint, progress=progress, group=group, real=real,
-                       validation=checks)
+                       validation=checks, writers=hands)
     if group is not None and not group.leader:
         return None
     test = fixed_strings((mnist.test_images, mnist.test_labels), member.recipe.seed + 2,
@@ -233,15 +239,24 @@ def _train_and_export_locator(member: Member, mnist: MNIST,
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 
 
-def _with_writers(train: tuple[np.ndarray, np.ndarray], writers: Writers, classes: str
-                  ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """MNIST's training ``train`` with the other writers' characters among ``classes`` after
-    it, less the writers held out; and those held out's (images, class indices)."""
+def _with_writers(train: tuple[np.ndarray, np.ndarray], writers: Writers, classes: str,
+                  mnist: MNIST) -> tuple[tuple[np.ndarray, np.ndarray],
+                                         tuple[np.ndarray, np.ndarray], np.ndarray | None]:
+    """MNIST's training ``train`` (the first of its training split) with the other writers'
+    characters among ``classes`` after it, less the writers held out; those held out's
+    (images, class indices); and who wrote each training character, where MNIST's writers
+    are known."""
     known = writers.only(classes)
     labels = np.array([classes.index(c) for c in known.labels], dtype=train[1].dtype)
     held = known.held_out()
+    hands = None
+    if writers.mnist is not None:
+        writers.mnist.check(mnist.train_labels, mnist.test_labels)
+        ids = writers.mnist.train[mnist.split_indices()[0][: len(train[1])]]
+        hands = np.concatenate([np.char.add("mnist:", ids), known.writers[~held]])
     return ((np.concatenate([train[0], known.images[~held]]),
-             np.concatenate([train[1], labels[~held]])), (known.images[held], labels[held]))
+             np.concatenate([train[1], labels[~held]])), (known.images[held], labels[held]),
+            hands)
 
 
 def export_ensemble(members: list[TrainResult], mnist: MNIST, out: Path,

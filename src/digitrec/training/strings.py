@@ -9,6 +9,10 @@ with a line it found; a share of them (LOOKS) is first saved as a photo, scan, f
 file and found again by the reader's own line finding. A sample depends only on (seed, epoch,
 index), so a resumed run sees what an unbroken one would.
 
+Where who wrote each digit is known (`digitrec.writers`: QMNIST's ids for MNIST's digits, each
+other source's own), a share (ONE_WRITER) of the strings take all their digits from one writer,
+as a real number is written: one hand's 4s and 7s beside each other, one pen pressure and size.
+
 Given real lines (`digitrec.corpus`, `train --real`), a share (REAL) of the samples are those,
 each a little rescaled, dimmed and noised so that a few hundred lines are not learned by heart.
 
@@ -52,6 +56,7 @@ SUMS = 0.6  # share of a reader of sums' strings that are sums; the rest are num
 # hundred lines comes back a few dozen times an epoch, little enough that the generated
 # variety (every length, spacing and look) still makes most of what the reader sees.
 REAL = 0.2
+ONE_WRITER = 0.5  # share of strings written by one writer, where the digits' writers are known
 
 
 @dataclass(frozen=True)
@@ -124,16 +129,23 @@ def _locator() -> Locator | None:
     return load_locator(threads=1)
 
 
+def _digit(d: int, pools: list[np.ndarray], hand: list[np.ndarray] | None,
+           rng: np.random.Generator) -> np.ndarray:
+    """An image of ``d``: the writer's (``hand``) where they wrote one, else anyone's."""
+    pool = hand[d] if hand is not None and len(hand[d]) else pools[d]
+    return pool[int(rng.integers(0, len(pool)))]
+
+
 def sample(pools: list[np.ndarray], rng: np.random.Generator,
            spacings: tuple[str, ...] = tuple(SPACINGS), looks: float = LOOKS,
-           sums: float = 0.0) -> Sample:
-    """One random string, each digit drawn from ``pools[d]`` (MNIST images of d), its
-    neighbours one of ``spacings`` apart (keys of SPACINGS); a share ``looks`` of them
-    rendered as files and found again, a share ``sums`` of them sums."""
+           sums: float = 0.0, hand: list[np.ndarray] | None = None) -> Sample:
+    """One random string, each digit drawn from ``pools[d]`` (MNIST images of d), or from one
+    writer's ``hand`` (their images of each digit) where given; its neighbours one of
+    ``spacings`` apart (keys of SPACINGS); a share ``looks`` of them rendered as files and
+    found again, a share ``sums`` of them sums."""
     math = bool(sums) and rng.random() < sums
     text = sum_text(rng) if math else number_text(rng)
-    chosen = [pools[int(ch)][int(rng.integers(0, len(pools[int(ch)])))]
-              for ch in text if ch.isdigit()]
+    chosen = [_digit(int(ch), pools, hand, rng) for ch in text if ch.isdigit()]
     height = int(rng.integers(34, 56))  # drawn larger than the line, then scaled down
     weights = np.array([SPACING_SHARE[k] for k in spacings])
     spacing = str(rng.choice(list(spacings), p=weights / weights.sum()))
@@ -159,15 +171,32 @@ def varied(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(noisy, 0, 1).astype(np.float32)
 
 
+def hands(images: np.ndarray, labels: np.ndarray, writers: np.ndarray
+          ) -> list[list[np.ndarray]]:
+    """Each writer's images of each digit (writers in sorted order; other characters left
+    out)."""
+    digit = labels < 10
+    images, labels, writers = images[digit], labels[digit], writers[digit]
+    names, which = np.unique(writers, return_inverse=True)
+    order = np.lexsort((labels, which))  # grouped by writer, then by digit
+    bounds = np.searchsorted(which[order] * 10 + labels[order].astype(np.int64),
+                             np.arange(len(names) * 10 + 1))
+    return [[images[order[bounds[w * 10 + d]: bounds[w * 10 + d + 1]]] for d in range(10)]
+            for w in range(len(names))]
+
+
 class Strings:
     """An endless supply of strings from a set of digits (MNIST's form, white on black), a
-    share REAL of them ``real`` lines (images, texts) where given: sample ``index`` of
+    share ONE_WRITER of them by one writer where ``writers`` (each digit's writer) is given,
+    a share REAL of them ``real`` lines (images, texts) where given: sample ``index`` of
     ``epoch`` is the same every time it is asked for."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int = 0,
                  sums: float = 0.0,
-                 real: tuple[list[np.ndarray], list[str]] | None = None) -> None:
+                 real: tuple[list[np.ndarray], list[str]] | None = None,
+                 writers: np.ndarray | None = None) -> None:
         self.pools = [images[labels == d] for d in range(10)]
+        self.hands = hands(images, labels, writers) if writers is not None else []
         self.seed, self.sums, self.real = seed, sums, real
 
     def get(self, epoch: int, index: int) -> Sample:
@@ -175,7 +204,10 @@ class Strings:
         if self.real is not None and rng.random() < REAL:
             k = int(rng.integers(len(self.real[1])))
             return Sample(varied(self.real[0][k], rng), self.real[1][k])
-        return sample(self.pools, rng, sums=self.sums)
+        hand = None
+        if self.hands and rng.random() < ONE_WRITER:  # no draw without writers: same strings
+            hand = self.hands[int(rng.integers(len(self.hands)))]
+        return sample(self.pools, rng, sums=self.sums, hand=hand)
 
     def batch(self, epoch: int, start: int, size: int) -> tuple[np.ndarray, list[str],
                                                                  np.ndarray]:
