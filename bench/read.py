@@ -15,6 +15,9 @@ a box per character. Conditions, each reported on its own so weaknesses show:
   lengths 1-10          1 to 10 digits, gaps
   marks                 numbers with a decimal point, a comma or a minus sign, gaps
   uci                   scikit-learn's 8x8 UCI digits (other writers) strung into 5-digit numbers
+  one writer            5 digits with gaps, all by one of MNIST's test writers (QMNIST's
+                        writer ids, data/writers/mnist-writers.npz; skipped when not built),
+                        as a real number is written
 
 Readers: digitrec `read`; a naive segmentation (connected components of the same ink mask,
 left to right, each classified by the same model); Tesseract 5 (`--psm 7`, a whitelist of
@@ -41,7 +44,7 @@ from peers import Reader, pmsh_reader, ppocr_reader, rapidocr_reader, tesseract_
 from PIL import Image
 
 import digitrec
-from digitrec.data import load_mnist
+from digitrec.data import MNIST, load_mnist
 from digitrec.glyphs import with_variants
 from digitrec.reading.combine import number_shaped
 from digitrec.reading.ctc import beam_search
@@ -50,8 +53,10 @@ from digitrec.synthetic import render_number
 from digitrec.vision import find_ink
 from digitrec.vision.components import components, label_map
 from digitrec.vision.normalise import crop_digit, fit_mnist, normalise_stroke
+from digitrec.writers import MNIST_WRITERS, load_mnist_writers
 
 RESULTS = results_path("read.json")
+WRITERS = Path(__file__).parents[1] / "data" / "writers"
 LENGTHS = ((1, 3), (4, 6), (7, 10))  # digits in a number, for the exact rate by length
 
 
@@ -93,7 +98,31 @@ def make_numbers(count: int, seed: int, data_dir: str | None,
     uci = [] if validation else _uci_numbers(count, rng)
     if uci:
         conditions["uci"] = uci
+    one = [] if validation else _one_writer_numbers(count, rng, images, labels, mnist)
+    if one:
+        conditions["one writer"] = one
     return conditions
+
+
+def _one_writer_numbers(count: int, rng: np.random.Generator, images: np.ndarray,
+                        labels: np.ndarray, mnist: MNIST) -> list[dict]:
+    if not (WRITERS / MNIST_WRITERS).exists():
+        print(f"no {WRITERS / MNIST_WRITERS} (python data/writers/build.py): one-writer "
+              "numbers skipped", file=sys.stderr)
+        return []
+    hands = load_mnist_writers(WRITERS / MNIST_WRITERS)
+    hands.check(mnist.train_labels, mnist.test_labels)
+    names, which = np.unique(hands.test, return_inverse=True)
+    rows = []
+    for _ in range(count):
+        mine = np.flatnonzero(which == rng.integers(len(names)))
+        picks = rng.choice(mine, 5, replace=False)
+        text = "".join(str(labels[i]) for i in picks)
+        look = str(rng.choice(["photo", "scan", "canvas"], p=[0.5, 0.25, 0.25]))
+        rendered = render_number(text, [images[i] for i in picks], rng, look, "gap")
+        rows.append({"data": rendered.data, "text": text, "digits": images[picks],
+                     "labels": labels[picks], "details": rendered.details})
+    return rows
 
 
 def _uci_numbers(count: int, rng: np.random.Generator) -> list[dict]:

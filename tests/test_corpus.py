@@ -71,6 +71,7 @@ def test_lines_are_found_as_read_finds_them_and_their_provenance_kept(tmp_path) 
     record = lines.provenance
     assert record["rows"] == 5 and record["split"] == "dev"
     assert record["sources"] == {f"{SOURCE}@{COMMIT}": 5}
+    assert record["licences"] == {SOURCE: "MIT"}
     assert record["sha256"] == corpus.digest(corpus.rows(path))
 
     sums = corpus.load_lines(path, SUM_LINE_CHARS, sums=True)
@@ -126,6 +127,10 @@ def test_train_and_finetune_take_the_dev_rows_and_record_them(tmp_path, mnist_di
                                       str(out / "model.onnx")], capture_output=True,
                                      text=True, timeout=120).stdout)
     assert info["real_data"]["rows"] == 5 and info["recipe"]["real"] == info["real_data"]["sha256"]
+    learned = {entry["data"]: entry for entry in info["training_data"]}
+    assert learned[f"real writing (dev rows): {SOURCE}@{COMMIT}"]["count"] == 5
+    assert learned[f"real writing (dev rows): {SOURCE}@{COMMIT}"]["licence"] == "MIT"
+    assert learned["strings composed of those digits, new every epoch"]["count"] == 64
     assert_one_line_error(run("train", "--resume", "--out", str(out), "--data-dir",
                               str(mnist_dir)), "same --real")
 

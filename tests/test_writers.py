@@ -203,6 +203,12 @@ def test_a_digit_network_learns_other_writers_and_says_so(tmp_path, mnist, mnist
     assert learned["train"] + learned["held_out"] == 2000 and learned["held_out"] > 100
     assert learned["held_out_accuracy"] > 0.85, learned  # writers it never saw
     assert learned["mnist_writers"]["repo"] == "someone/qmnist"
+    data = {entry["data"].partition(":")[0]: entry for entry in card["training_data"]}
+    assert data["MNIST's training digits (less its validation split)"]["count"] == 3000
+    assert data["others"]["count"] == learned["train"]
+    assert data["others"]["licence"] == "MIT"
+    shown = run("info", str(out / "model.onnx")).stdout
+    assert f"{learned['train']:>10,}  others: someone/others@000000000000; licence: MIT" in shown
     assert card["recipe"]["writers"] == load_writers(folder).digest
     resumed = run("train", "--preset", "fast", "--resume", "--out", str(out),
                   "--data-dir", str(mnist_dir))

@@ -83,6 +83,8 @@ class ModelCard:
     # repository, commit, licence, hash and count; how many trained and how many were held
     # out by writer, and its accuracy on those.
     writers_data: dict[str, Any] | None = None
+    # Everything it learned from, one entry a set: what, how many, under which licence.
+    training_data: list[dict[str, Any]] | None = None
     # A model converted from another framework: its file, SHA-256, format, version, layers, and
     # the pixels it was fed.
     imported: dict[str, Any] | None = None

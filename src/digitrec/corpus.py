@@ -37,6 +37,7 @@ class Row:
     source: str
     commit: str
     split: str
+    licence: str = ""
 
 
 def is_manifest(path: str | os.PathLike[str]) -> bool:
@@ -71,7 +72,7 @@ def rows(manifest: str | os.PathLike[str], split: str | None = "dev") -> list[Ro
                                 f"{r['set']!r} and label {r['label']!r}", "bad_file")
         if split is None or r["split"] == split:
             out.append(Row(manifest.parent / r["file"], r["label"], r["set"], r["kind"],
-                           r["source"], r["commit"], r["split"]))
+                           r["source"], r["commit"], r["split"], r["licence"]))
     missing = [r.file for r in out if not r.file.is_file()]
     if missing:
         raise DigitrecError(f"{missing[0]}: image not there ({len(missing)} of the manifest's "
@@ -101,11 +102,12 @@ def provenance(manifest: str | os.PathLike[str], given: list[Row], used: list[Ro
                skipped: int) -> dict[str, Any]:
     """What a model card says of the real writing it learned from: the manifest, the split,
     the hash of the rows given, how many were used and left out, and each used row's source
-    at its commit with its count."""
+    at its commit with its count, and each source's licence."""
     sources = Counter(f"{r.source}@{r.commit}" for r in used)
     return {"manifest": Path(manifest).name, "split": given[0].split,
             "sha256": digest(given), "rows": len(used), "skipped": skipped,
-            "sources": dict(sorted(sources.items()))}
+            "sources": dict(sorted(sources.items())),
+            "licences": dict(sorted({r.source: r.licence for r in used}.items()))}
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,11 @@ def load_writers(folder: str | os.PathLike[str], names: list[str] | None = None)
                                 "bad_file")
     mnist = folder / MNIST_WRITERS
     return Writers(np.concatenate(images), np.concatenate(labels), np.concatenate(writers),
-                   sources, _mnist_writers(mnist) if mnist.exists() else None)
+                   sources, load_mnist_writers(mnist) if mnist.exists() else None)
 
 
-def _mnist_writers(file: Path) -> MnistWriters:
+def load_mnist_writers(file: str | os.PathLike[str]) -> MnistWriters:
+    """Who wrote MNIST's digits, as `data/writers/build.py` saves it (mnist-writers.npz)."""
     try:
         with np.load(file) as data:
             found = MnistWriters(data["train"], data["test"], data["train_labels"],

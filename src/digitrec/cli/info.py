@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'model:':<21}{path}")
     history = info.pop("history", [])
+    learned = info.pop("training_data", [])
     for key in sorted(info, key=lambda k: (_FIRST.index(k) if k in _FIRST else len(_FIRST), k)):
         value = info[key]
         if isinstance(value, dict):
@@ -41,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key}:\n{rows}")
         else:
             print(f"{key + ':':<21}{value}")
+    if learned:
+        print("\nlearned from:")
+        for entry in learned:
+            print(f"{entry['count']:>10,}  {entry['data']}; licence: {entry['licence']}")
     if history:
         print("\nepoch  train_loss  train_acc  val_loss  val_acc  seconds")
         for h in history:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..contract import LINE_PREPROCESSING, LOCATOR_PREPROCESSING, ModelCard
+from ..contract import DIGITS, LINE_PREPROCESSING, LOCATOR_PREPROCESSING, ModelCard
 from ..corpus import Inks, Lines
 from ..data import MNIST, SHA256
 from ..errors import DigitrecError
@@ -30,6 +30,7 @@ from ..writers import Writers
 from .checkpoint import CHECKPOINT_NAME, MODEL_NAME, read_checkpoint, resume_recipe
 from .composed import default_workers
 from .distributed import Group
+from .learned import learned_from
 from .lines import evaluate, fit_lines, fixed_strings, sums_share
 from .locate import VALIDATION_SCENES, fit_locator, fixed_scenes
 from .locate import evaluate as evaluate_locator
@@ -139,30 +140,38 @@ def train_and_export(
     held: tuple[np.ndarray, np.ndarray] | None = None
     learned: dict[str, Any] | None = None  # the writers' part of the model's card
     hands: np.ndarray | None = None  # who wrote each training digit, where known
+    kept: np.ndarray | None = None  # the other writers' trained on, by id
+    alone = len(train[1])
     if writers is not None:
-        alone = len(train[1])
-        train, held, hands = _with_writers(train, writers, member.recipe.classes, mnist)
-        learned = {"sources": writers.sources, "train": len(train[1]) - alone,
-                   "held_out": len(held[1])}
+        # A sequence reader's strings are written with digits alone (operators are drawn).
+        classes = member.recipe.classes if member.recipe.task == "digits" else DIGITS
+        train, held, kept = _with_writers(train, writers, classes)
+        learned = {"sources": writers.sources, "train": len(kept), "held_out": len(held[1])}
         if writers.mnist is not None:
+            writers.mnist.check(mnist.train_labels, mnist.test_labels)
+            ids = writers.mnist.train[mnist.split_indices()[0][:alone]]
+            hands = np.concatenate([np.char.add("mnist:", ids), kept])
             learned["mnist_writers"] = writers.mnist.source
+    recipe = member.recipe
+    count = (min(PER_SYMBOL, subset // 10) if subset else PER_SYMBOL) if recipe.symbols else 0
+    data = learned_from(recipe, alone, writers=writers, kept=kept,
+                        operators=count * len(recipe.symbols) if recipe.task == "digits" else 0,
+                        real=real.provenance if real is not None else None)
     if subset and member.recipe.task != "digits":
         # A quick check: as many strings (scenes) an epoch, and to test on, as --subset.
         member = dataclasses.replace(
             member, recipe=dataclasses.replace(member.recipe, strings=subset))
-    if member.recipe.task == "read":
+    if recipe.task == "read":
         assert real is None or isinstance(real, Lines)
         return _train_and_export_reader(member, mnist, train, val, progress, group, real,
-                                        min(TEST_STRINGS, subset or TEST_STRINGS), learned,
-                                        hands)
-    if member.recipe.task == "locate":
+                                        min(TEST_STRINGS, subset or TEST_STRINGS),
+                                        (learned, data), hands)
+    if recipe.task == "locate":
         assert real is None or isinstance(real, Inks)
         return _train_and_export_locator(member, mnist, train, val, progress, group, subset,
-                                         real)
+                                         real, data)
     test = (mnist.test_images, mnist.test_labels)
-    recipe = member.recipe
     if recipe.symbols:  # a calculator's classifier: operators beside the digits
-        count = min(PER_SYMBOL, subset // 10) if subset else PER_SYMBOL
         held_out = min(HELD_OUT, count)
         train = with_symbols(train, recipe.symbols, count, recipe.seed, "train")
         val = with_symbols(val, recipe.symbols, held_out, recipe.seed, "validation")
@@ -181,7 +190,7 @@ def train_and_export(
                     if recipe.symbols else DigitSubspace.fit(train[0], val[0], calibration=flag))
     path = member.folder / MODEL_NAME
     export_onnx(result.model, path, model_card(result, test_accuracy).replace(
-        writers_data=learned), subspace)
+        writers_data=learned, training_data=data), subspace)
     if not recipe.symbols:
         calibrate_file(path, mnist, quick=bool(subset))
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
@@ -190,10 +199,12 @@ def train_and_export(
 def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarray, np.ndarray],
                              val: tuple[np.ndarray, np.ndarray], progress: bool,
                              group: Group | None, real: Lines | None,
-                             checks: int, learned: dict[str, Any] | None,
+                             checks: int,
+                             learned: tuple[dict[str, Any] | None, list[dict[str, Any]]],
                              hands: np.ndarray | None) -> Trained | None:
     """The sequence reader's run: trained on strings of ``train``'s digits (other writers'
-    too, ``learned`` says which; a share by one writer where ``hands`` names them), validated
+    too: ``learned`` is the card's writers' part and what it learned from; a share of the
+    strings by one writer where ``hands`` names them), validated
     after each epoch and tested once on ``checks`` strings (of MNIST's validation and test
     digits: exact-string accuracy), exported for lines of any width; in ``group``, by the
     leader alone."""
@@ -208,7 +219,7 @@ def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarr
     path = member.folder / MODEL_NAME
     card = model_card(result, test_accuracy).replace(
         preprocessing=LINE_PREPROCESSING, real_data=real.provenance if real else None,
-        writers_data=learned)
+        writers_data=learned[0], training_data=learned[1])
     export_line_reader(result.model, path, card)
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 
@@ -217,12 +228,13 @@ def _train_and_export_locator(member: Member, mnist: MNIST,
                               train: tuple[np.ndarray, np.ndarray],
                               val: tuple[np.ndarray, np.ndarray], progress: bool,
                               group: Group | None, subset: int | None,
-                              real: Inks | None) -> Trained | None:
+                              real: Inks | None, data: list[dict[str, Any]]
+                              ) -> Trained | None:
     """The locator's run: trained on scenes written with ``train``'s digits, validated after
     each epoch and tested once on scenes written with MNIST's test digits (pixel F1 of the
     handwriting; at most ``subset`` scenes each, for a quick check); in ``group``, exported by
     the leader alone. ``real`` images (ink maps and their writing's masks) give a share of the
-    scenes and are recorded in its card."""
+    scenes and are recorded in its card, with all it learned from (``data``)."""
     recipe = member.recipe
     validation = min(VALIDATION_SCENES, subset or VALIDATION_SCENES)
     checks = min(TEST_SCENES, subset or TEST_SCENES)
@@ -235,28 +247,23 @@ def _train_and_export_locator(member: Member, mnist: MNIST,
     test_accuracy = evaluate_locator(result.model, test)[1]
     path = member.folder / MODEL_NAME
     export_locator(result.model, path, model_card(result, test_accuracy).replace(
-        preprocessing=LOCATOR_PREPROCESSING, real_data=real.provenance if real else None))
+        preprocessing=LOCATOR_PREPROCESSING, real_data=real.provenance if real else None,
+        training_data=data))
     return Trained(result, test_accuracy, result.history[-1].val_accuracy, path)
 
 
-def _with_writers(train: tuple[np.ndarray, np.ndarray], writers: Writers, classes: str,
-                  mnist: MNIST) -> tuple[tuple[np.ndarray, np.ndarray],
-                                         tuple[np.ndarray, np.ndarray], np.ndarray | None]:
-    """MNIST's training ``train`` (the first of its training split) with the other writers'
-    characters among ``classes`` after it, less the writers held out; those held out's
-    (images, class indices); and who wrote each training character, where MNIST's writers
-    are known."""
+def _with_writers(train: tuple[np.ndarray, np.ndarray], writers: Writers, classes: str
+                  ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray],
+                             np.ndarray]:
+    """MNIST's training ``train`` with the other writers' characters among ``classes`` after
+    it, less the writers held out; those held out's (images, class indices); and the writers
+    of the characters added."""
     known = writers.only(classes)
     labels = np.array([classes.index(c) for c in known.labels], dtype=train[1].dtype)
     held = known.held_out()
-    hands = None
-    if writers.mnist is not None:
-        writers.mnist.check(mnist.train_labels, mnist.test_labels)
-        ids = writers.mnist.train[mnist.split_indices()[0][: len(train[1])]]
-        hands = np.concatenate([np.char.add("mnist:", ids), known.writers[~held]])
     return ((np.concatenate([train[0], known.images[~held]]),
              np.concatenate([train[1], labels[~held]])), (known.images[held], labels[held]),
-            hands)
+            known.writers[~held])
 
 
 def export_ensemble(members: list[TrainResult], mnist: MNIST, out: Path,
