@@ -44,8 +44,10 @@ def train(name: str, sources: list[str] | None, args: argparse.Namespace) -> Pat
     model = out / "model.onnx"
     if model.exists():
         return model
+    # A run stopped part-way continues from its last epoch.
+    again = ["--resume"] if (out / "checkpoint.pt").exists() else []
     command = [sys.executable, "-m", "digitrec", "train", "--preset", args.preset, "--seed",
-               str(args.seed), "--out", str(out), "--overwrite", "--quiet"]
+               str(args.seed), "--out", str(out), *again, "--quiet"]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
     with tempfile.TemporaryDirectory() as chosen:
@@ -93,15 +95,16 @@ def main() -> None:
 
     runs: dict[str, list[str] | None] = {"MNIST alone": None, "every source": sources}
     runs.update({f"all but {s}": [o for o in sources if o != s] for s in sources})
-    results = {}
+    results: dict[str, dict[str, float]] = {}
     for name, chosen in runs.items():
         folder = name.replace(" ", "-")
         results[name] = measure(train(folder, chosen, args), held, renders)
-        print(f"{name}: {results[name]}", file=sys.stderr)
-    write_json(args.output, {"benchmark": "writers", "preset": args.preset, "seed": args.seed,
-                             "sources": {s: writers.sources[s]["characters"] for s in sources},
-                             "nsysu_held_out": len(held[1]), "renders": len(renders),
-                             "results": results})
+        # Saved after every run: a long ablation stopped part-way keeps what it measured.
+        write_json(args.output, {"benchmark": "writers", "preset": args.preset,
+                                 "seed": args.seed, "nsysu_held_out": len(held[1]),
+                                 "sources": {s: writers.sources[s]["characters"]
+                                             for s in sources},
+                                 "renders": len(renders), "results": results})
     print(f"| `{args.preset}` preset, seed {args.seed} | MNIST test | NSYSU held-out writers "
           f"({len(held[1])}) | UCI 8x8 | renders ({len(renders):,}) |")
     print("|---|---:|---:|---:|---:|")
