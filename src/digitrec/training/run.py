@@ -152,15 +152,15 @@ def train_and_export(
             ids = writers.mnist.train[mnist.split_indices()[0][:alone]]
             hands = np.concatenate([np.char.add("mnist:", ids), kept])
             learned["mnist_writers"] = writers.mnist.source
+    if subset and member.recipe.task != "digits":
+        # A quick check: as many strings (scenes) an epoch, and to test on, as --subset.
+        member = dataclasses.replace(
+            member, recipe=dataclasses.replace(member.recipe, strings=subset))
     recipe = member.recipe
     count = (min(PER_SYMBOL, subset // 10) if subset else PER_SYMBOL) if recipe.symbols else 0
     data = learned_from(recipe, alone, writers=writers, kept=kept,
                         operators=count * len(recipe.symbols) if recipe.task == "digits" else 0,
                         real=real.provenance if real is not None else None)
-    if subset and member.recipe.task != "digits":
-        # A quick check: as many strings (scenes) an epoch, and to test on, as --subset.
-        member = dataclasses.replace(
-            member, recipe=dataclasses.replace(member.recipe, strings=subset))
     if recipe.task == "read":
         assert real is None or isinstance(real, Lines)
         return _train_and_export_reader(member, mnist, train, val, progress, group, real,
@@ -204,10 +204,9 @@ def _train_and_export_reader(member: Member, mnist: MNIST, train: tuple[np.ndarr
                              hands: np.ndarray | None) -> Trained | None:
     """The sequence reader's run: trained on strings of ``train``'s digits (other writers'
     too: ``learned`` is the card's writers' part and what it learned from; a share of the
-    strings by one writer where ``hands`` names them), validated
-    after each epoch and tested once on ``checks`` strings (of MNIST's validation and test
-    digits: exact-string accuracy), exported for lines of any width; in ``group``, by the
-    leader alone."""
+    strings by one writer where ``hands`` names them), validated after each epoch and tested
+    once on ``checks`` strings (of MNIST's validation and test digits: exact-string
+    accuracy), exported for lines of any width; in ``group``, by the leader alone."""
     result = fit_lines(member.recipe, train, val, out_dir=member.folder,
                        resume=member.checkpoint, progress=progress, group=group, real=real,
                        validation=checks, writers=hands)
