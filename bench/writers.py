@@ -30,7 +30,7 @@ from realworld import test_digits, uci_accuracy
 
 import digitrec
 from digitrec.contract import DIGITS
-from digitrec.inference.locator import load_locator
+from digitrec.inference.locator import Locator, load_locator
 from digitrec.synthetic import render
 from digitrec.writers import load_writers
 
@@ -61,10 +61,9 @@ def train(name: str, sources: list[str] | None, args: argparse.Namespace) -> Pat
     return model
 
 
-def measure(path: Path, held: tuple[np.ndarray, np.ndarray],
+def measure(path: Path, locator: Locator | None, held: tuple[np.ndarray, np.ndarray],
             renders: list[tuple[bytes, int]]) -> dict[str, float]:
     model = digitrec.inference.load_digit_model(path)
-    locator = load_locator()
     uci = uci_accuracy(model, locator)
     found = [model.predict(data, locator).digit for data, _ in renders]
     return {"mnist_test": model.card.test_accuracy or 0.0,
@@ -95,10 +94,11 @@ def main() -> None:
 
     runs: dict[str, list[str] | None] = {"MNIST alone": None, "every source": sources}
     runs.update({f"all but {s}": [o for o in sources if o != s] for s in sources})
+    locator = load_locator()
     results: dict[str, dict[str, float]] = {}
     for name, chosen in runs.items():
         folder = name.replace(" ", "-")
-        results[name] = measure(train(folder, chosen, args), held, renders)
+        results[name] = measure(train(folder, chosen, args), locator, held, renders)
         # Saved after every run: a long ablation stopped part-way keeps what it measured.
         write_json(args.output, {"benchmark": "writers", "preset": args.preset,
                                  "seed": args.seed, "nsysu_held_out": len(held[1]),

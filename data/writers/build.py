@@ -16,7 +16,7 @@ the SHA-256 of the source files it was made from. `digitrec.writers.load_writers
 Also data/writers/mnist-writers.npz: who wrote each of MNIST's own digits, from QMNIST's
 extended labels (its training set matches MNIST's one by one, in order, as do the first 10,000
 of its test set), so that a string can be written by one writer as real numbers are
-(`digitrec.writers.mnist_writers`). Only the labels are read, never QMNIST's images.
+(`digitrec.writers.load_mnist_writers`). Only the labels are read, never QMNIST's images.
 """
 
 from __future__ import annotations
@@ -157,12 +157,31 @@ def _corpus_builder() -> Any:
     return module
 
 
+def _fetch(repo: str, commit: str, paths: tuple[str, ...], mirrors: Path,
+           clone: bool) -> dict[str, bytes]:
+    """The files ``paths`` of ``repo`` at ``commit``, from its clone under ``mirrors`` (made
+    first with ``clone``)."""
+    corpus = _corpus_builder()
+    git_dir = corpus.mirror_of(mirrors, repo, clone)
+    return {path: corpus.source_bytes(git_dir, commit, path) for path in paths}
+
+
+def _save(target: Path, files: dict[str, bytes], repo: str, commit: str, licence: str,
+          **arrays: np.ndarray) -> None:
+    """``arrays`` and where they came from (the SHA-256 of ``files``, in order) at
+    ``target``, written atomically."""
+    digest = hashlib.sha256(b"".join(hashlib.sha256(b).digest()
+                                     for b in files.values())).hexdigest()
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".npz", delete=False) as tmp:
+        np.savez_compressed(tmp, **arrays, source_sha256=np.array(digest), repo=np.array(repo),
+                            commit=np.array(commit), licence=np.array(licence))
+    Path(tmp.name).replace(target)
+
+
 def build(name: str, source: Source, mirrors: Path, out: Path, clone: bool = False) -> int:
     """Write ``out`` / NAME.npz from the source's files in its clone under ``mirrors`` (made
     first with ``clone``); how many characters it holds."""
-    corpus = _corpus_builder()
-    git_dir = corpus.mirror_of(mirrors, source.repo, clone)
-    files = {path: corpus.source_bytes(git_dir, source.commit, path) for path in source.paths}
+    files = _fetch(source.repo, source.commit, source.paths, mirrors, clone)
     images, labels, writers = [], [], []
     for image, label, writer in source.decode(files):
         processed = preprocess(image)
@@ -171,15 +190,8 @@ def build(name: str, source: Source, mirrors: Path, out: Path, clone: bool = Fal
         images.append(np.uint8(np.round(processed.image * 255)))
         labels.append(label)
         writers.append(writer)
-    digest = hashlib.sha256(b"".join(hashlib.sha256(files[p]).digest()
-                                     for p in source.paths)).hexdigest()
-    target = out / f"{name}.npz"
-    with tempfile.NamedTemporaryFile(dir=out, suffix=".npz", delete=False) as tmp:
-        np.savez_compressed(tmp, images=np.stack(images), labels=np.array(labels),
-                            writers=np.array(writers), source_sha256=np.array(digest),
-                            repo=np.array(source.repo), commit=np.array(source.commit),
-                            licence=np.array(source.licence))
-    Path(tmp.name).replace(target)
+    _save(out / f"{name}.npz", files, source.repo, source.commit, source.licence,
+          images=np.stack(images), labels=np.array(labels), writers=np.array(writers))
     return len(images)
 
 
@@ -187,22 +199,15 @@ def build_mnist_writers(mirrors: Path, out: Path, clone: bool = False) -> int:
     """Write ``out`` / mnist-writers.npz from QMNIST's extended labels: for MNIST's training
     digits and its first 10,000 test digits, each one's class (to check the match) and its
     writer, as "series-writer" (NIST's writer numbers are per series); how many writers."""
-    corpus = _corpus_builder()
-    git_dir = corpus.mirror_of(mirrors, QMNIST_REPO, clone)
-    files = {path: corpus.source_bytes(git_dir, QMNIST_COMMIT, path) for path in QMNIST_PATHS}
+    files = _fetch(QMNIST_REPO, QMNIST_COMMIT, QMNIST_PATHS, mirrors, clone)
     columns = {}
     for part, path, count in (("train", QMNIST_PATHS[0], 60000), ("test", QMNIST_PATHS[1], 10000)):
         table = np.loadtxt(io.BytesIO(gzip.decompress(files[path])), dtype=np.int64,
                            max_rows=count)
         columns[f"{part}_labels"] = table[:, 0].astype(np.uint8)
         columns[part] = np.array([f"{s}-{w}" for s, w in table[:, 1:3]])
-    digest = hashlib.sha256(b"".join(hashlib.sha256(files[p]).digest()
-                                     for p in QMNIST_PATHS)).hexdigest()
-    with tempfile.NamedTemporaryFile(dir=out, suffix=".npz", delete=False) as tmp:
-        np.savez_compressed(tmp, **columns, source_sha256=np.array(digest),
-                            repo=np.array(QMNIST_REPO), commit=np.array(QMNIST_COMMIT),
-                            licence=np.array(QMNIST_LICENCE))
-    Path(tmp.name).replace(out / "mnist-writers.npz")
+    _save(out / "mnist-writers.npz", files, QMNIST_REPO, QMNIST_COMMIT, QMNIST_LICENCE,
+          **columns)
     return len(set(columns["train"]) | set(columns["test"]))
 
 

@@ -105,10 +105,7 @@ def load_writers(folder: str | os.PathLike[str], names: list[str] | None = None)
                 images.append(data["images"])
                 labels.append(data["labels"])
                 writers.append(np.array([f"{file.stem}:{w}" for w in data["writers"]]))
-                sources[file.stem] = {"repo": str(data["repo"]), "commit": str(data["commit"]),
-                                      "licence": str(data["licence"]),
-                                      "sha256": str(data["source_sha256"]),
-                                      "characters": len(data["labels"])}
+                sources[file.stem] = {**_origin(data), "characters": len(data["labels"])}
         except (OSError, KeyError, ValueError) as exc:
             raise DigitrecError(f"{file}: not a writers' file made by data/writers/build.py "
                                 f"({exc})", "bad_file") from None
@@ -120,15 +117,19 @@ def load_writers(folder: str | os.PathLike[str], names: list[str] | None = None)
                    sources, load_mnist_writers(mnist) if mnist.exists() else None)
 
 
+def _origin(data: Any) -> dict[str, str]:
+    """Where a file `data/writers/build.py` wrote came from: repository, commit, licence and
+    the SHA-256 of the source files."""
+    return {"repo": str(data["repo"]), "commit": str(data["commit"]),
+            "licence": str(data["licence"]), "sha256": str(data["source_sha256"])}
+
+
 def load_mnist_writers(file: str | os.PathLike[str]) -> MnistWriters:
     """Who wrote MNIST's digits, as `data/writers/build.py` saves it (mnist-writers.npz)."""
     try:
         with np.load(file) as data:
             found = MnistWriters(data["train"], data["test"], data["train_labels"],
-                                 data["test_labels"],
-                                 {"repo": str(data["repo"]), "commit": str(data["commit"]),
-                                  "licence": str(data["licence"]),
-                                  "sha256": str(data["source_sha256"])})
+                                 data["test_labels"], _origin(data))
     except (OSError, KeyError, ValueError) as exc:
         raise DigitrecError(f"{file}: not MNIST's writers as data/writers/build.py makes "
                             f"them ({exc})", "bad_file") from None
