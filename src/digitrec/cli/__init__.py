@@ -23,12 +23,12 @@ from . import (
     predict,
     read,
     serve,
+    table,
     train,
 )
 
-_COMMANDS = (train, finetune, evaluate, predict, read, calc, serve, feedback, export, calibrate,
-             imports,
-             info)
+_COMMANDS = (train, finetune, evaluate, predict, read, calc, table, serve, feedback, export,
+             calibrate, imports, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from ..vision import ImageSource, Ink
 from .calc import Calculation, calc
 from .lines import focused_ink, read
 from .result import Reading
+from .table import UNSURE, Column, Table, read_table
 
 Source = str | os.PathLike[str] | None
 
@@ -105,6 +106,16 @@ class Reader:
         """The ink `read` and `calc` read in an image: what was taken for handwriting (by the
         locator, where there is one), in a crop around it."""
         return focused_ink(image, self.locator)
+
+    def table(self, image: ImageSource, columns: list[Column] | None = None,
+              unsure: float = UNSURE, header: bool = False) -> Table:
+        """Read the table on a page: its grid (ruled, or aligned columns of writing), and
+        every cell read as `read` reads a number, each column's cells under its pattern
+        where ``columns`` gives one. Cells under ``unsure`` confidence are marked for a
+        person to check (``table.review``). With ``header``, the first row holds the
+        columns' printed names (read by Tesseract where it is installed)."""
+        return read_table(image, lambda cell, pattern: self.read(cell, pattern=pattern),
+                          columns, unsure, self.locator, header)
 
     def calc(self, image: ImageSource) -> Calculation:
         """Read every handwritten sum in an image (digits, + - × ÷ = ( ) and decimal points,

@@ -19,10 +19,11 @@ from ..cpus import available_cores
 from ..errors import DigitrecError, ImageTooLarge
 from ..inference import Prediction
 from ..reading import Reader
+from ..reading.table import Column
 from ..vision.decode import declared_size
 from .budget import PIXELS_IN_FLIGHT, TRIM_AFTER, PixelBudget, trim
 from .feedback import Feedback
-from .schemas import QUEUE_TIMEOUT, CalcResult, ReadResult, Result
+from .schemas import QUEUE_TIMEOUT, CalcResult, ReadResult, Result, TableResult
 
 T = TypeVar("T")
 
@@ -86,6 +87,16 @@ class Pool:
             began = time.perf_counter()
             found = self.reader.calc(data)
             return CalcResult(**found.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
+
+        return await self._off_loop(run, data, filename)
+
+    async def table(self, data: bytes, filename: str, columns: list[Column] | None
+                    ) -> TableResult:
+        """The table on one uploaded page, every cell read."""
+        def run() -> TableResult:
+            began = time.perf_counter()
+            found = self.reader.table(data, columns)
+            return TableResult(**found.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
 
         return await self._off_loop(run, data, filename)
 

@@ -196,3 +196,29 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {
         "type": "object", "required": ["files"],
         "properties": {"files": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                                  "items": _BINARY}}}}}}}
+
+
+class TableCellResult(BaseModel):
+    row: int = Field(description="the cell's first row, from 0")
+    column: int = Field(description="the cell's first column, from 0")
+    rows: int = Field(description="how many rows it spans (a merged cell: more than 1)")
+    columns: int = Field(description="how many columns it spans")
+    box: list[int] = Field(description="left, top, right, bottom in the image's pixels")
+    text: str
+    confidence: float
+    status: str = Field(description="ok, unsure (for a person to check), empty, print (a "
+                                    "printed label, not handwriting) or no_match")
+
+
+class TableResult(BaseModel):
+    rows: int
+    columns: int
+    names: list[str] = Field(description="the columns' names, left to right")
+    ruled: bool = Field(description="whether the grid was drawn (else aligned writing)")
+    status: str = Field(description='"ok" or "no table"')
+    reason: str | None = Field(description="why no table was found")
+    table: list[list[str]] = Field(description="the text of each row's cells; a merged "
+                                               "cell's in its first row and column")
+    cells: list[TableCellResult]
+    review: int = Field(description="how many cells are for a person to check")
+    timing_ms: float = Field(description="server time for this image")

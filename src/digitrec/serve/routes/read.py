@@ -1,5 +1,5 @@
 """POST /api/read: read every number in an uploaded image; POST /api/calc: every sum, worked
-out."""
+out; POST /api/table: the table on a page, every cell read."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Request
 
 from ...errors import DigitrecError
 from ...reading.search import check_pattern, parse_digits
+from ...reading.table import parse_columns
 from ..deps import PoolDep
-from ..schemas import ERRORS, IMAGE_BODY, CalcResult, ReadResult
+from ..schemas import ERRORS, IMAGE_BODY, CalcResult, ReadResult, TableResult
 from ..uploads import image_upload
 
 router = APIRouter(prefix="/api")
@@ -45,3 +46,17 @@ async def calc(request: Request, pool: PoolDep) -> CalcResult:
     """Send the image as for /api/read. Each line of writing is read as a sum (digits,
     + - × ÷ = ( ) and decimal points) and worked out exactly."""
     return await pool.calc(*await image_upload(request))
+
+
+@router.post("/table", response_model=TableResult, responses=ERRORS, openapi_extra=IMAGE_BODY,
+             summary="Read the table on a page: its grid, and every cell's number")
+async def table(request: Request, pool: PoolDep,
+                columns: Annotated[str | None, Query(
+                    description=r"the columns' names, each with its cells' pattern where "
+                                r"known: 'day=\d{1,2},month=\d{1,2},year=\d{4}'")] = None,
+                ) -> TableResult:
+    """Send the page as for /api/read. The same shapes as `digitrec table --json`."""
+    if len(columns or "") > 2000:
+        raise DigitrecError("columns: over 2000 characters", "bad_parameter")
+    return await pool.table(*await image_upload(request),
+                            parse_columns(columns) if columns else None)
