@@ -19,8 +19,8 @@ from digitrec.training.recipes import PRESETS
 def test_every_option_is_explained_in_help() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"train", "finetune", "evaluate", "predict", "read", "calc", "serve",
-                             "feedback", "export", "calibrate", "import", "info"}
+    assert set(commands) == {"train", "finetune", "evaluate", "predict", "read", "calc", "table",
+                             "serve", "feedback", "export", "calibrate", "import", "info"}
     for name, sub in commands.items():
         result = run(name, "--help")
         assert result.returncode == 0

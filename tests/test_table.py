@@ -55,7 +55,10 @@ def table_page(mnist, rng: np.random.Generator, rows: int = 6, columns: int = 3,
         for j, x in enumerate(xs):
             # A merged first row: no rule between its first two cells.
             draw.line((x, ys[1] if merge and j == 1 else ys[0], x, ys[-1]), fill=shade, width=2)
-    font = ImageFont.truetype("DejaVuSans.ttf", 24)
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", 24)
+    except OSError:  # a system without DejaVu: Pillow's own
+        font = ImageFont.load_default(size=24)
     truth: list[list[str | None]] = []
     for i in range(rows):
         truth.append([])

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from ..errors import DigitrecError
 from ..inference.result import rounded
 from ..vision import ImageSource
-from ..vision.decode import DRAFTED, gray_image, working_size
+from ..vision.decode import DRAFTED, MIN_SIDE, gray_image, working_size
 from ..vision.grid import GridCell, find_grid
 from ..vision.ink import ink_map, ink_mask
 from ..vision.pipeline import MIN_CONTRAST, Writing
@@ -183,7 +183,8 @@ def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = 
         corners = [(x / scale, y / scale) for x, y in _inset(cell.corners, TRIM)]
         where = (cell.row, cell.column, cell.rows, cell.columns,
                  tuple(round(v / scale * drafted) for v in cell.box))
-        if not _inked(mask, cell):
+        if not _inked(mask, cell) or min(cell.box[2] - cell.box[0],
+                                         cell.box[3] - cell.box[1]) < MIN_SIDE * scale:
             cells.append(TableCell(*where, "", 0.0, "empty"))  # type: ignore[arg-type]
             continue
         image = _quad_crop(page, corners)
