@@ -20,7 +20,7 @@ def test_every_option_is_explained_in_help() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     assert set(commands) == {"train", "finetune", "evaluate", "predict", "read", "calc", "table",
-                             "serve", "feedback", "export", "calibrate", "import", "info"}
+                             "form", "serve", "feedback", "export", "calibrate", "import", "info"}
     for name, sub in commands.items():
         result = run(name, "--help")
         assert result.returncode == 0

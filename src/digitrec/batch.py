@@ -16,19 +16,20 @@ if TYPE_CHECKING:
     from .inference import Prediction
     from .reading import Reader
     from .reading.calc import Calculation
+    from .reading.form import FormResult, Template
     from .reading.result import Reading
     from .vision.decode import ImageSource
 
-TASKS = ("predict", "read", "calc")
+TASKS = ("predict", "read", "calc", "form")
 Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Job:
     """``task`` each image with ``model`` (a path; None for $DIGITREC_MODEL in the process that
-    loads it, else the shipped model): "predict" its digit, "read" its number, or "calc" its
-    sums. Small and picklable: it travels to worker processes, which load the models from it
-    once."""
+    loads it, else the shipped model): "predict" its digit, "read" its number, "calc" its
+    sums, or "form" the fields of ``template``. Small and picklable: it travels to worker
+    processes, which load the models from it once."""
 
     task: str = "predict"
     model: str | None = None
@@ -39,6 +40,7 @@ class Job:
     locator: str | None = None  # the handwriting locator
     locate: bool = True  # False finds ink without a locator
     settings: Settings | None = None  # the other models' (None: the loading process's)
+    template: Template | None = None  # "form": the fields to read on each scan
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -52,7 +54,11 @@ class Job:
                             threads=threads, settings=self.settings)
         return reader if self.locate else reader.without_locator()
 
-    def result(self, model: Reader, image: ImageSource) -> Prediction | Reading | Calculation:
+    def result(self, model: Reader, image: ImageSource
+               ) -> Prediction | Reading | Calculation | FormResult:
+        if self.task == "form":
+            assert self.template is not None
+            return model.form(self.template, image)
         if self.task == "predict":
             return model.predict(image)
         if self.task == "calc":
@@ -63,9 +69,11 @@ class Job:
         """The row of an image that could not be read at all, in the task's shape."""
         from .inference.result import failure
         from .reading.calc import calc_failure
+        from .reading.form import form_failure
         from .reading.result import read_failure
 
-        make = {"predict": failure, "read": read_failure, "calc": calc_failure}[self.task]
+        make = {"predict": failure, "read": read_failure, "calc": calc_failure,
+                "form": form_failure}[self.task]
         return make(str(error), error.code)
 
     def row(self, model: Reader, path: str) -> Row:

@@ -18,6 +18,7 @@ from . import (
     export,
     feedback,
     finetune,
+    form,
     imports,
     info,
     predict,
@@ -27,8 +28,8 @@ from . import (
     train,
 )
 
-_COMMANDS = (train, finetune, evaluate, predict, read, calc, table, serve, feedback, export,
-             calibrate, imports, info)
+_COMMANDS = (train, finetune, evaluate, predict, read, calc, table, form, serve, feedback,
+             export, calibrate, imports, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,8 @@ which gives the row `--json` prints); this module does the rest: the pool, the o
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 from collections import Counter
@@ -65,15 +67,18 @@ def _one(path: str) -> Row:
 
 
 def _done(output: Path) -> set[str]:
-    """The files an earlier run wrote to ``output``; a last line cut short by an interrupted
-    run is dropped from the file."""
+    """The files an earlier run wrote to ``output`` (JSON lines, or CSV with a file column
+    first); a last line cut short by an interrupted run is dropped from the file."""
     if not output.exists():
         return set()
     try:
         data = output.read_bytes()
         whole = data[: data.rfind(b"\n") + 1]
-        files = {json.loads(line)["file"] for line in whole.decode().splitlines()
-                 if line.strip()}
+        if output.suffix.lower() == ".csv":
+            files = {row[0] for row in list(csv.reader(io.StringIO(whole.decode())))[1:] if row}
+        else:
+            files = {json.loads(line)["file"] for line in whole.decode().splitlines()
+                     if line.strip()}
         if len(whole) < len(data):
             with output.open("r+b") as f:
                 f.truncate(len(whole))
@@ -98,9 +103,11 @@ def rows(paths: list[str], job: Job, jobs: int, threads: int | None = None) -> I
 
 
 def read_all(args: argparse.Namespace, paths: list[str], job: Job,
-             show: Callable[[Iterator[Row]], int]) -> int:
+             show: Callable[[Iterator[Row]], int],
+             as_csv: tuple[list[str], Callable[[Row], list[Any]]] | None = None) -> int:
     """Read ``paths`` as an archive and return the exit code: the rows go to ``show`` as they
-    come, for the usual printing, or with --output are streamed there, and a summary
+    come, for the usual printing, or with --output are streamed there (as JSON lines; an
+    output ending in .csv as ``as_csv``'s header and rows, where given), and a summary
     printed."""
     from tqdm import tqdm
 
@@ -112,11 +119,19 @@ def read_all(args: argparse.Namespace, paths: list[str], job: Job,
     counts: Counter[str] = Counter()
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        with args.output.open("a" if args.resume else "w") as out, tqdm(
+        tabular = as_csv is not None and args.output.suffix.lower() == ".csv"
+        fresh = not (args.resume and args.output.exists())
+        with args.output.open("w" if fresh else "a", newline="") as out, tqdm(
                 total=len(todo), unit="img", desc="reading", dynamic_ncols=True,
                 disable=not sys.stderr.isatty()) as bar:
+            writer = csv.writer(out) if tabular else None
+            if writer is not None and fresh:
+                writer.writerow(as_csv[0])  # type: ignore[index]
             for row in rows(todo, job, jobs, args.threads):
-                out.write(json.dumps(row) + "\n")
+                if writer is not None:
+                    writer.writerow(as_csv[1](row))  # type: ignore[index]
+                else:
+                    out.write(json.dumps(row) + "\n")
                 out.flush()
                 counts[row["status"]] += 1
                 bar.update()

@@ -19,6 +19,7 @@ from ..inference.locator import Locator, load_locator
 from ..settings import Settings
 from ..vision import ImageSource, Ink
 from .calc import Calculation, calc
+from .form import FormResult, Template, read_form
 from .lines import focused_ink, read
 from .result import Reading
 from .table import UNSURE, Column, Table, read_table
@@ -116,6 +117,13 @@ class Reader:
         columns' printed names (read by Tesseract where it is installed)."""
         return read_table(image, lambda cell, pattern: self.read(cell, pattern=pattern),
                           columns, unsure, self.locator, header)
+
+    def form(self, template: Template, image: ImageSource, unsure: float = UNSURE
+             ) -> FormResult:
+        """Read every field of a form ``template`` (`digitrec.reading.form.load_template`) on
+        one scan, registered to the template's reference by the frame its rules draw."""
+        return read_form(template, image,
+                         lambda field, digits, pattern: self.read(field, digits, pattern), unsure)
 
     def calc(self, image: ImageSource) -> Calculation:
         """Read every handwritten sum in an image (digits, + - × ÷ = ( ) and decimal points,

@@ -127,7 +127,7 @@ class Table:
                 "review": len(self.review)}
 
 
-def _quad_crop(page: Image.Image, corners: list[tuple[float, float]]) -> Image.Image:
+def quad_crop(page: Image.Image, corners: list[tuple[float, float]]) -> Image.Image:
     """The part of ``page`` inside the quadrilateral ``corners`` (page pixels), the rest of
     its bounding box painted paper."""
     xs, ys = [x for x, _ in corners], [y for _, y in corners]
@@ -139,6 +139,15 @@ def _quad_crop(page: Image.Image, corners: list[tuple[float, float]]) -> Image.I
     ImageDraw.Draw(inside).polygon([(x - left, y - top) for x, y in corners], fill=255)
     paper = Image.new("L", crop.size, int(np.median(np.asarray(crop))))
     return Image.composite(crop, paper, inside)
+
+
+def page_ink(source: ImageSource) -> tuple[Image.Image, float, np.ndarray | None]:
+    """A page decoded at up to PAGE_SIDE pixels, and its ink map at up to GRID_SIDE (None
+    when nothing on it stands out) with the map's pixels per page pixel."""
+    page = gray_image(source, PAGE_SIDE)
+    work, scale, _ = working_size(page, GRID_SIDE)
+    coverage, _, contrast = ink_map(work)
+    return page, scale, coverage if contrast >= MIN_CONTRAST else None
 
 
 def _inset(corners: tuple[tuple[float, float], ...], share: float
@@ -168,11 +177,9 @@ def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = 
     pattern in, a `Reading` out). With ``writing`` (the locator), a cell whose ink it does
     not take for handwriting is print. With ``header``, the first row is the columns' printed
     names: read by Tesseract where it is installed, else the columns are named by place."""
-    page = gray_image(source, PAGE_SIDE)
+    page, scale, coverage = page_ink(source)
     drafted = page.info.get(DRAFTED, 1.0)
-    work, scale, _ = working_size(page, GRID_SIDE)
-    coverage, _, contrast = ink_map(work)
-    if contrast < MIN_CONTRAST:
+    if coverage is None:
         return Table([], (0, 0), reason="no table found: the page has no ink")
     mask = ink_mask(coverage)
     grid = find_grid(coverage, mask)
@@ -187,7 +194,7 @@ def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = 
                                          cell.box[3] - cell.box[1]) < MIN_SIDE * scale:
             cells.append(TableCell(*where, "", 0.0, "empty"))  # type: ignore[arg-type]
             continue
-        image = _quad_crop(page, corners)
+        image = quad_crop(page, corners)
         if (header and cell.row == 0) or (writing is not None and _printed(image, writing)):
             cells.append(TableCell(*where, _print_text(image), 0.0, "print"))  # type: ignore
             continue

@@ -39,6 +39,8 @@ PRESENT = 0.6
 RIDGE = 0.12  # a rule is at least this much darker (in the ink map) than either side of it
 SLIVER = 0.6  # a row or column thinner than this share of the usual, and empty, is none
 EDGE = 0.01  # a table's rules reach this share of the page beyond its outer rules
+BOX = 0.015  # a box the rules enclose is at least this share of the page on a side
+FILLED = 0.85  # and its paper fills this share of its bounding box
 BREAK = 0.02  # pieces of one broken rule are at most this share of the page apart
 
 
@@ -461,3 +463,41 @@ def _closed(rules: list[Rule], across: list[Rule]) -> list[Rule]:
     if spacing and end - last.middle > spacing / 2:
         out.append(Rule((0.0, end), *span, ruled=False))
     return out
+
+
+def frame(coverage: np.ndarray) -> np.ndarray | None:
+    """The corners of the frame a page's outermost rules draw (top left, top right, bottom
+    right, bottom left; x, y in ``coverage``'s pixels), where it has two level and two
+    upright rules: the points a scan of a form is registered by. None without them."""
+    lines = _ridges(coverage, 0) | _ridges(coverage, 1)
+    flat, _, upright, _ = _rules(lines, lines)
+    if len(flat) < 2 or len(upright) < 2:
+        return None
+    return np.array([_cross(flat[0], upright[0]), _cross(flat[0], upright[-1]),
+                     _cross(flat[-1], upright[-1]), _cross(flat[-1], upright[0])])
+
+
+def boxes(coverage: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The boxes a page's rules enclose (left, top, right, bottom in ``coverage``'s pixels),
+    top to bottom: a form's fields, a table's cells. A box is a region of paper walled in by
+    rules on every side, nearly filling its bounding box; the page around the rules is not."""
+    lines = _ridges(coverage, 0) | _ridges(coverage, 1)
+    _, flat = _level_rules(lines)
+    _, upright_t = _level_rules(lines.T)
+    walls = flat | upright_t.T
+    walls[1:] |= walls[:-1]  # a rule's broken pixels would let the paper through
+    walls[:, 1:] |= walls[:, :-1]
+    h, w = walls.shape
+    least = (BOX * max(h, w)) ** 2
+    found = []
+    for part in components(~walls):
+        if part.top == 0 or part.left == 0 or part.bottom == h or part.right == w:
+            continue  # the page around the rules
+        area = sum(e - b for _, b, e in part.runs)
+        size = (part.bottom - part.top) * (part.right - part.left)
+        if area >= least and area >= FILLED * size:
+            found.append((part.left, part.top, part.right, part.bottom))
+    # A region around other boxes (a form's frame holding its fields) is no field itself.
+    inner = [b for b in found if not any(o != b and b[0] <= o[0] and b[1] <= o[1]
+                                         and o[2] <= b[2] and o[3] <= b[3] for o in found)]
+    return sorted(inner, key=lambda b: (b[1], b[0]))
