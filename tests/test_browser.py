@@ -179,3 +179,39 @@ def test_a_reading_is_corrected_with_a_digit_button_and_kept(mnist, tmp_path: Pa
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT label, kind, length(images) > 0 FROM corrections ORDER BY id"
                            ).fetchall() == [("7", "digit", 1), ("171", "number", 1)]
+
+
+def test_table_mode_shows_the_grid_and_keeps_a_corrected_cell(mnist, tmp_path: Path) -> None:
+    import numpy as np
+    from test_table import table_page
+
+    page_image, truth = table_page(mnist, np.random.default_rng(8), rows=4, columns=3)
+    path = tmp_path / "table.png"
+    page_image.save(path)
+    db = tmp_path / "feedback.db"
+    proc, url = start_server("--feedback", str(db), "--feedback-token", "t0ken")
+    try:
+        for page in _browse(url + "/#token=t0ken", tmp_path / "profile"):
+            page.locator("#mode-table").click()
+            expect(page.locator("#pad")).to_be_hidden()
+            page.locator("#file").set_input_files(str(path))
+            expect(page.locator("#digit")).to_have_text("4 × 3", timeout=30_000)
+            cells = page.locator("#grid input")
+            expect(cells).to_have_count(12)
+            values = [cells.nth(k).input_value() for k in range(12)]
+            flat = [t for row in truth for t in row]
+            assert sum(v == t for v, t in zip(values, flat, strict=True)) >= 9, (values, flat)
+            first = page.get_by_label("row 1, column 1", exact=False)
+            first.fill("4321")
+            first.press("Enter")
+            expect(page.locator("#table-status")).to_contain_text("Kept 4321", timeout=15_000)
+            page.screenshot(path=str(tmp_path / "table-mode.png"))
+            with page.expect_download() as download:
+                page.locator("#csv").click()
+            lines = Path(download.value.path()).read_text().splitlines()
+            assert len(lines) == 4 and lines[0].split(",")[0] == "4321"
+    finally:
+        stop_server(proc)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT label, kind FROM corrections").fetchall() == [("4321",
+                                                                                  "number")]

@@ -78,6 +78,8 @@ class TableCell:
     text: str
     confidence: float
     status: str
+    # What the cell's reading was, where it was read (a correction teaches from its images).
+    reading: Reading | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
         return {"row": self.row, "column": self.column, "rows": self.rows,
@@ -200,7 +202,8 @@ def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = 
             continue
         pattern = columns[cell.column].pattern if columns and cell.column < len(columns) \
             else None
-        cells.append(TableCell(*where, *_verdict(read(image, pattern), unsure)))  # type: ignore
+        reading = read(image, pattern)
+        cells.append(TableCell(*where, *_verdict(reading, unsure), reading))  # type: ignore
     names = [columns[k].name if columns and k < len(columns) else
              next((c.text for c in cells if header and c.row == 0 and c.column == k and c.text),
                   f"column {k + 1}") for k in range(grid.shape[1])]

@@ -96,7 +96,13 @@ class Pool:
         def run() -> TableResult:
             began = time.perf_counter()
             found = self.reader.table(data, columns)
-            return TableResult(**found.to_dict(), timing_ms=1000 * (time.perf_counter() - began))
+            seconds = time.perf_counter() - began
+            result = found.to_dict()
+            if self.feedback:  # each read cell can be corrected, as a number is
+                for cell, shown in zip(found.cells, result["cells"], strict=True):
+                    shown["id"] = (self.feedback.number(cell.reading, b"")
+                                   if cell.reading is not None else None)
+            return TableResult(**result, timing_ms=1000 * seconds)
 
         return await self._off_loop(run, data, filename)
 

@@ -208,6 +208,7 @@ class TableCellResult(BaseModel):
     confidence: float
     status: str = Field(description="ok, unsure (for a person to check), empty, print (a "
                                     "printed label, not handwriting) or no_match")
+    id: str | None = Field(None, description=_ID)
 
 
 class TableResult(BaseModel):

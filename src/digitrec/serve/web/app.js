@@ -16,8 +16,11 @@ let timer = null;
 let inFlight = false;
 let encoding = 0; // drawings being encoded as PNG, to be sent
 let pending = null; // the newest image waiting for the request in flight
-let mode = "digit"; // or "number" or "sum": a wide canvas, read by /api/read or /api/calc
-const ENDPOINTS = { digit: "/api/predict", number: "/api/read", sum: "/api/calc" };
+// or "number" or "sum": a wide canvas, read by /api/read or /api/calc; or "table": a photo
+// of a page, read by /api/table
+let mode = "digit";
+const ENDPOINTS = { digit: "/api/predict", number: "/api/read", sum: "/api/calc",
+                    table: "/api/table" };
 const MODES = Object.keys(ENDPOINTS);
 // A server reachable from elsewhere takes corrections only with its token, which the page is
 // given in its address as /#token=...: a fragment never reaches the server's logs.
@@ -189,7 +192,7 @@ function send(blob) {
       const body = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
       if (asked !== mode) return; // the mode changed while this was in flight
-      ({ digit: show, number: showReading, sum: showSum })[asked](body);
+      ({ digit: show, number: showReading, sum: showSum, table: showTable })[asked](body);
       offerCorrection(body);
     })
     .catch((error) => showError(error.message))
@@ -295,9 +298,70 @@ function showSum(result) {
   writeAnswer(sums[sums.length - 1]);
 }
 
+// The table read from a page: a grid of editable cells (a merged cell spans its rows and
+// columns), printed cells shown as they are, the cells to check marked; a cell corrected is
+// sent to the server where it keeps corrections.
+function showTable(result) {
+  $("processed").hidden = true;
+  const grid = $("grid");
+  grid.replaceChildren();
+  const rows = Array.from({ length: result.rows }, () => grid.insertRow());
+  for (const cell of result.cells) {
+    const td = document.createElement("td");
+    td.rowSpan = cell.rows;
+    td.colSpan = cell.columns;
+    td.className = cell.status;
+    const input = document.createElement("input");
+    input.value = cell.text;
+    input.dataset.read = cell.text;
+    input.setAttribute("aria-label", `row ${cell.row + 1}, column ${cell.column + 1}` +
+                       (cell.status === "unsure" || cell.status === "no_match" ? ", to check" : ""));
+    input.title = cell.status === "empty" || cell.status === "print" ? cell.status
+      : `${cell.status}: ${(100 * cell.confidence).toFixed(0)}% sure`;
+    if (cell.id) input.addEventListener("change", () => correctCell(cell.id, input));
+    td.appendChild(input);
+    rows[cell.row].appendChild(td);
+  }
+  $("table-view").hidden = false;
+  $("table-status").textContent = "";
+  const check = result.review;
+  showAnswer(result.cells.length ? `${result.rows} × ${result.columns}` : null, result,
+             result.reason || "No table found.",
+             check ? `${check} cell${check > 1 ? "s" : ""} to check (marked).` : null);
+}
+
+function correctCell(id, input) {
+  const label = input.value.trim();
+  if (!label || label === input.dataset.read) return;
+  const headers = { "Content-Type": "application/json" };
+  if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+  fetch("/api/feedback", { method: "POST", headers, body: JSON.stringify({ id, label }) })
+    .then(async (response) => {
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+      input.parentElement.className = "corrected";
+      $("table-status").textContent = `Kept ${label} (correction ${body.correction}).`;
+    })
+    .catch((error) => { $("table-status").textContent = `Not saved: ${error.message}`; });
+}
+
+function tableCsv() {
+  const quote = (text) => (/[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
+  const lines = [...$("grid").rows].map((row) => {
+    const cells = [];
+    for (const td of row.cells) cells.push(quote(td.querySelector("input").value));
+    return cells.join(",");
+  });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+  link.download = "table.csv";
+  link.click();
+}
+
 function setMode(next) {
   mode = next;
   document.body.classList.toggle("number-mode", mode !== "digit");
+  document.body.classList.toggle("table-mode", mode === "table");
   for (const m of MODES) $(`mode-${m}`).setAttribute("aria-pressed", String(mode === m));
   pad.width = mode === "digit" ? 280 : 840; // resizing a canvas clears it
   clearAll();
@@ -315,6 +379,7 @@ function showError(message) {
 
 function reset() {
   offerCorrection(null);
+  $("table-view").hidden = true;
   $("answer-ink").hidden = true;
   $("digit").textContent = "?";
   $("digit").classList.add("none");
@@ -322,7 +387,8 @@ function reset() {
   $("processed").hidden = true;
   setBars(null);
   setStatus({ digit: "Draw a digit to start.", number: "Write a number to start.",
-              sum: "Write a sum, such as 12+7=, to start." }[mode], "");
+              sum: "Write a sum, such as 12+7=, to start.",
+              table: "Upload, drop or paste a photo of a table." }[mode], "");
 }
 
 function clearAll() {
@@ -353,6 +419,7 @@ function upload(file) {
 $("clear").addEventListener("click", clearAll);
 for (const m of MODES) $(`mode-${m}`).addEventListener("click", () => setMode(m));
 $("undo").addEventListener("click", undo);
+$("csv").addEventListener("click", tableCsv);
 $("file").addEventListener("change", (event) => upload(event.target.files[0]));
 
 const drop = $("drop");
