@@ -144,11 +144,13 @@ def quad_crop(page: Image.Image, corners: list[tuple[float, float]]) -> Image.Im
 
 
 def page_ink(source: ImageSource) -> tuple[Image.Image, float, np.ndarray | None]:
-    """A page decoded at up to PAGE_SIDE pixels, and its ink map at up to GRID_SIDE (None
-    when nothing on it stands out) with the map's pixels per page pixel."""
+    """A page decoded at up to PAGE_SIDE pixels, its ink map's pixels per page pixel, and the
+    ink map at up to GRID_SIDE (None when nothing on it stands out)."""
     page = gray_image(source, PAGE_SIDE)
     work, scale, _ = working_size(page, GRID_SIDE)
-    coverage, _, contrast = ink_map(work)
+    # Tables and forms are printed: dark on light paper. Their heavy print and a dark desk
+    # around the sheet can make the light side look like the ink's.
+    coverage, _, contrast = ink_map(work, dark_ink=True)
     return page, scale, coverage if contrast >= MIN_CONTRAST else None
 
 

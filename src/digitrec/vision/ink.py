@@ -12,22 +12,24 @@ from PIL import Image, ImageFilter
 from .filters import extreme_filter, noise_floor, otsu, quantiles, sum3x3
 
 
-def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool, float]:
+def ink_map(gray: np.ndarray, dark_ink: bool | None = None) -> tuple[np.ndarray, bool, float]:
     """Ink bright on a flat black background: (ink in [0, 1], inverted?, contrast).
 
     Polarity: ink is a long tail on one side of the background (a small digit is under 1% of
     a photo, hence the extreme quantiles) once the light's large-scale changes are taken out:
     a shadow over half the sheet would otherwise make the longer tail. Those are the median
     over windows of about 40% of the frame, wider than a big digit's densest strokes. A longer
-    dark tail means dark ink. Lighting: viewed as dark ink on bright paper, a closing (max, then
-    min filter, wider than any stroke) erases the strokes but keeps shadows and the table beyond
-    the sheet with their edges in place; light is multiplicative, so dividing cancels it.
+    dark tail means dark ink (``dark_ink`` says so where the caller knows: a form's heavy print
+    and a dark table around it can outweigh thin pen strokes). Lighting: viewed as dark ink on
+    bright paper, a closing (max, then min filter, wider than any stroke) erases the strokes
+    but keeps shadows and the table beyond the sheet with their edges in place; light is
+    multiplicative, so dividing cancels it.
     """
     h, w = gray.shape
     coarse = Image.fromarray(gray).resize((max(3, w // 16), max(3, h // 16)), Image.BOX)
     light = np.asarray(coarse.filter(ImageFilter.MedianFilter(7)).resize((w, h), Image.BILINEAR))
     lo, mid, hi = quantiles((gray - light + 1) / 2, (0.001, 0.5, 0.999))
-    inverted = bool(mid - lo > hi - mid)
+    inverted = bool(mid - lo > hi - mid) if dark_ink is None else dark_ink
     dark_ink = gray if inverted else 1.0 - gray
     small = np.asarray(Image.fromarray(dark_ink).resize((max(3, w // 4), max(3, h // 4)),
                                                         Image.BOX))
