@@ -116,7 +116,7 @@ class Reader:
         person to check (``table.review``). With ``header``, the first row holds the
         columns' printed names (read by Tesseract where it is installed)."""
         return read_table(image, lambda cell, pattern: self.read(cell, pattern=pattern),
-                          columns, unsure, self.locator, header)
+                          columns, unsure, self.locator is not None, header)
 
     def form(self, template: Template, image: ImageSource, unsure: float = UNSURE
              ) -> FormResult:

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import DigitrecError
+from ..errors import DigitrecError, ImageError
 from ..inference.result import rounded
 from ..vision import ImageSource
-from ..vision.decode import DRAFTED, MIN_SIDE, gray_image, working_size
+from ..vision.decode import DRAFTED, gray_image, working_size
 from ..vision.grid import GridCell, find_grid
 from ..vision.ink import ink_map, ink_mask
-from ..vision.pipeline import MIN_CONTRAST, Writing
+from ..vision.pipeline import MIN_CONTRAST
 from .result import Reading
 from .search import compile_pattern
 
@@ -33,8 +33,6 @@ UNSURE = 0.8  # a cell read with less confidence than this is left for a person 
 # what pokes over them) holds less ink than this share of it.
 INSIDE = 0.12
 EMPTY = 0.004
-# Ink the locator gives a mean probability of handwriting under this is print (a label).
-PRINTED = 0.6
 TRIM = 0.04  # a cell is read less this share of its size on each side: off its rules
 STATUSES = ("ok", "unsure", "empty", "print", "no_match")
 
@@ -175,12 +173,12 @@ Reads = Callable[[Image.Image, str | None], Reading]
 
 
 def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = None,
-               unsure: float = UNSURE, writing: Writing | None = None,
-               header: bool = False) -> Table:
+               unsure: float = UNSURE, located: bool = False, header: bool = False) -> Table:
     """The table on the page ``source``, each cell read by ``read`` (an image and its column's
-    pattern in, a `Reading` out). With ``writing`` (the locator), a cell whose ink it does
-    not take for handwriting is print. With ``header``, the first row is the columns' printed
-    names: read by Tesseract where it is installed, else the columns are named by place."""
+    pattern in, a `Reading` out). Where ``read`` has a locator (``located``), a cell with ink
+    it does not take for handwriting is print. With ``header``, the first row is the columns'
+    printed names: read by Tesseract where it is installed, else the columns are named by
+    place."""
     page, scale, coverage = page_ink(source)
     drafted = page.info.get(DRAFTED, 1.0)
     if coverage is None:
@@ -194,40 +192,36 @@ def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = 
         corners = [(x / scale, y / scale) for x, y in _inset(cell.corners, TRIM)]
         where = (cell.row, cell.column, cell.rows, cell.columns,
                  tuple(round(v / scale * drafted) for v in cell.box))
-        if not _inked(mask, cell) or min(cell.box[2] - cell.box[0],
-                                         cell.box[3] - cell.box[1]) < MIN_SIDE * scale:
+        if not _inked(mask, cell):
             cells.append(TableCell(*where, "", 0.0, "empty"))  # type: ignore[arg-type]
             continue
         image = quad_crop(page, corners)
-        if (header and cell.row == 0) or (writing is not None and _printed(image, writing)):
+        if header and cell.row == 0:
             cells.append(TableCell(*where, _print_text(image), 0.0, "print"))  # type: ignore
             continue
         pattern = columns[cell.column].pattern if columns and cell.column < len(columns) \
             else None
-        reading = read(image, pattern)
-        cells.append(TableCell(*where, *_verdict(reading, unsure), reading))  # type: ignore
+        try:
+            reading = read(image, pattern)
+        except ImageError:  # a sliver of a cell: too small to hold writing
+            cells.append(TableCell(*where, "", 0.0, "empty"))  # type: ignore[arg-type]
+            continue
+        cells.append(TableCell(*where, *_verdict(reading, unsure, located), reading))  # type: ignore
     names = [columns[k].name if columns and k < len(columns) else
              next((c.text for c in cells if header and c.row == 0 and c.column == k and c.text),
                   f"column {k + 1}") for k in range(grid.shape[1])]
     return Table(cells, grid.shape, names, grid.ruled)
 
 
-def _verdict(reading: Reading, unsure: float) -> tuple[str, float, str]:
-    """A cell's text, confidence and status from its reading."""
+def _verdict(reading: Reading, unsure: float, located: bool) -> tuple[str, float, str]:
+    """A cell's text, confidence and status from its reading (``located``: read with a
+    locator, which leaves print out)."""
     if not reading.lines:
-        return "", 0.0, "no_match" if reading.reason_code == "no_match" else "empty"
+        status = {"no_match": "no_match", "faint": "print" if located else "empty"}
+        return "", 0.0, status.get(reading.reason_code or "", "empty")
     sure = reading.confidence >= unsure and not any(c.unusual for c in reading.characters)
     return (" ".join(line.text for line in reading.lines), reading.confidence,
             "ok" if sure else "unsure")
-
-
-def _printed(image: Image.Image, writing: Writing) -> bool:
-    """Whether the ink in a cell is print, not handwriting: the locator's mean probability of
-    handwriting over it under PRINTED."""
-    work, _, _ = working_size(image)
-    coverage, _, _ = ink_map(work)
-    ink = ink_mask(coverage)
-    return bool(ink.any()) and float(writing(coverage)[ink].mean()) < PRINTED
 
 
 def _print_text(image: Image.Image) -> str:
