@@ -217,3 +217,19 @@ def test_the_api_reads_a_table(mnist) -> None:
         assert 400 <= bad.status_code < 500 and bad.json()["code"] == "not_an_image"
         assert client.post("/api/table", content=buf.getvalue(),
                            params={"columns": "a=("}).status_code in (400, 422)
+
+
+def test_the_examples_register_reads_as_its_csv() -> None:
+    """The README's example: a register photographed at a slant, read into the CSV it holds
+    (the names read from its print by Tesseract where installed, else named by place)."""
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "examples" / "tables"
+    done = run("table", str(folder / "register-photo.jpg"), "--header", "--csv")
+    assert done.returncode == 0, done.stderr
+    got = list(csv.reader(io.StringIO(done.stdout)))
+    want = list(csv.reader((folder / "register.csv").open()))
+    assert len(got) == len(want)
+    right = sum(a == b for g, w in zip(got[1:], want[1:], strict=True)
+                for a, b in zip(g, w, strict=True))
+    assert right >= 0.9 * 12 * 4, got

@@ -113,16 +113,16 @@ def _print(args: argparse.Namespace, tables: list[tuple[str, Any]], many: bool) 
         for k, (path, table) in enumerate(tables):
             if k == 0 and table.names:
                 writer.writerow(["file", *table.names] if many else table.names)
-            for row in table.rows():
+            for row in table.body():
                 writer.writerow([path, *row] if many else row)
         return
     for path, table in tables:
         print(f"{printable(path)}: {table.shape[0]} rows x {table.shape[1]} columns"
               f"{'' if table.ruled else ' (not ruled)'}, {len(table.review)} to check"
               + (f": {table.reason}" if table.reason else ""))
-        marked = {(c.row, c.column): c for c in table.review}
+        marked = {(c.row - table.header, c.column) for c in table.review}
         rows = [[text + ("?" if (i, j) in marked else "") for j, text in enumerate(row)]
-                for i, row in enumerate(table.rows())]
+                for i, row in enumerate(table.body())]
         widths = [max(len(x) for x in column) for column in zip(*rows, table.names,
                                                                   strict=True)] if rows else []
         for row in [table.names, *rows]:
@@ -152,10 +152,10 @@ def _write_xlsx(out: Path, tables: list[tuple[str, Any]]) -> None:
         sheet = book.create_sheet(f"{k} {Path(path).stem}"[:31].translate(
             str.maketrans("[]:*?/\\", "_______")))
         sheet.append(table.names)
-        for row in table.rows():
+        for row in table.body():
             sheet.append([_number(x) for x in row])
         for cell in table.review:
-            place = sheet.cell(row=cell.row + 2, column=cell.column + 1)
+            place = sheet.cell(row=cell.row + 2 - table.header, column=cell.column + 1)
             place.fill = check
             place.comment = Comment(f"{cell.status}: {cell.confidence:.0%} sure", "digitrec")
     try:

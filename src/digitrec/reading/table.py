@@ -95,6 +95,11 @@ class Table:
     names: list[str] = field(default_factory=list)
     ruled: bool = True
     reason: str | None = None
+    header: bool = False  # the first row holds the names: it is no row of the body
+
+    def body(self) -> list[list[str]]:
+        """The rows under the names: every row, less the first where it holds them."""
+        return self.rows()[1:] if self.header else self.rows()
 
     def rows(self) -> list[list[str]]:
         """The table as text, row by row: a merged cell's text in its first row and column,
@@ -116,7 +121,7 @@ class Table:
         writer = csv.writer(out, lineterminator="\n")
         if header and self.names:
             writer.writerow(self.names)
-        writer.writerows(self.rows())
+        writer.writerows(self.body())
         return out.getvalue()
 
     def to_dict(self, decimals: int | None = None) -> dict[str, Any]:
@@ -210,7 +215,7 @@ def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = 
     names = [columns[k].name if columns and k < len(columns) else
              next((c.text for c in cells if header and c.row == 0 and c.column == k and c.text),
                   f"column {k + 1}") for k in range(grid.shape[1])]
-    return Table(cells, grid.shape, names, grid.ruled)
+    return Table(cells, grid.shape, names, grid.ruled, header=header)
 
 
 def _verdict(reading: Reading, unsure: float, located: bool) -> tuple[str, float, str]:
