@@ -150,3 +150,16 @@ def test_a_bad_template_is_refused_in_one_line(tmp_path, text, fragment) -> None
     assert_one_line_error(run("form", str(path), str(path)), "t.json", fragment)
     with pytest.raises(Exception, match=fragment):
         load_template(path)
+
+
+def test_a_yaml_template_is_the_same_as_its_json(tmp_path) -> None:
+    import yaml
+
+    t = template()
+    data = {**t.to_dict(), "fields": [{"name": "account", "box": list(BOXES["account"]),
+                                       "digits": "4-6", "check": "luhn"}]}
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(data))
+    a, b = load_template(tmp_path / "t.json"), load_template(tmp_path / "t.yaml")
+    assert a.fields == b.fields == [Field("account", BOXES["account"], (4, 6), None, "luhn")]
+    assert np.allclose(a.frame, b.frame)
