@@ -36,7 +36,7 @@ ROW_GAP = 0.25
 # Of a boundary between two cells, this share drawn: the cells are not merged (a merged
 # cell's inside has no rule).
 PRESENT = 0.6
-RIDGE = 0.12  # a rule is at least this much darker (in the ink map) than either side of it
+RIDGE = 0.08  # a rule is at least this much darker (in the ink map) than either side of it
 SLIVER = 0.6  # a row or column thinner than this share of the usual, and empty, is none
 EDGE = 0.01  # a table's rules reach this share of the page beyond its outer rules
 BOX = 0.015  # a box the rules enclose is at least this share of the page on a side
@@ -363,14 +363,22 @@ def _rules(flat_lines: np.ndarray, upright_lines: np.ndarray
     pixels (the upright one transposed)."""
     flat_rules, flat = _level_rules(flat_lines)
     upright_rules, upright_t = _level_rules(upright_lines.T)
-    margin = EDGE * max(flat_lines.shape)
-    # The longest upright rules first: a texture (wood grain) makes long level lines too.
     side = max(flat_lines.shape)
+    margin = EDGE * side
+    # The longest upright rules first: a texture (wood grain) makes long level lines too.
     upright_rules = _table_rules(upright_rules, side)
     flat_rules = _table_rules(_within(flat_rules, upright_rules, margin), side)
-    upright_rules = _table_rules(_within(upright_rules, flat_rules, margin), side)
+    # The level rules of a faint grid may break short of its last column: an upright rule a
+    # column's width beyond where they reach is still the table's.
+    upright_rules = _table_rules(_within(upright_rules, flat_rules,
+                                         max(margin, _spacing(upright_rules))), side)
     return _clipped(flat_rules, upright_rules), flat, _clipped(upright_rules, flat_rules), \
         upright_t
+
+
+def _spacing(rules: list[Rule]) -> float:
+    """The usual distance between neighbouring rules (0 for fewer than two)."""
+    return float(np.median(np.diff(sorted(r.middle for r in rules)))) if len(rules) > 1 else 0.0
 
 
 def _clipped(rules: list[Rule], across: list[Rule]) -> list[Rule]:
