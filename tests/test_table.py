@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, missing, run
 from PIL import Image, ImageDraw, ImageFont
 
 from digitrec import load_model
@@ -135,9 +135,14 @@ def test_print_and_empty_cells_are_not_numbers(model, mnist) -> None:
     table = model.table(page, header=True)
     status = {(c.row, c.column): c.status for c in table.cells}
     assert [status[(0, j)] for j in range(3)] == ["print"] * 3
-    if shutil.which("tesseract"):  # the names read from the print
-        assert table.names == NAMES[:3]
     assert status[(2, 1)] == "empty" and table.rows()[2][1] == ""
+
+
+def test_a_header_rows_names_are_read_from_its_print(model, mnist) -> None:
+    if shutil.which("tesseract") is None:
+        missing("tesseract not installed (apt-get install tesseract-ocr)")
+    page, _ = table_page(mnist, np.random.default_rng(4), rows=5, columns=3, header=True)
+    assert model.table(page, header=True).names == NAMES[:3]
 
 
 def test_a_columns_pattern_constrains_its_cells(model, mnist) -> None:

@@ -1,4 +1,4 @@
-"""digitrec: recognise handwritten digits with a CNN trained on MNIST."""
+"""digitrec: read handwritten digits, numbers, sums and tables from the images people have."""
 
 __version__ = "0.1.0"
 

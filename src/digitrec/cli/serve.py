@@ -17,11 +17,11 @@ from .common import add_model
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="start the web page and JSON API",
-        description="Serve a page to draw or upload a digit, a number or a sum and see the "
-                    "answer live, and a JSON API (POST /api/predict, /api/predict/batch, "
-                    "/api/read, /api/calc; with --feedback, POST /api/feedback and GET "
-                    "/api/feedback/stats; GET /api/model, /healthz; OpenAPI at /docs). Needs "
-                    "the serve extra.")
+        description="Serve a page to draw or upload a digit, a number, a sum or a table and "
+                    "see the answer live, and a JSON API (POST /api/predict, "
+                    "/api/predict/batch, /api/read, /api/calc, /api/table; with --feedback, "
+                    "POST /api/feedback and GET /api/feedback/stats; GET /api/model, /healthz; "
+                    "OpenAPI at /docs). Needs the serve extra.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; "
                         "0.0.0.0 for every interface)")
