@@ -22,7 +22,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for path in BENCH_FILES:
         files.append(File(path, str(ROOT), config.site_dir, config.use_directory_urls))
     for uri, write in (("reference/cli.md", cli_page), ("reference/http.md", http_page),
-                       ("reference/codes.md", codes_page)):
+                       ("reference/codes.md", codes_page), ("reference/model-card.md", card_page)):
         files.append(File.generated(config, uri, content=write()))
     return files
 
@@ -126,4 +126,41 @@ def codes_page() -> str:
             "Not errors: the image was read and held no digit, number or sum (`reason_code`).",
             "", "| reason code | what it says |", "|---|---|"]
     out += [f"| `{code}` | {text} |" for code, text in READ_REASONS.items()]
+    return "\n".join(out) + "\n"
+
+
+def card_page() -> str:
+    """The model card's fields (from `digitrec.contract.ModelCard` and the comments beside
+    them), and what the shipped digit model's card holds."""
+    from digitrec.inference import load_digit_model
+
+    path = ROOT / "src/digitrec/contract.py"
+    lines = path.read_text().split("\n")
+    tree = ast.parse("\n".join(lines))
+    card = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "ModelCard")
+    out = ["# The model card", "",
+           "Every model file digitrec writes carries its card in the ONNX file's metadata: what "
+           "it is, how it was trained, on what, and how well it does. `digitrec info MODEL` "
+           "prints it; `model.card` and `model.info()` give it in Python. Written from "
+           "`digitrec.contract.ModelCard` at every build of this site.", "",
+           "| field | type | what it holds |", "|---|---|---|"]
+    for node in card.body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        k = node.lineno - 1
+        said = [lines[k].split("#", 1)[1].strip()] if "#" in lines[k] else []
+        above = []
+        j = k - 1
+        while j >= 0 and lines[j].strip().startswith("#"):
+            above.insert(0, lines[j].strip()[1:].strip())
+            j -= 1
+        text = " ".join(above + said).replace("|", "\\|")
+        kind = ast.unparse(node.annotation).replace("|", "or")
+        out.append(f"| `{node.target.id}` | `{kind}` | {text} |")
+    shipped = load_digit_model().info()
+    out += ["", "## The shipped digit model's card", "", "| field | value |", "|---|---|"]
+    for key, value in shipped.items():
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        out.append(f"| `{key}` | `{shown}` |".replace("|`", "| `"))
     return "\n".join(out) + "\n"

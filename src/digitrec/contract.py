@@ -56,15 +56,15 @@ LOCATOR_STRIDE = 8
 class ModelCard:
     """Everything a model file says about itself; `digitrec info` prints it."""
 
-    architecture: str
+    architecture: str  # the network's name in training/networks.py (digitnet, digitnet-wide...)
     classes: str = DIGITS  # the characters the outputs stand for, in order
-    preprocessing: str = PREPROCESSING
-    parameters: int | None = None
-    validation_accuracy: float | None = None
-    test_accuracy: float | None = None
-    recipe: dict[str, Any] | None = None
-    data_sha256: dict[str, str] | None = None
-    history: list[dict[str, Any]] | None = None
+    preprocessing: str = PREPROCESSING  # the input form it expects; refused if another
+    parameters: int | None = None  # trainable parameters
+    validation_accuracy: float | None = None  # on the held-out part of the training data
+    test_accuracy: float | None = None  # on the task's test set (MNIST's, for digits)
+    recipe: dict[str, Any] | None = None  # every training setting, to train it again
+    data_sha256: dict[str, str] | None = None  # the hash of each data file it learned from
+    history: list[dict[str, Any]] | None = None  # each epoch's losses and accuracies
     members: list[dict[str, Any]] | None = None  # an ensemble's networks
     novelty_threshold: float | None = None  # distances above it are "unlike any digit"
     # Probabilities are the logits divided by it, softmaxed (fitted by `digitrec calibrate`);
@@ -88,9 +88,9 @@ class ModelCard:
     # A model converted from another framework: its file, SHA-256, format, version, layers, and
     # the pixels it was fed.
     imported: dict[str, Any] | None = None
-    digitrec_version: str | None = None
-    torch_version: str | None = None
-    created: str | None = None
+    digitrec_version: str | None = None  # the digitrec that wrote it
+    torch_version: str | None = None  # the PyTorch it was trained with
+    created: str | None = None  # when, in ISO 8601 (UTC)
     # Keys this version does not know (a newer digitrec wrote them): kept, shown, not decoded.
     extra: dict[str, str] = field(default_factory=dict)
 
