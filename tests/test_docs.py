@@ -82,7 +82,8 @@ def test_the_site_builds_strictly(tmp_path) -> None:
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     for page in ("reference/cli/index.html", "reference/http/index.html",
-                 "reference/codes/index.html", "reference/python/index.html"):
+                 "reference/codes/index.html", "reference/python/index.html",
+                 "reference/model-card/index.html", "bench/NOTES/index.html"):
         assert (tmp_path / "site" / page).exists()
     cli = (tmp_path / "site" / "reference/cli/index.html").read_text()
     commands = build_parser()._subparsers._group_actions[0].choices
