@@ -24,7 +24,8 @@ def archive(mnist, tmp_path_factory):
         rendered = render(mnist.test_images[k], rng)
         (folder / f"{k:02d}{rendered.suffix}").write_bytes(rendered.data)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    for example in sorted((REPO / "examples").glob("*/*")):
+    for example in sorted(p for kind in ("digits", "numbers", "sums")
+                          for p in (REPO / "examples" / kind).iterdir()):
         (folder / example.name).write_bytes(example.read_bytes())
     return folder
 
