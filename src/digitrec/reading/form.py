@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import DigitrecError, describe
+from ..errors import DigitrecError, ImageError, describe
 from ..inference.result import rounded
 from ..vision import ImageSource
 from ..vision.decode import DRAFTED
@@ -22,7 +22,7 @@ from ..vision.grid import boxes, frame
 from ..vision.register import homography, mapped
 from .result import Reading
 from .search import compile_pattern, parse_digits
-from .table import UNSURE, page_ink, quad_crop
+from .table import UNSURE, page_ink, quad_crop, verdict
 
 CHECKS = ("luhn",)
 
@@ -214,17 +214,10 @@ def read_form(template: Template, source: ImageSource, read: ReadsField,
                int(np.ceil(quad[:, 1].max())))
         image = quad_crop(page, [(x / drafted, y / drafted) for x, y in quad])
         try:
-            reading: Reading = read(image, f.digits, f.pattern)
-        except DigitrecError:  # a field mapped off the scan, or to a sliver
-            out.append(FieldResult(f.name, "", 0.0, "empty", box))
-            continue
-        if not reading.lines:
-            status = "no_match" if reading.reason_code == "no_match" else "empty"
-            out.append(FieldResult(f.name, "", 0.0, status, box))
-            continue
-        text = "".join(line.text for line in reading.lines)
-        sure = reading.confidence >= unsure and not any(c.unusual for c in reading.characters)
-        status = ("check_failed" if f.check == "luhn" and not luhn(text)
-                  else "ok" if sure else "unsure")
-        out.append(FieldResult(f.name, text, reading.confidence, status, box))
+            text, confidence, status = verdict(read(image, f.digits, f.pattern), unsure)
+        except ImageError:  # a field mapped off the scan, or to a sliver
+            text, confidence, status = "", 0.0, "empty"
+        if text and f.check == "luhn" and not luhn(text):
+            status = "check_failed"
+        out.append(FieldResult(f.name, text, confidence, status, box))
     return FormResult(out, how)

@@ -34,7 +34,6 @@ UNSURE = 0.8  # a cell read with less confidence than this is left for a person 
 INSIDE = 0.12
 EMPTY = 0.004
 TRIM = 0.04  # a cell is read less this share of its size on each side: off its rules
-STATUSES = ("ok", "unsure", "empty", "print", "no_match")
 
 
 @dataclass(frozen=True)
@@ -194,33 +193,37 @@ def read_table(source: ImageSource, read: Reads, columns: list[Column] | None = 
         return Table([], (0, 0), reason="no table found: no rules and no aligned writing")
     cells = []
     for cell in grid.cells:
-        corners = [(x / scale, y / scale) for x, y in _inset(cell.corners, TRIM)]
-        where = (cell.row, cell.column, cell.rows, cell.columns,
-                 tuple(round(v / scale * drafted) for v in cell.box))
+        place = {"row": cell.row, "column": cell.column, "rows": cell.rows,
+                 "columns": cell.columns,
+                 "box": tuple(round(v / scale * drafted) for v in cell.box)}
         if not _inked(mask, cell):
-            cells.append(TableCell(*where, "", 0.0, "empty"))  # type: ignore[arg-type]
+            cells.append(TableCell(**place, text="", confidence=0.0, status="empty"))
             continue
-        image = quad_crop(page, corners)
+        image = quad_crop(page, [(x / scale, y / scale) for x, y in _inset(cell.corners, TRIM)])
         if header and cell.row == 0:
-            cells.append(TableCell(*where, _print_text(image), 0.0, "print"))  # type: ignore
+            cells.append(TableCell(**place, text=_print_text(image), confidence=0.0,
+                                   status="print"))
             continue
-        pattern = columns[cell.column].pattern if columns and cell.column < len(columns) \
-            else None
+        pattern = (columns[cell.column].pattern
+                   if columns and cell.column < len(columns) else None)
         try:
             reading = read(image, pattern)
         except ImageError:  # a sliver of a cell: too small to hold writing
-            cells.append(TableCell(*where, "", 0.0, "empty"))  # type: ignore[arg-type]
+            cells.append(TableCell(**place, text="", confidence=0.0, status="empty"))
             continue
-        cells.append(TableCell(*where, *_verdict(reading, unsure, located), reading))  # type: ignore
+        text, confidence, status = verdict(reading, unsure, located)
+        cells.append(TableCell(**place, text=text, confidence=confidence, status=status,
+                               reading=reading))
     names = [columns[k].name if columns and k < len(columns) else
              next((c.text for c in cells if header and c.row == 0 and c.column == k and c.text),
                   f"column {k + 1}") for k in range(grid.shape[1])]
     return Table(cells, grid.shape, names, grid.ruled, header=header)
 
 
-def _verdict(reading: Reading, unsure: float, located: bool) -> tuple[str, float, str]:
-    """A cell's text, confidence and status from its reading (``located``: read with a
-    locator, which leaves print out)."""
+def verdict(reading: Reading, unsure: float, located: bool = False) -> tuple[str, float, str]:
+    """A cell's (or a form's field's) text, confidence and status from its reading: ok,
+    unsure (under ``unsure``, or a character unlike any learned), no_match, empty, or print
+    where ink was found but no handwriting (``located``: read with a locator)."""
     if not reading.lines:
         status = {"no_match": "no_match", "faint": "print" if located else "empty"}
         return "", 0.0, status.get(reading.reason_code or "", "empty")

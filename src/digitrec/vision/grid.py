@@ -64,12 +64,6 @@ class Rule:
     def middle(self) -> float:
         return float(self.at((self.start + self.end) / 2))
 
-    def scaled(self, factor: float) -> Rule:
-        """The same rule in pixels ``factor`` times as many."""
-        powers = np.arange(len(self.fit))[::-1]
-        fit = tuple(float(c) * factor ** (1 - p) for c, p in zip(self.fit, powers, strict=True))
-        return Rule(fit, self.start * factor, self.end * factor, self.ruled)
-
     def clipped(self, low: float, high: float) -> Rule | None:
         """The rule fitted again to its points from ``low`` to ``high`` along it alone (None
         when too few are there): what lies beyond is not the table's (a texture, the sheet's
