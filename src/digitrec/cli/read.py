@@ -122,14 +122,14 @@ def run(args: argparse.Namespace) -> int:
                                 if math else None)
                     drawn = picture(path, found.reading if math else found, captions,
                                     model.ink(path))
-                    save_picture(drawn, _picture_path(args.show, path, k, many))
+                    save_picture(drawn, picture_path(args.show, path, k, many))
                 except DigitrecError as exc:
                     problems.append(str(exc))
 
     return print_results(args, rows(), csv_fields, csv_row, table, problems)
 
 
-def _picture_path(out: Path, image: str, k: int, many: bool) -> Path:
+def picture_path(out: Path, image: str, k: int, many: bool) -> Path:
     """Where the picture of the k-th image goes: OUT itself for one image."""
     return out.with_name(f"{out.stem}-{k}-{Path(image).stem}{out.suffix}") if many else out
 

@@ -13,7 +13,7 @@ from ..atomic import atomic_path
 from ..errors import DigitrecError, describe
 from ..reading.picture import check_picture
 from .common import add_model, add_threads, expand_paths, printable
-from .read import _argument, add_locator, check_locator
+from .read import _argument, add_locator, check_locator, picture_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -87,10 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if table.reason:
             errors.append(f"{path}: {table.reason}")
         if args.show:
-            out = (args.show.with_name(f"{args.show.stem}-{k}-{Path(path).stem}"
-                                       f"{args.show.suffix}") if many else args.show)
             try:
-                save_picture(table_picture(path, table), out)
+                save_picture(table_picture(path, table), picture_path(args.show, path, k, many))
             except DigitrecError as exc:
                 errors.append(str(exc))
     _print(args, tables, many)
