@@ -194,6 +194,7 @@ def test_table_mode_shows_the_grid_and_keeps_a_corrected_cell(mnist, tmp_path: P
         for page in _browse(url + "/#token=t0ken", tmp_path / "profile"):
             page.locator("#mode-table").click()
             expect(page.locator("#pad")).to_be_hidden()
+            page.get_by_label("The first row holds the columns' printed names").uncheck()
             page.locator("#file").set_input_files(str(path))
             expect(page.locator("#digit")).to_have_text("4 × 3", timeout=30_000)
             cells = page.locator("#grid input")

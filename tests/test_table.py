@@ -218,6 +218,11 @@ def test_the_api_reads_a_table(mnist) -> None:
         body = got.json()
         assert (body["rows"], body["columns"], body["names"]) == (4, 3, ["a", "b", "c"])
         assert sum(body["table"][i][j] == truth[i][j] for i in range(4) for j in range(3)) >= 9
+        headed, _ = table_page(mnist, np.random.default_rng(4), rows=4, columns=3, header=True)
+        buf2 = io.BytesIO()
+        headed.save(buf2, "PNG")
+        named = client.post("/api/table", content=buf2.getvalue(), params={"header": "true"})
+        assert [c["status"] for c in named.json()["cells"] if c["row"] == 0] == ["print"] * 3
         bad = client.post("/api/table", content=b"nope")
         assert 400 <= bad.status_code < 500 and bad.json()["code"] == "not_an_image"
         assert client.post("/api/table", content=buf.getvalue(),

@@ -90,12 +90,12 @@ class Pool:
 
         return await self._off_loop(run, data, filename)
 
-    async def table(self, data: bytes, filename: str, columns: list[Column] | None
-                    ) -> TableResult:
+    async def table(self, data: bytes, filename: str, columns: list[Column] | None,
+                    header: bool = False) -> TableResult:
         """The table on one uploaded page, every cell read."""
         def run() -> TableResult:
             began = time.perf_counter()
-            found = self.reader.table(data, columns)
+            found = self.reader.table(data, columns, header=header)
             seconds = time.perf_counter() - began
             result = found.to_dict()
             if self.feedback:  # each read cell can be corrected, as a number is

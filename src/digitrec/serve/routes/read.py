@@ -54,9 +54,11 @@ async def table(request: Request, pool: PoolDep,
                 columns: Annotated[str | None, Query(
                     description=r"the columns' names, each with its cells' pattern where "
                                 r"known: 'day=\d{1,2},month=\d{1,2},year=\d{4}'")] = None,
+                header: Annotated[bool, Query(
+                    description="the first row holds the columns' printed names")] = False,
                 ) -> TableResult:
     """Send the page as for /api/read. The same shapes as `digitrec table --json`."""
     if len(columns or "") > 2000:
         raise DigitrecError("columns: over 2000 characters", "bad_parameter")
     return await pool.table(*await image_upload(request),
-                            parse_columns(columns) if columns else None)
+                            parse_columns(columns) if columns else None, header)

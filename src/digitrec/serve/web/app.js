@@ -185,7 +185,8 @@ function send(blob) {
   setBusy();
   setStatus("Reading…", "");
   const asked = mode;
-  fetch(ENDPOINTS[asked], {
+  const header = asked === "table" && $("table-header").checked ? "?header=true" : "";
+  fetch(ENDPOINTS[asked] + header, {
     method: "POST", body: blob,
     headers: { "Content-Type": blob.type || "application/octet-stream" } })
     .then(async (response) => {
@@ -237,8 +238,10 @@ function showAnswer(text, result, reason, doubt) {
   }
   digit.textContent = text;
   digit.classList.remove("none");
-  $("confidence").textContent =
-    `${(100 * result.confidence).toFixed(1)}% sure · ${result.timing_ms.toFixed(1)} ms`;
+  // A table has no one confidence: each cell has its own.
+  const sure = result.confidence === undefined ? ""
+    : `${(100 * result.confidence).toFixed(1)}% sure · `;
+  $("confidence").textContent = `${sure}${result.timing_ms.toFixed(1)} ms`;
   setStatus(doubt || "Done.", doubt ? "warn" : "");
 }
 
@@ -362,6 +365,7 @@ function setMode(next) {
   mode = next;
   document.body.classList.toggle("number-mode", mode !== "digit");
   document.body.classList.toggle("table-mode", mode === "table");
+  $("header-choice").hidden = mode !== "table";
   for (const m of MODES) $(`mode-${m}`).setAttribute("aria-pressed", String(mode === m));
   pad.width = mode === "digit" ? 280 : 840; // resizing a canvas clears it
   clearAll();
@@ -405,8 +409,11 @@ function undo() {
   sendCanvas();
 }
 
+let lastFile = null; // the image uploaded last, read again when the header choice changes
+
 function upload(file) {
   if (!file) return;
+  lastFile = file;
   strokes.length = 0;
   redraw();
   if (uploaded.src) URL.revokeObjectURL(uploaded.src);
@@ -420,6 +427,9 @@ $("clear").addEventListener("click", clearAll);
 for (const m of MODES) $(`mode-${m}`).addEventListener("click", () => setMode(m));
 $("undo").addEventListener("click", undo);
 $("csv").addEventListener("click", tableCsv);
+$("table-header").addEventListener("change", () => {
+  if (mode === "table" && lastFile && !uploaded.hidden) send(lastFile);
+});
 $("file").addEventListener("change", (event) => upload(event.target.files[0]));
 
 const drop = $("drop");
