@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .components import components
+from .locate import runs
 
 SLOPES = np.linspace(-0.18, 0.18, 73)  # the slants looked at: +-10 degrees, by 0.3
 RULE = 0.04  # a rule runs at least this share of the page's side
@@ -234,12 +235,9 @@ def _table_rules(rules: list[Rule], side: int) -> list[Rule]:
 def _gaps(profile: np.ndarray, least: float) -> list[float]:
     """Boundaries between runs of writing in a profile: the middle of each gap at least
     ``least`` wide, and just outside the first and last run."""
-    filled = np.flatnonzero(profile > 0)
-    if len(filled) == 0:
+    if not profile.any():
         return []
-    breaks = np.flatnonzero(np.diff(filled) > 1)
-    starts = filled[np.concatenate(([0], breaks + 1))]
-    ends = filled[np.concatenate((breaks, [len(filled) - 1]))] + 1
+    starts, ends = runs(profile)
     bounds = [float(starts[0]) - 1]
     for end, start in zip(ends[:-1], starts[1:], strict=True):
         if start - end >= least:
@@ -259,11 +257,11 @@ def _gap_rules(ink: np.ndarray, s: float, least: float, span: tuple[float, float
 
 def _writing_height(ink: np.ndarray, s: float) -> float:
     """The usual height of a row of writing: the median run of inked rows, levelled."""
-    sheared, _ = _shear(ink, s)
-    profile = sheared.any(1)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], profile.astype(np.int8), [0]))))
-    heights = edges[1::2] - edges[::2]
-    return float(np.median(heights)) if len(heights) else 0.0
+    profile = _shear(ink, s)[0].sum(1)
+    if not profile.any():
+        return 0.0
+    starts, ends = runs(profile)
+    return float(np.median(ends - starts))
 
 
 def _cross(horizontal: Rule, vertical: Rule) -> Point:
@@ -340,6 +338,13 @@ def _ridges(coverage: np.ndarray, axis: int) -> np.ndarray:
     return best > RIDGE
 
 
+def _lines(coverage: np.ndarray) -> np.ndarray:
+    """Thin lines either way in an ink map: level and upright rules both in one mask, since
+    where a rule crosses another it is no ridge across the other's direction (an upright rule
+    would be cut at every row's rule)."""
+    return _ridges(coverage, 0) | _ridges(coverage, 1)
+
+
 def _within(rules: list[Rule], across: list[Rule], margin: float) -> list[Rule]:
     """The ``rules`` that lie where the rules ``across`` them reach (within ``margin``):
     the table's, not a texture's or another part of the page's."""
@@ -351,13 +356,12 @@ def _within(rules: list[Rule], across: list[Rule], margin: float) -> list[Rule]:
     return [r for r in rules if lo <= r.middle <= hi and r.end >= first and r.start <= last]
 
 
-def _rules(flat_lines: np.ndarray, upright_lines: np.ndarray
-           ) -> tuple[list[Rule], np.ndarray, list[Rule], np.ndarray]:
-    """The table's level and upright rules in masks of thin lines, with the masks of their
-    pixels (the upright one transposed)."""
-    flat_rules, flat = _level_rules(flat_lines)
-    upright_rules, upright_t = _level_rules(upright_lines.T)
-    side = max(flat_lines.shape)
+def _rules(lines: np.ndarray) -> tuple[list[Rule], np.ndarray, list[Rule], np.ndarray]:
+    """The table's level and upright rules in a mask of thin lines (`_lines`), with the masks
+    of their pixels (the upright one transposed)."""
+    flat_rules, flat = _level_rules(lines)
+    upright_rules, upright_t = _level_rules(lines.T)
+    side = max(lines.shape)
     margin = EDGE * side
     # The longest upright rules first: a texture (wood grain) makes long level lines too.
     upright_rules = _table_rules(upright_rules, side)
@@ -380,9 +384,8 @@ def _clipped(rules: list[Rule], across: list[Rule]) -> list[Rule]:
     (a table without an outer border on a side still ends a cell beyond its last rule)."""
     if len(across) < 2:
         return rules
-    middles = [r.middle for r in across]
-    reach = float(np.median(np.diff(middles)))
-    clipped = (r.clipped(middles[0] - reach, middles[-1] + reach) for r in rules)
+    reach = _spacing(across)
+    clipped = (r.clipped(across[0].middle - reach, across[-1].middle + reach) for r in rules)
     return [r for r in clipped if r is not None]
 
 
@@ -390,10 +393,8 @@ def find_grid(coverage: np.ndarray, mask: np.ndarray) -> Grid | None:
     """The table in an ink map (``coverage``: ink bright, lighting taken out, as `ink_map`
     gives it; ``mask``: its ink pixels): its rows and columns, from its rules where it has
     them, else from the gaps in its writing. None when there is no table."""
-    # Either kind of line in both: where a rule crosses another, it is no ridge across the
-    # other's direction, and an upright rule would be cut at every row's rule.
-    flat_lines = upright_lines = _ridges(coverage, 0) | _ridges(coverage, 1)
-    flat_rules, flat, upright_rules, upright_t = _rules(flat_lines, upright_lines)
+    lines = _lines(coverage)
+    flat_rules, flat, upright_rules, upright_t = _rules(lines)
     writing = mask & ~flat & ~upright_t.T
     if not writing.any() and len(flat_rules) < 2 and len(upright_rules) < 2:
         return None
@@ -418,7 +419,7 @@ def find_grid(coverage: np.ndarray, mask: np.ndarray) -> Grid | None:
     columns = _without_slivers(_closed(columns, rows), rows, writing.T)
     if len(rows) < 2 or len(columns) < 2:
         return None
-    return Grid(rows, columns, _cells(rows, columns, flat_lines, upright_lines.T))
+    return Grid(rows, columns, _cells(rows, columns, lines, lines.T))
 
 
 def _without_slivers(rules: list[Rule], across: list[Rule], writing: np.ndarray) -> list[Rule]:
@@ -456,7 +457,7 @@ def _closed(rules: list[Rule], across: list[Rule]) -> list[Rule]:
         return rules
     start = float(np.median([r.start for r in across]))
     end = float(np.median([r.end for r in across]))
-    spacing = float(np.median(np.diff([r.middle for r in rules]))) if len(rules) > 1 else 0.0
+    spacing = _spacing(rules)
     first, last = rules[0], rules[-1]
     out = list(rules)
     span = (min(r.start for r in rules), max(r.end for r in rules))
@@ -471,8 +472,7 @@ def frame(coverage: np.ndarray) -> np.ndarray | None:
     """The corners of the frame a page's outermost rules draw (top left, top right, bottom
     right, bottom left; x, y in ``coverage``'s pixels), where it has two level and two
     upright rules: the points a scan of a form is registered by. None without them."""
-    lines = _ridges(coverage, 0) | _ridges(coverage, 1)
-    flat, _, upright, _ = _rules(lines, lines)
+    flat, _, upright, _ = _rules(_lines(coverage))
     if len(flat) < 2 or len(upright) < 2:
         return None
     return np.array([_cross(flat[0], upright[0]), _cross(flat[0], upright[-1]),
@@ -483,7 +483,7 @@ def boxes(coverage: np.ndarray) -> list[tuple[int, int, int, int]]:
     """The boxes a page's rules enclose (left, top, right, bottom in ``coverage``'s pixels),
     top to bottom: a form's fields, a table's cells. A box is a region of paper walled in by
     rules on every side, nearly filling its bounding box; the page around the rules is not."""
-    lines = _ridges(coverage, 0) | _ridges(coverage, 1)
+    lines = _lines(coverage)
     _, flat = _level_rules(lines)
     _, upright_t = _level_rules(lines.T)
     walls = flat | upright_t.T

@@ -34,7 +34,7 @@ class InkGroup:
         return self.top, self.bottom, self.left, self.right
 
 
-def _runs(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def runs(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Starts and (exclusive) ends of the runs of non-zero entries of a profile."""
     filled = np.flatnonzero(profile > 0)
     breaks = np.flatnonzero(np.diff(filled) > 1)
@@ -49,7 +49,7 @@ def locate(mask: np.ndarray) -> list[InkGroup]:
         return []
     columns = mask.sum(0)
     groups = []
-    for start, end in zip(*_runs(columns), strict=True):
+    for start, end in zip(*runs(columns), strict=True):
         rows = np.flatnonzero(mask[:, start:end].any(1))
         groups.append(InkGroup(int(rows[0]), int(rows[-1]) + 1, int(start), int(end),
                                int(columns[start:end].sum())))
@@ -68,7 +68,7 @@ def _main_run(mask: np.ndarray, axis: int) -> tuple[int, int]:
     a 4's open top, the upright of a 4 drawn apart), while marks further away are left out.
     The size is the larger of the run's length and its ink's extent across: a 5's hat is long
     but thin, and a 4's upright is narrow but tall."""
-    starts, ends = _runs(mask.sum(1 - axis))
+    starts, ends = runs(mask.sum(1 - axis))
     cumulative = np.concatenate(([0], np.cumsum(mask.sum(1 - axis))))
     best = int(np.argmax(cumulative[ends] - cumulative[starts]))
     lo, hi = starts[best], ends[best]
