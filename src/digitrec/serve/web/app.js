@@ -76,15 +76,11 @@ function setCorrectStatus(text, kind) {
   status.className = "correct-status" + (kind ? " " + kind : "");
 }
 
-function correct(label, button) {
-  if (!readingId || !label) return;
+// Send a correction to the server: the promise of its answer, or of an error saying why not.
+function sendCorrection(correction) {
   const headers = { "Content-Type": "application/json" };
   if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
-  const writer = $("writer").value.trim();
-  setCorrectStatus("Saving…", "");
-  fetch("/api/feedback", {
-    method: "POST", headers,
-    body: JSON.stringify({ id: readingId, label, writer: writer || null }) })
+  return fetch("/api/feedback", { method: "POST", headers, body: JSON.stringify(correction) })
     .then(async (response) => {
       const body = await response.json().catch(() => ({}));
       if (response.status === 401) {
@@ -92,6 +88,16 @@ function correct(label, button) {
                         "as /#token=YOUR-TOKEN");
       }
       if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+      return body;
+    });
+}
+
+function correct(label, button) {
+  if (!readingId || !label) return;
+  const writer = $("writer").value.trim();
+  setCorrectStatus("Saving…", "");
+  sendCorrection({ id: readingId, label, writer: writer || null })
+    .then((body) => {
       markChosen(button);
       setCorrectStatus(`Thank you: kept as ${body.label.replace(/\n/g, " ")} ` +
                        `(correction ${body.correction}).`, "");
@@ -336,12 +342,8 @@ function showTable(result) {
 function correctCell(id, input) {
   const label = input.value.trim();
   if (!label || label === input.dataset.read) return;
-  const headers = { "Content-Type": "application/json" };
-  if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
-  fetch("/api/feedback", { method: "POST", headers, body: JSON.stringify({ id, label }) })
-    .then(async (response) => {
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+  sendCorrection({ id, label })
+    .then((body) => {
       input.parentElement.className = "corrected";
       $("table-status").textContent = `Kept ${label} (correction ${body.correction}).`;
     })
